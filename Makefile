@@ -1,0 +1,85 @@
+# Osmose developer entry points. `make run` and `make test` are the two commands
+# a new user needs; both install what they need (virtualenv, Python packages,
+# generated protobuf code and, where the machine allows, system packages).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/osmose/v1/*.proto)
+PROTO_OUT := libs/osmose/v1
+PROTO_STAMP := $(PROTO_OUT)/.generated
+SYSTEM_STAMP := .cache/system-deps.done
+DATA_DIR ?= ./osmose-data
+SAMPLES := samples/generated
+CORPUS ?= ../shared/corpus
+# Debian packages for the optional paths: legacy .ppt conversion and slide
+# rendering (LibreOffice), OCR of image-only pages (Tesseract).
+SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
+	tesseract-ocr-deu tesseract-ocr-spa
+
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: $(STAMP) $(PROTO_STAMP) system-deps ## virtualenv in .venv with osmose and dev tools, generated protos
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $@
+
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=libs --pyi_out=libs --grpc_python_out=libs $(PROTO_SRC)
+	@touch $@
+
+protos: $(PROTO_STAMP) ## generate Python code from protos/osmose/v1
+
+# Installs LibreOffice and Tesseract with apt when running as root on a Debian
+# machine; anywhere else it says what is missing and carries on (the pipeline
+# then reports which fallback it used for .ppt files and image-only pages).
+system-deps: $(SYSTEM_STAMP)
+$(SYSTEM_STAMP):
+	@mkdir -p .cache
+	@missing=""; command -v soffice >/dev/null || missing="$$missing libreoffice"; \
+	 command -v tesseract >/dev/null || missing="$$missing tesseract"; \
+	 if [ -z "$$missing" ]; then touch $@; exit 0; fi; \
+	 if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   echo "installing system packages:$$missing"; \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)) >.cache/apt.log 2>&1 \
+	     && touch $@ || echo "WARNING: apt-get failed (see .cache/apt.log); legacy .ppt files and OCR will report what is missing"; \
+	 else \
+	   echo "NOTE:$$missing not installed and cannot be installed here (needs root + apt-get)."; \
+	   echo "      Legacy .ppt files will be rejected with a clear error; image-only pages get a text description instead of OCR."; \
+	 fi
+
+samples: setup ## build the sample decks and PDF that `make run` ingests
+	$(PY) -m osmose.samples $(SAMPLES)
+
+run: samples ## ingest the sample documents on the embedded default, then show stats and a search
+	$(VENV)/bin/osmose ingest $(SAMPLES)/* --data-dir $(DATA_DIR)
+	$(VENV)/bin/osmose stats --data-dir $(DATA_DIR)
+	$(VENV)/bin/osmose search "zero trust network access" --data-dir $(DATA_DIR) -k 3
+
+test: setup ## the whole test suite (unit, contract, CLI, corpus when ../shared/corpus exists)
+	$(VENV)/bin/pytest -q
+
+test-unit: setup ## unit tests only (fast)
+	$(VENV)/bin/pytest -q -m "not corpus"
+
+test-corpus: setup ## the corpus suite over ../shared/corpus
+	$(VENV)/bin/pytest -q -m corpus
+
+bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
+	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
+
+lint: setup ## ruff
+	$(VENV)/bin/ruff check libs services tests loadtests
+
+clean: ## remove the virtualenv, generated code, sample output and caches
+	rm -rf $(VENV) $(PROTO_OUT)/*_pb2*.py $(PROTO_OUT)/*_pb2.pyi $(PROTO_STAMP) $(SAMPLES) $(DATA_DIR) .cache .pytest_cache

@@ -1,0 +1,128 @@
+"""Settings: one validated object per process, read from the environment once.
+
+Defaults work offline on a laptop. Nothing reads the environment at import
+time: call :func:`Settings.from_env` (the CLI does) and pass the object down.
+Every setting is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from osmose.errors import ConfigurationError
+
+__all__ = ["Limits", "Settings", "TriagePolicy", "DEFAULT_DATA_DIR", "DEFAULT_TENANT"]
+
+DEFAULT_DATA_DIR = Path("./osmose-data")
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Bounds that keep one bad file from hurting anyone else."""
+
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_pages: int = 2000
+    # Pictures/pages are never decoded above this many pixels (decompression bombs).
+    max_image_pixels: int = 40_000_000
+    # Seconds for one LibreOffice conversion (legacy .ppt or PPTX rendering).
+    convert_timeout_s: float = 180.0
+    # Seconds for OCR of one page.
+    ocr_timeout_s: float = 60.0
+    # Characters of text kept per page (beyond this a page is truncated with a warning).
+    max_page_chars: int = 200_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriagePolicy:
+    """How triage picks a tier and decides where vision is worth its cost."""
+
+    # Documents up to this many pages get DEEP, up to standard_max_pages STANDARD, beyond FAST.
+    deep_max_pages: int = 150
+    standard_max_pages: int = 1000
+    # A page needs vision when pictures/charts cover at least this share of it
+    # and it carries fewer than vision_max_words words of text.
+    vision_min_visual_ratio: float = 0.35
+    vision_max_words: int = 40
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    tenant: str = DEFAULT_TENANT
+    limits: Limits = field(default_factory=Limits)
+    triage: TriagePolicy = field(default_factory=TriagePolicy)
+    # Texts per forward pass of the local embedding model.
+    embed_batch_size: int = 32
+    # Upper bound of one chunk, in model tokens (all-MiniLM-L6-v2 reads 256).
+    chunk_max_tokens: int = 256
+    # Paths of optional system tools; None = look them up on PATH.
+    soffice: str | None = None
+    tesseract: str | None = None
+    # Log level for library loggers.
+    log_level: str = "WARNING"
+
+    def __post_init__(self) -> None:
+        if not self.tenant or len(self.tenant) > 128 or any(c.isspace() for c in self.tenant):
+            raise ConfigurationError(f"tenant must be 1-128 characters without spaces, got {self.tenant!r}")
+        if self.embed_batch_size < 1:
+            raise ConfigurationError("OSMOSE_EMBED_BATCH_SIZE must be at least 1")
+        if not 16 <= self.chunk_max_tokens <= 512:
+            raise ConfigurationError("OSMOSE_CHUNK_MAX_TOKENS must be between 16 and 512")
+        if self.limits.max_file_bytes < 1 or self.limits.max_pages < 1:
+            raise ConfigurationError("file size and page limits must be positive")
+
+    @property
+    def graph_path(self) -> Path:
+        return self.data_dir / "graph.sqlite"
+
+    @property
+    def vector_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_dir / "cache" / "embeddings.sqlite"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def num(name: str, default: float, kind: type = int) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+
+        limits = Limits(
+            max_file_bytes=int(num("OSMOSE_MAX_FILE_MB", Limits.max_file_bytes / 2**20, float) * 2**20),
+            max_pages=int(num("OSMOSE_MAX_PAGES", Limits.max_pages)),
+            max_image_pixels=int(num("OSMOSE_MAX_IMAGE_PIXELS", Limits.max_image_pixels)),
+            convert_timeout_s=num("OSMOSE_CONVERT_TIMEOUT_S", Limits.convert_timeout_s, float),
+            ocr_timeout_s=num("OSMOSE_OCR_TIMEOUT_S", Limits.ocr_timeout_s, float),
+        )
+        triage = TriagePolicy(
+            deep_max_pages=int(num("OSMOSE_DEEP_MAX_PAGES", TriagePolicy.deep_max_pages)),
+            standard_max_pages=int(num("OSMOSE_STANDARD_MAX_PAGES", TriagePolicy.standard_max_pages)),
+        )
+        return cls(
+            data_dir=Path(env.get("OSMOSE_DATA_DIR") or DEFAULT_DATA_DIR),
+            tenant=env.get("OSMOSE_TENANT") or DEFAULT_TENANT,
+            limits=limits,
+            triage=triage,
+            embed_batch_size=int(num("OSMOSE_EMBED_BATCH_SIZE", 32)),
+            chunk_max_tokens=int(num("OSMOSE_CHUNK_MAX_TOKENS", 256)),
+            soffice=env.get("OSMOSE_SOFFICE") or None,
+            tesseract=env.get("OSMOSE_TESSERACT") or None,
+            log_level=(env.get("OSMOSE_LOG_LEVEL") or "WARNING").upper(),
+        )

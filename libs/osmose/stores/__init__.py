@@ -1,0 +1,1 @@
+"""Stores: the graph and vector interfaces and their implementations."""
