@@ -1,0 +1,47 @@
+"""Embeddings through a content-addressed cache, so no text is embedded twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from osmose.cache import ContentCache, cache_key
+from osmose.embeddings.base import EmbedResult, Embeddings
+
+__all__ = ["CachedEmbeddings"]
+
+
+class CachedEmbeddings:
+    """Wraps an :class:`Embeddings` backend; also usable as one (``embed``)."""
+
+    def __init__(self, backend: Embeddings, cache: ContentCache) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.model_id = backend.model_id
+        self.dim = backend.dim
+
+    def _key(self, text: str) -> str:
+        return cache_key("embedding", self.model_id, text)
+
+    async def embed_texts(self, texts: Sequence[str]) -> EmbedResult:
+        """Vectors for `texts` in order; duplicates and cached texts are not recomputed."""
+        unique = list(dict.fromkeys(texts))
+        keys = {t: self._key(t) for t in unique}
+        cached = self.cache.get_many(keys.values())
+        vectors: dict[str, np.ndarray] = {}
+        for text, key in keys.items():
+            blob = cached.get(key)
+            if blob is not None and len(blob) == 4 * self.dim:
+                vectors[text] = np.frombuffer(blob, dtype=np.float32)
+        missing = [t for t in unique if t not in vectors]
+        if missing:
+            computed = await self.backend.embed(missing)
+            self.cache.put_many({keys[t]: computed[i].astype(np.float32).tobytes() for i, t in enumerate(missing)})
+            for i, text in enumerate(missing):
+                vectors[text] = computed[i]
+        out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        return EmbedResult(vectors=out, computed=len(missing), cache_hits=len(unique) - len(missing))
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return (await self.embed_texts(texts)).vectors
