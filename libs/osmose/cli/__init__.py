@@ -1,0 +1,1 @@
+"""The `osmose` command line."""

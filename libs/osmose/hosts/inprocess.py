@@ -1,0 +1,201 @@
+"""The in-process host: all six stages in one process on the embedded default.
+
+Stages run in the order :mod:`osmose.pipeline` declares, each only for the tiers
+it serves. Documents are independent: one that fails is reported and the others
+go on. Two documents are in flight at a time so one's parsing overlaps another's
+embedding; store writes are serialised (local Qdrant and SQLite have one writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from osmose.config import Settings
+from osmose.errors import DocumentError, OsmoseError
+from osmose.pipeline import STAGES, tier_name
+from osmose.stage import PipelineStage
+from osmose.v1 import pipeline_pb2 as ppb
+
+__all__ = ["IngestReport", "InProcessPipeline", "ProgressCallback"]
+
+logger = logging.getLogger(__name__)
+
+#: called with (file index, stage name) when a document enters a stage, and (index, "done") at the end
+ProgressCallback = Callable[[int, str], None]
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one file; `as_dict` is the CLI's --json line."""
+
+    file: str
+    status: str = "ok"
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    doc_id: str | None = None
+    tier: str | None = None
+    slides: int = 0
+    segments: int = 0
+    concepts: int = 0
+    relations: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    language: str = ""
+    tier_reason: str = ""
+    vision_slides: int = 0
+    format: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file, "status": self.status, "error": self.error, "warnings": self.warnings,
+            "doc_id": self.doc_id, "tier": self.tier, "slides": self.slides, "segments": self.segments,
+            "concepts": self.concepts, "relations": self.relations, "chunks": self.chunks,
+            "embedded": self.embedded, "seconds": self.seconds,
+        }
+
+
+class InProcessPipeline:
+    """Owns the stores and the model for one data directory. Use as an async context manager."""
+
+    def __init__(self, settings: Settings, *, max_in_flight: int = 2) -> None:
+        self.settings = settings
+        self.max_in_flight = max_in_flight
+        self._stages: dict[str, PipelineStage] | None = None
+        self._write_lock = asyncio.Lock()
+        self._resources: list[object] = []
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def _build(self) -> dict[str, PipelineStage]:
+        # Imported here so `osmose --help` stays fast and stores open only when used.
+        from osmose.cache import SqliteCache
+        from osmose.embeddings.cached import CachedEmbeddings
+        from osmose.embeddings.minilm import MiniLMEmbeddings
+        from osmose.services.embedder import EmbedderStage
+        from osmose.services.extractor import ExtractorStage
+        from osmose.services.miner import MinerStage
+        from osmose.services.persister import PersisterStage, Searcher
+        from osmose.services.triage import TriageStage
+        from osmose.services.vision import VisionStage
+        from osmose.stores.qdrant_store import QdrantVectorStore
+        from osmose.stores.sqlite_graph import SqliteGraphStore
+
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        cache = SqliteCache(s.cache_path, namespace="embeddings")
+        self.embeddings = CachedEmbeddings(MiniLMEmbeddings(batch_size=s.embed_batch_size,
+                                                            max_tokens=s.chunk_max_tokens), cache)
+        self.graph = SqliteGraphStore(s.graph_path)
+        self.vectors = QdrantVectorStore(path=s.vector_path, dim=self.embeddings.dim)
+        self._resources = [cache, self.graph, self.vectors]
+        self.searcher = Searcher(embeddings=self.embeddings, vectors=self.vectors, graph=self.graph)
+        stages: list[PipelineStage] = [
+            TriageStage(s), VisionStage(s), ExtractorStage(s), EmbedderStage(s, self.embeddings),
+            MinerStage(s, self.embeddings), PersisterStage(s, graph=self.graph, vectors=self.vectors),
+        ]
+        by_name = {stage.name: stage for stage in stages}
+        missing = {st.name for st in STAGES} - by_name.keys()
+        assert not missing, f"stages without implementation: {missing}"
+        return by_name
+
+    @property
+    def stages(self) -> dict[str, PipelineStage]:
+        if self._stages is None:
+            self._stages = self._build()
+        return self._stages
+
+    async def __aenter__(self) -> InProcessPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for resource in reversed(self._resources):
+            close = getattr(resource, "close", None)
+            if close is not None:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+        self._resources = []
+        self._stages = None
+
+    # -- ingestion ----------------------------------------------------------------------------------
+
+    async def ingest_one(self, path: Path, *, tenant: str, tier: int = 0, index: int = 0,
+                         progress: ProgressCallback | None = None) -> IngestReport:
+        report = IngestReport(file=str(path))
+        item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
+        item.document.file_name = path.name
+        item.plan.tier = tier
+        started = time.perf_counter()
+        try:
+            if not path.is_file():
+                raise DocumentError(f"no such file: {path}", reason="not-found")
+            for stage_decl in STAGES:
+                if stage_decl.name != "triage" and item.plan.tier not in stage_decl.tiers:
+                    continue
+                if progress:
+                    progress(index, stage_decl.name)
+                stage = self.stages[stage_decl.name]
+                t0 = time.perf_counter()
+                if stage_decl.name == "persister":
+                    async with self._write_lock:
+                        item = await stage.process(item)
+                else:
+                    item = await stage.process(item)
+                report.seconds[stage_decl.name] = round(time.perf_counter() - t0, 3)
+        except DocumentError as exc:
+            report.status, report.error = "error", str(exc)
+        except OsmoseError as exc:
+            report.status, report.error = "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # one bad file must never stop the others
+            logger.exception("unexpected failure on %s", path)
+            report.status, report.error = "error", f"internal error ({type(exc).__name__}): {exc}"
+        report.seconds["total"] = round(time.perf_counter() - started, 3)
+        self._fill(report, item)
+        if progress:
+            progress(index, "done")
+        return report
+
+    @staticmethod
+    def _fill(report: IngestReport, item: ppb.WorkItem) -> None:
+        doc = item.document
+        report.warnings = list(dict.fromkeys([*doc.warnings, *item.warnings]))
+        if not doc.doc_id:
+            return
+        report.doc_id = doc.doc_id
+        report.tier = tier_name(item.plan.tier) if item.plan.tier else None
+        report.tier_reason = item.plan.tier_reason
+        report.language = item.plan.language
+        report.vision_slides = item.plan.vision_slides
+        report.slides = len(doc.slides)
+        report.segments = len(item.segments)
+        report.concepts = len({c.canonical_key for c in item.concepts if c.canonical_key})
+        report.relations = len(item.relations)
+        report.chunks = len(item.chunks)
+        report.embedded = item.counters.embedded
+
+    async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: int = 0,
+                     progress: ProgressCallback | None = None) -> AsyncIterator[IngestReport]:
+        """Reports in input order, each as soon as it and all before it are done."""
+        gate = asyncio.Semaphore(self.max_in_flight)
+
+        async def run(i: int, path: Path) -> IngestReport:
+            async with gate:
+                return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress)
+
+        tasks = [asyncio.create_task(run(i, p)) for i, p in enumerate(paths)]
+        try:
+            for task in tasks:
+                yield await task
+        finally:
+            for task in tasks:
+                task.cancel()

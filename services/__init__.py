@@ -1,0 +1,1 @@
+"""Pipeline stages: one sub-package per stage (``osmose.services.<stage>``)."""

@@ -1,0 +1,6 @@
+"""Embedder: cuts slides into size-bounded chunks with their title context and
+embeds them through a content-addressed cache (no text is embedded twice)."""
+
+from osmose.services.embedder.stage import EmbedderStage
+
+__all__ = ["EmbedderStage"]

@@ -1,0 +1,33 @@
+"""The persister stage: graph first, then vectors; both writes are idempotent upserts
+that also remove what an earlier version of the same document left behind."""
+
+from __future__ import annotations
+
+import logging
+
+from osmose.config import Settings
+from osmose.services.persister.rows import document_graph, vector_points
+from osmose.stores.graph import GraphStore
+from osmose.stores.vectors import VectorStore
+from osmose.v1 import pipeline_pb2 as ppb
+
+__all__ = ["PersisterStage"]
+
+logger = logging.getLogger(__name__)
+
+
+class PersisterStage:
+    name = "persister"
+
+    def __init__(self, settings: Settings, *, graph: GraphStore, vectors: VectorStore) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.vectors = vectors
+
+    async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
+        await self.graph.write_document(document_graph(item))
+        await self.vectors.replace_document(item.tenant, item.document.doc_id, vector_points(item))
+        logger.info("persisted %s for tenant %s: %d chunks, %d concepts, %d relations",
+                    item.document.file_name, item.tenant, len(item.chunks), len(item.concepts),
+                    len(item.relations))
+        return item

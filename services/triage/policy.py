@@ -1,0 +1,57 @@
+"""Which tier a document gets and which slides are worth a vision call.
+
+Vision is the expensive step (a GPU call per page in production), so it is
+spent only where information is visual: pictures or diagrams covering much of a
+page with little text, or pages that are images only (scans). Chart data is read
+from the file itself and needs no vision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from osmose.config import TriagePolicy
+from osmose.pipeline import tier_name
+from osmose.slide_text import body_text, word_count
+from osmose.v1 import document_pb2 as pb
+
+__all__ = ["TierChoice", "choose_tier", "vision_decision"]
+
+_SCAN_MAX_WORDS = 15          # a page with fewer words but a picture is treated as a scan
+_MIN_PICTURE_RATIO = 0.05     # pictures smaller than this share of the page are logos/icons
+
+
+@dataclass(frozen=True)
+class TierChoice:
+    tier: int
+    reason: str
+    requested: bool
+
+
+def choose_tier(doc: pb.Document, *, requested: int, policy: TriagePolicy) -> TierChoice:
+    if requested != pb.TIER_UNSPECIFIED:
+        return TierChoice(requested, f"{tier_name(requested)} requested by the caller", True)
+    pages = len(doc.slides)
+    if pages > policy.standard_max_pages:
+        return TierChoice(pb.TIER_FAST, f"{pages} pages > {policy.standard_max_pages}: embeddings only", False)
+    if pages > policy.deep_max_pages:
+        return TierChoice(pb.TIER_STANDARD, f"{pages} pages > {policy.deep_max_pages}: concepts without relations",
+                          False)
+    return TierChoice(pb.TIER_DEEP, f"{pages} pages ≤ {policy.deep_max_pages}: full graph", False)
+
+
+def vision_decision(slide: pb.Slide, *, policy: TriagePolicy) -> pb.VisionDecision:
+    words = word_count(body_text(slide))
+    pictures = [p for p in slide.pictures if p.box.width * p.box.height >= _MIN_PICTURE_RATIO]
+    # Pictures only: a chart's content is already text (its data), it does not make a slide visual.
+    ratio = min(1.0, sum(p.box.width * p.box.height for p in pictures))
+    if pictures and words < _SCAN_MAX_WORDS and ratio >= 0.5:
+        return pb.VisionDecision(needed=True, reason=f"image-only page: pictures cover {ratio:.0%}, {words} words")
+    if pictures and ratio >= policy.vision_min_visual_ratio and words < policy.vision_max_words:
+        return pb.VisionDecision(
+            needed=True, reason=f"visual slide: pictures cover {ratio:.0%} with {words} words of text")
+    if slide.charts and not pictures:
+        return pb.VisionDecision(needed=False, reason="chart data read from the file")
+    if pictures:
+        return pb.VisionDecision(needed=False, reason=f"text carries the slide: {words} words, pictures {ratio:.0%}")
+    return pb.VisionDecision(needed=False, reason="text only")

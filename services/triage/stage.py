@@ -1,0 +1,61 @@
+"""The triage stage: from a file on disk to a planned document."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from osmose.config import Settings
+from osmose.errors import PermanentError
+from osmose.parsing import parse_document
+from osmose.services.triage.language import detect_languages
+from osmose.services.triage.policy import choose_tier, vision_decision
+from osmose.services.triage.segmentation import segment_document
+from osmose.slide_text import slide_text
+from osmose.v1 import pipeline_pb2 as ppb
+
+__all__ = ["TriageStage"]
+
+logger = logging.getLogger(__name__)
+
+
+class TriageStage:
+    name = "triage"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
+        return await asyncio.to_thread(self.process_sync, item)
+
+    def process_sync(self, item: ppb.WorkItem) -> ppb.WorkItem:
+        if not item.document.slides:
+            if not item.source_uri:
+                raise PermanentError("work item has neither a parsed document nor a source file")
+            path = Path(item.source_uri)
+            doc = parse_document(path, settings=self.settings,
+                                 file_name=item.document.file_name or path.name)
+            item.document.CopyFrom(doc)
+        doc = item.document
+
+        profile = detect_languages(slide_text(s, vision=False) for s in doc.slides)
+        doc.language = profile.dominant
+        for slide in doc.slides:
+            slide.vision_decision.CopyFrom(vision_decision(slide, policy=self.settings.triage))
+
+        choice = choose_tier(doc, requested=item.plan.tier, policy=self.settings.triage)
+        item.plan.tier = choice.tier
+        item.plan.tier_reason = choice.reason
+        item.plan.tier_requested = choice.requested
+        item.plan.language = profile.dominant
+        del item.plan.languages[:]
+        item.plan.languages.extend(profile.languages)
+        item.plan.vision_slides = sum(1 for s in doc.slides if s.vision_decision.needed)
+
+        del item.segments[:]
+        item.segments.extend(segment_document(doc))
+        logger.info("triaged %s: %d slides, tier %s (%s), language %s, %d for vision, %d segments",
+                    doc.file_name, len(doc.slides), choice.tier, choice.reason, profile.dominant or "?",
+                    item.plan.vision_slides, len(item.segments))
+        return item

@@ -1,0 +1,43 @@
+"""Test helpers importable from any test: the CLI as a subprocess, the shared corpus."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+OSMOSE = Path(sys.executable).parent / "osmose"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def run_osmose(*args: str | Path, data_dir: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 900) -> CliResult:
+    """Run the installed `osmose` entry point the way a user does."""
+    cmd = [str(OSMOSE), *map(str, args)]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          stdin=subprocess.DEVNULL)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def load_manifest() -> dict[str, dict[str, str]]:
+    with (CORPUS / "MANIFEST.tsv").open(newline="") as fh:
+        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
