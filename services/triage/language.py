@@ -27,7 +27,7 @@ def _get_identifier():  # noqa: ANN202 - third-party type
         if _identifier is None:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            _identifier = LanguageIdentifier.from_pickled_model(MODEL_FILE, norm_probs=True)
+            _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         return _identifier
 
 

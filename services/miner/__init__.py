@@ -1,0 +1,31 @@
+"""The miner stage: canonical concepts (keys, acronym and near-duplicate merges) and relations.
+
+:class:`MinerStage` adapts a work item; the logic lives in :mod:`canonical`
+(keys and merges, every merge recorded) and :mod:`relations` (co-occurrence and
+similarity), which have no runtime in them.
+"""
+
+from osmose.services.miner.canonical import (
+    SIMILARITY_MERGE_THRESHOLD,
+    canonical_key,
+    merge_acronyms,
+    merge_by_key,
+    merge_similar,
+    normalise,
+)
+from osmose.services.miner.relations import RelationLimits, co_occurrences, similarities
+from osmose.services.miner.stage import MinerLimits, MinerStage
+
+__all__ = [
+    "SIMILARITY_MERGE_THRESHOLD",
+    "MinerLimits",
+    "MinerStage",
+    "RelationLimits",
+    "canonical_key",
+    "co_occurrences",
+    "merge_acronyms",
+    "merge_by_key",
+    "merge_similar",
+    "normalise",
+    "similarities",
+]
