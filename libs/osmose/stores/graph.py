@@ -138,6 +138,10 @@ class GraphStore(Protocol):
 
     async def get_document(self, tenant: str, doc_id: str) -> DocumentRow | None: ...
 
+    async def get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
+        """The tenant's concept node: preferred name, type, aliases across documents."""
+        ...
+
     async def stats(self, tenant: str | None = None) -> dict[str, TenantCounts]:
         """Counts per tenant (only `tenant` when given)."""
         ...

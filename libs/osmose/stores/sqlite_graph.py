@@ -1,0 +1,497 @@
+"""The embedded graph store: one SQLite file, no server (the offline default).
+
+Nodes and edges of the graph model in :mod:`osmose.stores.graph` become rows,
+every table keyed by tenant first:
+
+- ``documents``, ``slides``, ``segments``: one document's own nodes.
+- ``concept_sources``: what each document says about a concept (name, type,
+  aliases). ``concepts`` is the resolved, shared node, recomputed for the keys
+  a write or delete touches, and present exactly while some document of the
+  tenant mentions the key. Name and type are the ones most documents use (ties:
+  smallest), so the node does not depend on the order documents arrive in;
+  aliases are the union over documents.
+- ``mentions``: (document, slide, concept) with a count.
+- ``relation_evidence``: one row per (edge, evidence id, document). An edge's
+  weight is the number of distinct evidence ids over all documents, computed
+  when read, so a replay cannot double-count. An edge counts only while both
+  its concepts exist (an edge needs two nodes); self-relations are dropped.
+- ``merges``: which keys a document's extraction merged into which.
+
+Reads a second implementation must match (the contract tests pin them):
+``related_concepts`` follows edges both ways, one entry per (neighbour, kind)
+weighing the heavier direction, ordered by weight, then name;
+``concepts_for_slides`` orders by mention count, then name, each name once.
+
+A write removes the document's previous rows and inserts the new ones in one
+transaction: readers see the old version or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from osmose.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    OsmoseError,
+    PermanentError,
+    RetryableError,
+)
+from osmose.stores.graph import (
+    ConceptRow,
+    DocumentGraph,
+    DocumentRow,
+    RelatedConcept,
+    TenantCounts,
+)
+
+__all__ = ["SqliteGraphStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+# Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 10.0
+# Pairs per statement in batched reads; SQLite allows 32766 parameters.
+_READ_BATCH = 400
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    tenant TEXT NOT NULL, doc_id TEXT NOT NULL,
+    file_name TEXT NOT NULL, title TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
+    tier TEXT NOT NULL, slides INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (tenant, doc_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS slides (
+    tenant TEXT NOT NULL, doc_id TEXT NOT NULL, number INTEGER NOT NULL,
+    slide_id TEXT NOT NULL, title TEXT NOT NULL, segment_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, doc_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments (
+    tenant TEXT NOT NULL, doc_id TEXT NOT NULL, segment_id TEXT NOT NULL,
+    idx INTEGER NOT NULL, title TEXT NOT NULL, slide_numbers TEXT NOT NULL,
+    PRIMARY KEY (tenant, doc_id, segment_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS concept_sources (
+    tenant TEXT NOT NULL, canonical_key TEXT NOT NULL, doc_id TEXT NOT NULL,
+    name TEXT NOT NULL, type TEXT NOT NULL, aliases TEXT NOT NULL,
+    PRIMARY KEY (tenant, canonical_key, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS concept_sources_by_doc ON concept_sources (tenant, doc_id);
+CREATE TABLE IF NOT EXISTS concepts (
+    tenant TEXT NOT NULL, canonical_key TEXT NOT NULL,
+    name TEXT NOT NULL, type TEXT NOT NULL, aliases TEXT NOT NULL,
+    PRIMARY KEY (tenant, canonical_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mentions (
+    tenant TEXT NOT NULL, doc_id TEXT NOT NULL, slide_number INTEGER NOT NULL,
+    concept_key TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, doc_id, slide_number, concept_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mentions_by_concept ON mentions (tenant, concept_key);
+CREATE TABLE IF NOT EXISTS relation_evidence (
+    tenant TEXT NOT NULL, source_key TEXT NOT NULL, target_key TEXT NOT NULL, kind TEXT NOT NULL,
+    evidence_id TEXT NOT NULL, doc_id TEXT NOT NULL, label TEXT NOT NULL,
+    PRIMARY KEY (tenant, source_key, target_key, kind, evidence_id, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS relation_evidence_by_doc ON relation_evidence (tenant, doc_id);
+CREATE INDEX IF NOT EXISTS relation_evidence_by_target ON relation_evidence (tenant, target_key);
+CREATE TABLE IF NOT EXISTS merges (
+    tenant TEXT NOT NULL, doc_id TEXT NOT NULL, from_key TEXT NOT NULL, into_key TEXT NOT NULL,
+    reason TEXT NOT NULL, similarity REAL NOT NULL,
+    PRIMARY KEY (tenant, doc_id, from_key, into_key)
+) WITHOUT ROWID;
+"""
+
+# Tables holding one document's own rows, all deleted by (tenant, doc_id).
+_PER_DOCUMENT = ("slides", "segments", "concept_sources", "mentions", "relation_evidence", "merges")
+
+_RELATED_SQL = """
+WITH wanted(key) AS (VALUES {values}),
+directed AS (
+    SELECT w.key AS key, r.target_key AS other, r.kind AS kind, COUNT(DISTINCT r.evidence_id) AS weight
+    FROM wanted w JOIN relation_evidence r ON r.tenant = :tenant AND r.source_key = w.key
+    GROUP BY w.key, r.target_key, r.kind
+    UNION ALL
+    SELECT w.key, r.source_key, r.kind, COUNT(DISTINCT r.evidence_id)
+    FROM wanted w JOIN relation_evidence r ON r.tenant = :tenant AND r.target_key = w.key
+    GROUP BY w.key, r.source_key, r.kind
+),
+edges AS (SELECT key, other, kind, MAX(weight) AS weight FROM directed GROUP BY key, other, kind),
+ranked AS (
+    SELECT e.key, e.other, e.kind, e.weight, o.name,
+           ROW_NUMBER() OVER (PARTITION BY e.key ORDER BY e.weight DESC, o.name, e.other, e.kind) AS rank
+    FROM edges e
+    JOIN concepts k ON k.tenant = :tenant AND k.canonical_key = e.key
+    JOIN concepts o ON o.tenant = :tenant AND o.canonical_key = e.other
+)
+SELECT key, other, kind, weight, name FROM ranked WHERE rank <= :limit ORDER BY key, rank
+"""
+
+
+class SqliteGraphStore:
+    """A :class:`~osmose.stores.graph.GraphStore` in one SQLite file (WAL mode).
+
+    Threading: every call runs on one dedicated worker thread that owns the
+    connection. A document's write takes tens of milliseconds: short, but long
+    enough to stall heartbeats and concurrent pages if run on the event loop,
+    and a SQLite connection must not be used by two threads at once. One
+    thread gives both: a free loop and serialised access (SQLite serialises
+    writers anyway).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="osmose-graph")
+        self._closed = False
+        try:
+            self._conn = self._executor.submit(self._guarded, self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+
+    # -- GraphStore ---------------------------------------------------------
+
+    async def write_document(self, graph: DocumentGraph) -> None:
+        await self._call(self._write_document, graph)
+
+    async def delete_document(self, tenant: str, doc_id: str) -> bool:
+        return await self._call(self._delete_document, tenant, doc_id)
+
+    async def get_document(self, tenant: str, doc_id: str) -> DocumentRow | None:
+        return await self._call(self._get_document, tenant, doc_id)
+
+    async def get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
+        """The shared concept node (resolved name and type, aliases of all documents)."""
+        return await self._call(self._get_concept, tenant, canonical_key)
+
+    async def stats(self, tenant: str | None = None) -> dict[str, TenantCounts]:
+        return await self._call(self._stats, tenant)
+
+    async def concepts_for_slides(
+        self, tenant: str, slides: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[str]]:
+        return await self._call(self._concepts_for_slides, tenant, slides)
+
+    async def related_concepts(
+        self, tenant: str, canonical_keys: list[str], limit: int = 10
+    ) -> dict[str, list[RelatedConcept]]:
+        return await self._call(self._related_concepts, tenant, canonical_keys, limit)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    # -- plumbing -------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise RuntimeError("SqliteGraphStore is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._guarded, fn, *args))
+
+    def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self._path) from exc
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the graph store's folder {self._path.parent}: {exc}") from exc
+        # isolation_level=None: no implicit transactions; writes use BEGIN IMMEDIATE.
+        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"graph store {self._path} has schema version {version}, newer than this "
+                    f"osmose understands ({SCHEMA_VERSION}); upgrade osmose"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL never corrupts the file; a power loss may undo the
+            # last commits, which replaying the documents redoes (writes are idempotent).
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            with _transaction(conn):  # not executescript(): it commits on its own
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    # -- writes (worker thread) ---------------------------------------------------
+
+    def _write_document(self, graph: DocumentGraph) -> None:
+        started = time.perf_counter()
+        tenant, doc = graph.tenant, graph.document
+        _require_ids(tenant, doc.doc_id)
+        concepts = _merge_concept_rows(graph.concepts)
+        mentions: Counter[tuple[str, int]] = Counter()
+        for m in graph.mentions:
+            mentions[(m.canonical_key, m.slide_number)] += m.count
+        evidence = [
+            (tenant, r.source_key, r.target_key, r.kind, ev, doc.doc_id, r.label)
+            for r in graph.relations
+            if r.source_key != r.target_key  # a concept related to itself says nothing
+            for ev in dict.fromkeys(r.evidence)
+        ]
+        conn = self._conn
+        with _transaction(conn):
+            touched = self._concept_keys_of(tenant, doc.doc_id)
+            self._delete_rows(tenant, doc.doc_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, doc.doc_id, doc.file_name, doc.title, doc.format, doc.language, doc.tier,
+                 doc.slides, doc.sha256),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO slides VALUES (?, ?, ?, ?, ?, ?)",
+                [(tenant, doc.doc_id, s.number, s.slide_id, s.title, s.segment_id) for s in graph.slides],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                [(tenant, doc.doc_id, s.segment_id, s.index, s.title, json.dumps(list(s.slide_numbers)))
+                 for s in graph.segments],
+            )
+            conn.executemany(
+                "INSERT INTO concept_sources VALUES (?, ?, ?, ?, ?, ?)",
+                [(tenant, c.canonical_key, doc.doc_id, c.name, c.type, json.dumps(list(c.aliases)))
+                 for c in concepts],
+            )
+            conn.executemany(
+                "INSERT INTO mentions VALUES (?, ?, ?, ?, ?)",
+                [(tenant, doc.doc_id, slide, key, count) for (key, slide), count in mentions.items()],
+            )
+            conn.executemany("INSERT OR IGNORE INTO relation_evidence VALUES (?, ?, ?, ?, ?, ?, ?)", evidence)
+            conn.executemany(
+                "INSERT OR REPLACE INTO merges VALUES (?, ?, ?, ?, ?, ?)",
+                [(tenant, doc.doc_id, m.from_key, m.into_key, m.reason, m.similarity) for m in graph.merges],
+            )
+            touched.update(c.canonical_key for c in concepts)
+            touched.update(key for key, _ in mentions)
+            self._refresh_concepts(tenant, touched)
+        logger.debug(
+            "graph write",
+            extra={"tenant": tenant, "doc_id": doc.doc_id, "concepts": len(concepts),
+                   "mentions": len(mentions), "evidence": len(evidence),
+                   "ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+
+    def _delete_document(self, tenant: str, doc_id: str) -> bool:
+        with _transaction(self._conn):
+            touched = self._concept_keys_of(tenant, doc_id)
+            self._delete_rows(tenant, doc_id)
+            cursor = self._conn.execute("DELETE FROM documents WHERE tenant = ? AND doc_id = ?", (tenant, doc_id))
+            existed = cursor.rowcount > 0
+            self._refresh_concepts(tenant, touched)
+        return existed
+
+    def _concept_keys_of(self, tenant: str, doc_id: str) -> set[str]:
+        rows = self._conn.execute(
+            "SELECT concept_key FROM mentions WHERE tenant = ? AND doc_id = ? "
+            "UNION SELECT canonical_key FROM concept_sources WHERE tenant = ? AND doc_id = ?",
+            (tenant, doc_id, tenant, doc_id),
+        )
+        return {key for (key,) in rows}
+
+    def _delete_rows(self, tenant: str, doc_id: str) -> None:
+        for table in _PER_DOCUMENT:
+            self._conn.execute(f"DELETE FROM {table} WHERE tenant = ? AND doc_id = ?", (tenant, doc_id))
+
+    def _refresh_concepts(self, tenant: str, keys: set[str]) -> None:
+        """Recompute the shared nodes of `keys`: dropped when nothing mentions them,
+        else name/type/aliases resolved over every document's contribution."""
+        if not keys:
+            return
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.touched")
+        conn.executemany("INSERT INTO temp.touched VALUES (?)", [(k,) for k in keys])
+        conn.execute(
+            "DELETE FROM concepts WHERE tenant = ? AND canonical_key IN (SELECT key FROM temp.touched)",
+            (tenant,),
+        )
+        mentioned = {
+            key for (key,) in conn.execute(
+                "SELECT DISTINCT concept_key FROM mentions "
+                "WHERE tenant = ? AND concept_key IN (SELECT key FROM temp.touched)",
+                (tenant,),
+            )
+        }
+        sources: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for key, name, type_, aliases in conn.execute(
+            "SELECT canonical_key, name, type, aliases FROM concept_sources "
+            "WHERE tenant = ? AND canonical_key IN (SELECT key FROM temp.touched)",
+            (tenant,),
+        ):
+            if key in mentioned:
+                sources[key].append((name, type_, aliases))
+        conn.executemany(
+            "INSERT INTO concepts VALUES (?, ?, ?, ?, ?)",
+            [(tenant, key, *_resolve(key, sources.get(key, []))) for key in mentioned],
+        )
+
+    # -- reads (worker thread) ---------------------------------------------------
+
+    def _get_document(self, tenant: str, doc_id: str) -> DocumentRow | None:
+        row = self._conn.execute(
+            "SELECT doc_id, file_name, title, format, language, tier, slides, sha256 "
+            "FROM documents WHERE tenant = ? AND doc_id = ?",
+            (tenant, doc_id),
+        ).fetchone()
+        return DocumentRow(*row) if row else None
+
+    def _get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
+        row = self._conn.execute(
+            "SELECT canonical_key, name, type, aliases FROM concepts WHERE tenant = ? AND canonical_key = ?",
+            (tenant, canonical_key),
+        ).fetchone()
+        return ConceptRow(row[0], row[1], row[2], tuple(json.loads(row[3]))) if row else None
+
+    def _stats(self, tenant: str | None) -> dict[str, TenantCounts]:
+        where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        queries = {
+            "documents": f"SELECT tenant, COUNT(*) FROM documents {where} GROUP BY tenant",
+            "slides": f"SELECT tenant, COUNT(*) FROM slides {where} GROUP BY tenant",
+            "segments": f"SELECT tenant, COUNT(*) FROM segments {where} GROUP BY tenant",
+            "concepts": f"SELECT tenant, COUNT(*) FROM concepts {where} GROUP BY tenant",
+            "relations": (
+                "SELECT r.tenant, COUNT(*) FROM (SELECT DISTINCT tenant, source_key, target_key, kind "
+                f"FROM relation_evidence {where}) r "
+                "JOIN concepts s ON s.tenant = r.tenant AND s.canonical_key = r.source_key "
+                "JOIN concepts t ON t.tenant = r.tenant AND t.canonical_key = r.target_key "
+                "GROUP BY r.tenant"
+            ),
+        }
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        if tenant is not None:
+            counts[tenant] = {}
+        for field, sql in queries.items():
+            for row_tenant, n in self._conn.execute(sql, params):
+                counts[row_tenant][field] = n
+        return {t: TenantCounts(**c) for t, c in sorted(counts.items())}
+
+    def _concepts_for_slides(
+        self, tenant: str, slides: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[str]]:
+        wanted = list(dict.fromkeys((doc_id, int(number)) for doc_id, number in slides))
+        result: dict[tuple[str, int], list[str]] = {pair: [] for pair in wanted}
+        for batch in _batches(wanted, _READ_BATCH):
+            values = ", ".join("(?, ?)" for _ in batch)
+            rows = self._conn.execute(
+                f"WITH wanted(doc_id, number) AS (VALUES {values}) "
+                "SELECT m.doc_id, m.slide_number, c.name FROM wanted w "
+                "JOIN mentions m ON m.tenant = ? AND m.doc_id = w.doc_id AND m.slide_number = w.number "
+                "JOIN concepts c ON c.tenant = m.tenant AND c.canonical_key = m.concept_key "
+                "ORDER BY m.doc_id, m.slide_number, m.count DESC, c.name, c.canonical_key",
+                [*(v for pair in batch for v in pair), tenant],
+            )
+            for doc_id, number, name in rows:
+                names = result[(doc_id, number)]
+                if name not in names:  # two keys may resolve to one display name
+                    names.append(name)
+        return result
+
+    def _related_concepts(
+        self, tenant: str, canonical_keys: list[str], limit: int
+    ) -> dict[str, list[RelatedConcept]]:
+        keys = list(dict.fromkeys(canonical_keys))
+        result: dict[str, list[RelatedConcept]] = {key: [] for key in keys}
+        if limit <= 0:
+            return result
+        for batch in _batches(keys, _READ_BATCH):
+            params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(batch)}
+            params.update(tenant=tenant, limit=limit)
+            values = ", ".join(f"(:k{i})" for i in range(len(batch)))
+            for key, other, kind, weight, name in self._conn.execute(_RELATED_SQL.format(values=values), params):
+                result[key].append(RelatedConcept(name=name, canonical_key=other, kind=kind, weight=float(weight)))
+        return result
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a concurrent writer waits at
+    # BEGIN (busy timeout) instead of failing halfway through with SQLITE_BUSY.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _require_ids(tenant: str, doc_id: str) -> None:
+    if not tenant or not doc_id:
+        raise PermanentError(f"a graph write needs a tenant and a doc_id (got {tenant!r}, {doc_id!r})")
+
+
+def _merge_concept_rows(rows: Iterable[ConceptRow]) -> list[ConceptRow]:
+    """One row per key: the first name/type given, the union of aliases."""
+    merged: dict[str, ConceptRow] = {}
+    for row in rows:
+        seen = merged.get(row.canonical_key)
+        if seen is None:
+            merged[row.canonical_key] = row
+        else:
+            aliases = tuple(dict.fromkeys(seen.aliases + row.aliases))
+            merged[row.canonical_key] = ConceptRow(seen.canonical_key, seen.name, seen.type, aliases)
+    return list(merged.values())
+
+
+def _resolve(key: str, sources: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """(name, type, aliases JSON) of a shared concept from its documents' rows."""
+    if not sources:  # mentioned, but no document described it
+        return key, "", "[]"
+    names = Counter(name for name, _, _ in sources)
+    types = Counter(type_ for _, type_, _ in sources)
+    aliases = sorted({a for _, _, raw in sources for a in json.loads(raw)})
+    return _most_common(names), _most_common(types), json.dumps(aliases)
+
+
+def _most_common(counts: Counter[str]) -> str:
+    return min(counts, key=lambda value: (-counts[value], value))
+
+
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> OsmoseError:
+    """Map a SQLite error to the platform's error tree by its result code."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return BackendUnavailableError(f"graph store {path} is locked by another writer: {exc}")
+    if code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+        return ConfigurationError(f"cannot open graph store {path} for writing: {exc}")
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return ConfigurationError(f"{path} is not a readable osmose graph store ({exc}); move it away to start afresh")
+    if code.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_NOMEM")):
+        return RetryableError(f"graph store {path} could not write: {exc}")
+    return PermanentError(f"graph store {path}: {exc}")

@@ -1,0 +1,1 @@
+"""Text processing shared by stages: language-independent analysis for retrieval."""
