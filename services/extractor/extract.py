@@ -245,6 +245,17 @@ def _without_name_fragments(candidates: list[_Candidate]) -> list[_Candidate]:
     return out
 
 
+def _drop_words_of_longer_concepts(concepts: dict[str, _DocConcept]) -> None:
+    """A lone word only YAKE proposed ("Access", "Trust") that is a word of a longer name of
+    the document ("Privileged Access Management", "Zero Trust Network Access": found as an
+    acronym expansion or a capitalised name) says less than that name."""
+    words_of_longer = {w for key, c in concepts.items()
+                       if len(key.split()) > 1 and c.methods - {"keyphrase"} for w in key.split()}
+    for key in [k for k, c in concepts.items() if c.methods == {"keyphrase"} and len(k.split()) == 1]:
+        if key in words_of_longer:
+            del concepts[key]
+
+
 def _segment_language(seg: SegmentText, language: str, languages: Sequence[str]) -> str:
     if language and len(languages) <= 1 and cjk_ratio(seg.text[:500]) < 0.3:
         return language
@@ -277,6 +288,7 @@ def extract_concepts(
             if seg.segment_id not in doc.segment_ids:
                 doc.segment_ids.append(seg.segment_id)
 
+    _drop_words_of_longer_concepts(concepts)
     index = MentionIndex([slide for seg in segs for slide in seg.slides])
     out: list[pb.Concept] = []
     for key, doc in sorted(concepts.items(), key=lambda kv: (-kv[1].score, kv[0])):

@@ -43,6 +43,9 @@ _SLIDE_WORDS = word_set(
 )
 # Real names that the rules below would reject (punctuation, single letters).
 _ALWAYS_NAMES = frozenset({".net", "asp.net", "vb.net", "c++", "c#", "f#", "j#"})
+# Stopwords that also start product and programme names ("Zero Trust", "New Relic", "One Drive"):
+# allowed at the start of a multi-word name written in capitals.
+_NAME_STARTERS = word_set("zero one two three first new open next big top high single multi free real best general key")
 _HEXISH = re.compile(r"^(?=.*\d)(?=.*[a-z])[0-9a-f]{8,}$", re.IGNORECASE)
 
 
@@ -66,7 +69,8 @@ def is_junk(phrase: str, stopwords: Collection[str], *, max_words: int = MAX_WOR
     if all(w in stopwords or _is_number(w) for w in lowered):
         return True
     # "2023 revenue", "of security": a concept starts with a word, not a number or a stopword.
-    if _is_number(words[0]) or lowered[0] in stopwords or lowered[-1] in stopwords:
+    starts_name = len(words) > 1 and lowered[0] in _NAME_STARTERS and all(w[:1].isupper() for w in words)
+    if _is_number(words[0]) or (lowered[0] in stopwords and not starts_name) or lowered[-1] in stopwords:
         return True
     if any(w in _CONJUNCTIONS for w in lowered[1:-1]):
         return True
