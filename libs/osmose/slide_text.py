@@ -47,11 +47,18 @@ def body_text(slide: pb.Slide) -> str:
     return "\n".join(p for p in parts if p.strip())
 
 
+# Vision paths whose text is new information. A DESCRIPTION restates the parsed content
+# (title, text, notes, tables, charts), so adding it would count every word twice.
+_NEW_TEXT_PATHS = frozenset({pb.VISION_PATH_OCR, pb.VISION_PATH_LLM})
+
+
 def slide_text(slide: pb.Slide, *, notes: bool = True, vision: bool = True) -> str:
-    """Everything a slide says: body, speaker notes, and what vision added."""
+    """Everything a slide says: body, picture alt texts, speaker notes, and what vision
+    read or saw (OCR, vision model) that the file itself does not say."""
     parts = [body_text(slide)]
+    parts.extend(p.alt_text for p in slide.pictures if p.alt_text.strip())
     if notes and slide.notes.strip():
         parts.append(slide.notes)
-    if vision and slide.vision.text.strip():
+    if vision and slide.vision.path in _NEW_TEXT_PATHS and slide.vision.text.strip():
         parts.append(slide.vision.text)
     return "\n".join(p for p in parts if p.strip())

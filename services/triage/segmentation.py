@@ -19,7 +19,7 @@ __all__ = ["MAX_SEGMENT_SLIDES", "segment_document"]
 MAX_SEGMENT_SLIDES = 12
 _MIN_OVERLAP = 0.08          # share of a slide's words already seen in the segment's recent slides
 _WINDOW = 3                  # recent slides compared against
-_HEADER_MAX_WORDS = 12       # a title slide with at most this many words of body is a section header
+_HEADER_MAX_WORDS = 6        # a title slide with at most this many words of body is a section header
 _TOKEN = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _CONTINUED = re.compile(r"\s*(\(?(cont(\.|inued)?|suite|fortsetzung|\d+\s*/\s*\d+)\)?)\s*$", re.IGNORECASE)
 
