@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osmose.config import Settings
-from osmose.errors import DocumentError, OsmoseError
+from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
 from osmose.pipeline import STAGES, tier_name
 from osmose.stage import PipelineStage
 from osmose.v1 import pipeline_pb2 as ppb
@@ -152,10 +152,14 @@ class InProcessPipeline:
                 else:
                     item = await stage.process(item)
                 report.seconds[stage_decl.name] = round(time.perf_counter() - t0, 3)
-        except DocumentError as exc:
+        except DocumentError as exc:  # "<reason>: <explanation>"
             report.status, report.error = "error", str(exc)
+        except ConfigurationError as exc:  # e.g. LibreOffice missing for a .ppt
+            report.status, report.error = "error", f"configuration: {exc}"
+        except RetryableError as exc:
+            report.status, report.error = "error", f"retryable: {exc}"
         except OsmoseError as exc:
-            report.status, report.error = "error", f"{type(exc).__name__}: {exc}"
+            report.status, report.error = "error", f"failed: {exc}"
         except Exception as exc:  # one bad file must never stop the others
             logger.exception("unexpected failure on %s", path)
             report.status, report.error = "error", f"internal error ({type(exc).__name__}): {exc}"
