@@ -244,3 +244,17 @@ def test_server_version_floor(version: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigurationError, match="needs 1.19 or newer"):
             _require_server_version(version, "http://qdrant:6333")
+
+
+async def test_document_payloads_are_the_documents_own_in_slide_order(vector_store: VectorStore) -> None:
+    tenant, other = new_tenant(), new_tenant("other")
+    await vector_store.replace_document(tenant, "doc-a", list(reversed(deck(tenant, "doc-a"))))
+    await vector_store.replace_document(tenant, "doc-b", deck(tenant, "doc-b", TEXTS[:2]))
+    await vector_store.replace_document(other, "doc-a", deck(other, "doc-a", TEXTS[:1]))
+    payloads = await vector_store.document_payloads(tenant, "doc-a")
+    assert [p["text"] for p in payloads] == TEXTS
+    assert [p["slide"] for p in payloads] == list(range(len(TEXTS)))
+    assert {p["doc_id"] for p in payloads} == {"doc-a"} and {p["tenant"] for p in payloads} == {tenant}
+    assert len(await vector_store.document_payloads(other, "doc-a")) == 1
+    assert await vector_store.document_payloads(tenant, "missing") == []
+    assert await vector_store.document_payloads(new_tenant("nobody"), "doc-a") == []

@@ -83,23 +83,22 @@ def test_every_good_file_ingests_with_the_manifest_counts(good_run, manifest) ->
 
 
 def _chunk_texts(data: Path, doc_id: str) -> dict[int, str]:
-    from qdrant_client import QdrantClient, models
+    """Text of every chunk of the document, joined per slide, read back from the vector store."""
+    import asyncio
 
-    client = QdrantClient(path=str(data / "qdrant"))
-    try:
-        texts: dict[int, str] = {}
-        offset = None
-        while True:
-            points, offset = client.scroll(
-                "osmose_chunks", limit=512, offset=offset, with_payload=True,
-                scroll_filter=models.Filter(must=[models.FieldCondition(
-                    key="doc_id", match=models.MatchValue(value=doc_id))]))
-            for p in points:
-                texts[p.payload["slide"]] = texts.get(p.payload["slide"], "") + "\n" + p.payload["text"]
-            if offset is None:
-                return texts
-    finally:
-        client.close()
+    from osmose.stores.qdrant_store import QdrantVectorStore
+
+    async def read() -> list[dict]:
+        store = QdrantVectorStore(path=data / "qdrant")
+        try:
+            return await store.document_payloads("default", doc_id)
+        finally:
+            await store.close()
+
+    texts: dict[int, str] = {}
+    for payload in asyncio.run(read()):
+        texts[payload["slide"]] = texts.get(payload["slide"], "") + "\n" + payload["text"]
+    return texts
 
 
 def _norm(text: str) -> str:

@@ -160,6 +160,9 @@ class QdrantVectorStore:
     async def count(self, tenant: str | None = None) -> dict[str, int]:
         return await self._call(self._count, tenant)
 
+    async def document_payloads(self, tenant: str, doc_id: str) -> list[dict[str, Any]]:
+        return await self._call(self._document_payloads, tenant, doc_id)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -344,6 +347,20 @@ class QdrantVectorStore:
             ids.extend(str(r.id) for r in records)
             if offset is None:
                 return ids
+
+    def _document_payloads(self, tenant: str, doc_id: str) -> list[dict[str, Any]]:
+        name = self._collection_for(tenant)
+        if self._local and name not in self._local_collections:
+            return []
+        client = self._connected()
+        payloads: list[dict[str, Any]] = []
+        offset: Any = None
+        while True:
+            records, offset = client.scroll(name, scroll_filter=_filter(tenant, doc_id), limit=SCROLL_PAGE,
+                                            offset=offset, with_payload=True, with_vectors=False)
+            payloads.extend(dict(r.payload or {}) for r in records)
+            if offset is None:
+                return sorted(payloads, key=lambda p: (p.get("slide", 0), p.get("chunk_index", 0)))
 
     def _delete_ids(self, tenant: str, doc_id: str, ids: list[str]) -> None:
         if ids:
