@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import yake
+
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.language import stopwords as stopwords_for
 from osmose.services.extractor.language import yake_code

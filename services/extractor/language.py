@@ -15,6 +15,7 @@ from pathlib import Path
 
 import py3langid
 import yake
+
 from osmose.services.extractor.scripts import cjk_ratio
 
 __all__ = ["CJK_LANGUAGES", "detect_language", "stopwords", "yake_code"]

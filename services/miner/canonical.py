@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
 from osmose.services.miner.concept_merge import absorb
 from osmose.services.miner.plurals import fold_plurals
 from osmose.v1 import document_pb2 as pb

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [

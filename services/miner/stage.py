@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from osmose import ids
 from osmose.config import Settings
 from osmose.embeddings.base import Embeddings

@@ -1,7 +1,7 @@
 """Persister: the only writer of the stores. Writes a document's graph and chunk
 vectors idempotently and serves search over them."""
 
-from osmose.services.persister.search import SearchHit, Searcher
+from osmose.services.persister.search import Searcher, SearchHit
 from osmose.services.persister.stage import PersisterStage
 
 __all__ = ["PersisterStage", "SearchHit", "Searcher"]

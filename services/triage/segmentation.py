@@ -45,13 +45,7 @@ def segment_document(doc: pb.Document, *, max_slides: int = MAX_SEGMENT_SLIDES) 
     for slide in doc.slides:
         words = _tokens(body_text(slide))
         current = groups[-1] if groups else None
-        if current is None:
-            start = True
-        elif slide.section and slide.section != current[-1].section:
-            start = True
-        elif len(current) >= max_slides:
-            start = True
-        elif _is_section_header(slide) and not _is_section_header(current[-1]):
+        if current is None or slide.section and slide.section != current[-1].section or len(current) >= max_slides or _is_section_header(slide) and not _is_section_header(current[-1]):
             start = True
         elif (len(words) >= 5 and len(current) >= 2
               and _base_title(slide.title) != _base_title(current[-1].title)):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from osmose.cache import ContentCache, cache_key
-from osmose.embeddings.base import EmbedResult, Embeddings
+from osmose.embeddings.base import Embeddings, EmbedResult
 
 __all__ = ["CachedEmbeddings"]
 

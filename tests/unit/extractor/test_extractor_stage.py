@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from osmose.config import Settings
 from osmose.services.extractor import ExtractorLimits, ExtractorStage
 from osmose.services.extractor.scripts import mention_pattern

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.language import stopwords
 from osmose.services.extractor.terms import capitalised_terms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from osmose.services.extractor.typing_rules import concept_type
 from osmose.v1 import document_pb2 as pb
 

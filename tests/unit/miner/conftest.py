@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
+
 from osmose.v1 import document_pb2 as pb
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from osmose.services.miner.canonical import (
     canonical_key,
     merge_acronyms,

@@ -6,20 +6,19 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+
 from osmose.config import Settings
 from osmose.services.miner import MinerStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
-minilm = pytest.importorskip("osmose.embeddings.minilm")
+from osmose.embeddings.minilm import MiniLMEmbeddings
 
 
 @pytest.fixture(scope="module")
-def model():
-    try:
-        return minilm.MiniLMEmbeddings()
-    except Exception as exc:  # the model package is optional on a bare checkout
-        pytest.skip(f"MiniLM not available: {exc}")
+def model() -> MiniLMEmbeddings:
+    # A declared dependency: its absence is a failure, not a skip.
+    return MiniLMEmbeddings()
 
 
 def test_real_model_merges_spelling_variants_only(make_concept: Callable[..., pb.Concept], model) -> None:
