@@ -8,11 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from osmose.config import Settings
+from osmose.embeddings.minilm import MiniLMEmbeddings
 from osmose.services.miner import MinerStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
-
-from osmose.embeddings.minilm import MiniLMEmbeddings
 
 
 @pytest.fixture(scope="module")
