@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from osmose.services.extractor.lexicon import word_set
 
-__all__ = ["MAX_CHARS", "MAX_WORDS", "is_junk"]
+__all__ = ["MAX_CHARS", "MAX_WORDS", "NAME_STARTERS", "is_junk"]
 
 MAX_WORDS = 5
 MAX_CHARS = 60
@@ -45,7 +45,7 @@ _SLIDE_WORDS = word_set(
 _ALWAYS_NAMES = frozenset({".net", "asp.net", "vb.net", "c++", "c#", "f#", "j#"})
 # Stopwords that also start product and programme names ("Zero Trust", "New Relic", "One Drive"):
 # allowed at the start of a multi-word name written in capitals.
-_NAME_STARTERS = word_set("zero one two three first new open next big top high single multi free real best general key")
+NAME_STARTERS = word_set("zero one two three first new open next big top high single multi free real best general key")
 _HEXISH = re.compile(r"^(?=.*\d)(?=.*[a-z])[0-9a-f]{8,}$", re.IGNORECASE)
 
 
@@ -69,7 +69,7 @@ def is_junk(phrase: str, stopwords: Collection[str], *, max_words: int = MAX_WOR
     if all(w in stopwords or _is_number(w) for w in lowered):
         return True
     # "2023 revenue", "of security": a concept starts with a word, not a number or a stopword.
-    starts_name = len(words) > 1 and lowered[0] in _NAME_STARTERS and all(w[:1].isupper() for w in words)
+    starts_name = len(words) > 1 and lowered[0] in NAME_STARTERS and all(w[:1].isupper() for w in words)
     if _is_number(words[0]) or (lowered[0] in stopwords and not starts_name) or lowered[-1] in stopwords:
         return True
     if any(w in _CONJUNCTIONS for w in lowered[1:-1]):

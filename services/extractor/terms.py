@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable
 
+from osmose.services.extractor.junk import NAME_STARTERS
 from osmose.services.extractor.lexicon import word_set
 from osmose.services.extractor.scripts import space_cjk
 
@@ -101,6 +102,8 @@ def capitalised_terms(
             for start, run in _runs(tokens):
                 # A stopword or any single word opening a sentence is capitalised by position.
                 while run and (run[0].lower() in stopwords or _NUMBER.match(run[0])):
+                    if len(run) > 1 and run[0].lower() in NAME_STARTERS:
+                        break  # "Zero Trust", "New Relic": the stopword is part of the name
                     run, start = run[1:], start + 1
                 if start == 0 and run and run[0].lower() in lowercase_words:
                     continue

@@ -13,7 +13,8 @@ from rich.table import Table
 __all__ = ["IngestProgress", "print_hits", "print_report", "print_stats"]
 
 _err = Console(stderr=True, highlight=False)
-_out = Console(highlight=False, soft_wrap=False)
+# Pipes and logs get whole lines; a terminal wraps them itself.
+_out = Console(highlight=False, soft_wrap=True)
 
 
 class IngestProgress:
@@ -37,7 +38,7 @@ class IngestProgress:
             self._task = self._progress.add_task("", total=len(self.files))
             self.console = self._progress.console
         else:
-            self.console = Console(file=sys.stdout, highlight=False)
+            self.console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,7 +67,8 @@ def print_report(report) -> str:  # noqa: ANN001 - IngestReport, imported lazily
         lines = [
             f"[green]✓[/] [bold]{name}[/]  tier [cyan]{report.tier}[/] ({escape(report.tier_reason)})"
             f"  lang {report.language or '?'}",
-            f"    {report.slides} {unit} · {report.segments} segments · {report.concepts} concepts · "
+            f"    {report.slides} {unit} · {report.segments} segment{'s' if report.segments != 1 else ''} · "
+            f"{report.concepts} concepts · "
             f"{report.relations} relations · {report.chunks} chunks ({report.embedded} embedded) · "
             f"{report.vision_slides} for vision · {total:.1f} s",
         ]

@@ -43,3 +43,13 @@ def test_lone_words_of_a_longer_name_are_dropped() -> None:
     doc, segments = _doc()
     names = {c.name.lower() for c in extract_concepts(doc, segments, language="en", languages=["en"])}
     assert not names & {"access", "network", "trust"}
+
+
+def test_capitalised_names_keep_their_number_word() -> None:
+    from osmose.services.extractor.terms import capitalised_terms
+
+    words = stopwords("en")
+    terms = capitalised_terms(["Our pilot of Zero Trust Network Access went live", "We moved to New Relic"],
+                              language="en", stopwords=words, lowercase_words=set())
+    assert "Zero Trust Network Access" in terms and "Trust Network Access" not in terms
+    assert "New Relic" in terms
