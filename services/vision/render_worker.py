@@ -74,7 +74,7 @@ def declared_oversized_images(page: Any, *, max_image_pixels: int) -> list[str]:
 def render_page(page: Any, *, max_pixels: int, max_image_pixels: int, gray: bool = True,
                 max_dpi: int = MAX_DPI) -> PageRender:
     """Render one PyMuPDF page to PNG within the pixel budget (raises ValueError for bomb pages)."""
-    import pymupdf
+    from osmose.pymupdf_loader import pymupdf
 
     oversized = declared_oversized_images(page, max_image_pixels=max_image_pixels)
     if oversized:
@@ -109,12 +109,7 @@ def serve(config: dict[str, Any], requests: IO[str], out: IO[str]) -> None:
     limit = int(config.get("memory_limit_bytes") or 0)
     if limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    # PyMuPDF imports its optional add-ons when they are installed (pymupdf_layout
-    # loads ONNX models: over a second); rendering needs neither. A None entry in
-    # sys.modules makes those imports fail fast, and PyMuPDF carries on without them.
-    for addon in ("pymupdf.layout", "pymupdf4llm"):
-        sys.modules.setdefault(addon, None)  # type: ignore[arg-type]
-    import pymupdf
+    from osmose.pymupdf_loader import pymupdf  # without its slow optional add-ons
 
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
