@@ -23,7 +23,8 @@ fetch() {
   command -v java >/dev/null || die "Java 17+ is needed to run the broker"
   echo "kafka: fetching jars from Maven Central into $LIB"
   mkdir -p "$LIB"
-  mvn -B -q -Dstyle.color=never -f "$ROOT/dev/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
+  mvn -B -q -f "$ROOT/dev/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB" \
+    >"$HOME_DIR/mvn.log" 2>&1 || { cat "$HOME_DIR/mvn.log" >&2; die "fetching Kafka's jars with Maven failed"; }
   touch "$LIB/.complete"
 }
 
