@@ -162,8 +162,7 @@ def search(query: str, tenant: str | None, data_dir: Path | None, limit: int, as
         from osmose.hosts.inprocess import InProcessPipeline
 
         async with InProcessPipeline(settings) as pipeline:
-            pipeline.stages  # noqa: B018 - opens the stores
-            return await pipeline.searcher.search(query, tenant=settings.tenant, limit=limit)
+            return await pipeline.search(query, tenant=settings.tenant, limit=limit)
 
     hits = _run(go())
     if as_json:
@@ -190,26 +189,10 @@ def stats(tenant: str | None, data_dir: Path | None, as_json: bool) -> None:
         raise click.ClickException(f"no data in {settings.data_dir}: ingest something first (osmose ingest FILE)")
 
     async def go() -> dict[str, dict[str, int]]:
-        from osmose.stores.qdrant_store import QdrantVectorStore
-        from osmose.stores.sqlite_graph import SqliteGraphStore
+        from osmose.hosts.inprocess import InProcessPipeline
 
-        graph = SqliteGraphStore(settings.graph_path)
-        vectors = QdrantVectorStore(path=settings.vector_path)
-        try:
-            counts = await graph.stats(only)
-            chunks = await vectors.count(only)
-        finally:
-            await graph.close()
-            await vectors.close()
-        table: dict[str, dict[str, int]] = {}
-        for name in sorted(set(counts) | set(chunks)):
-            c = counts.get(name)
-            table[name] = {
-                "documents": c.documents if c else 0, "slides": c.slides if c else 0,
-                "segments": c.segments if c else 0, "concepts": c.concepts if c else 0,
-                "relations": c.relations if c else 0, "chunks": chunks.get(name, 0),
-            }
-        return table
+        async with InProcessPipeline(settings) as pipeline:
+            return await pipeline.stats(only)
 
     table = _run(go())
     if as_json:

@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import math
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,7 +97,8 @@ class MiniLMEmbeddings:
     """Local all-MiniLM-L6-v2 (384 dimensions, L2-normalised vectors).
 
     Loading takes a fraction of a second; create one per process and share it.
-    Thread-safe: the forward pass holds no shared mutable state.
+    Thread-safe: the forward pass holds no shared mutable state (the tokenizers are
+    configured once, here, and only read afterwards).
     """
 
     dim = 384
@@ -137,7 +137,6 @@ class MiniLMEmbeddings:
         self._counter = Tokenizer.from_file(str(tokenizer_path))
         self._counter.no_padding()
         self._counter.no_truncation()
-        self._lock = threading.Lock()  # tokenizers' truncation state is per object
 
     # -- tokens -------------------------------------------------------------------------------------
 

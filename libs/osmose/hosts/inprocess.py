@@ -50,7 +50,6 @@ class IngestReport:
     language: str = ""
     tier_reason: str = ""
     vision_slides: int = 0
-    format: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +72,20 @@ class InProcessPipeline:
 
     # -- wiring -------------------------------------------------------------------------------------
 
+    def _open_stores(self) -> None:
+        """The graph and vector stores of the data dir; no model is loaded (`stats` needs none)."""
+        if self._resources:
+            return
+        from osmose.embeddings.minilm import MiniLMEmbeddings
+        from osmose.stores.qdrant_store import QdrantVectorStore
+        from osmose.stores.sqlite_graph import SqliteGraphStore
+
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.graph = SqliteGraphStore(s.graph_path)
+        self.vectors = QdrantVectorStore(path=s.vector_path, dim=MiniLMEmbeddings.dim)
+        self._resources = [self.graph, self.vectors]
+
     def _build(self) -> dict[str, PipelineStage]:
         # Imported here so `osmose --help` stays fast and stores open only when used.
         from osmose.cache import SqliteCache
@@ -84,17 +97,13 @@ class InProcessPipeline:
         from osmose.services.persister import PersisterStage, Searcher
         from osmose.services.triage import TriageStage
         from osmose.services.vision import VisionStage
-        from osmose.stores.qdrant_store import QdrantVectorStore
-        from osmose.stores.sqlite_graph import SqliteGraphStore
 
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self._open_stores()
         cache = SqliteCache(s.cache_path, namespace="embeddings")
+        self._resources.append(cache)
         self.embeddings = CachedEmbeddings(MiniLMEmbeddings(batch_size=s.embed_batch_size,
                                                             max_tokens=s.chunk_max_tokens), cache)
-        self.graph = SqliteGraphStore(s.graph_path)
-        self.vectors = QdrantVectorStore(path=s.vector_path, dim=self.embeddings.dim)
-        self._resources = [cache, self.graph, self.vectors]
         self.searcher = Searcher(embeddings=self.embeddings, vectors=self.vectors, graph=self.graph)
         stages: list[PipelineStage] = [
             TriageStage(s), VisionStage(s), ExtractorStage(s), EmbedderStage(s, self.embeddings),
@@ -126,6 +135,27 @@ class InProcessPipeline:
                     await result
         self._resources = []
         self._stages = None
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    async def search(self, query: str, *, tenant: str, limit: int) -> list:
+        self.stages  # noqa: B018 - search needs the model (query vector) and the stores
+        return await self.searcher.search(query, tenant=tenant, limit=limit)
+
+    async def stats(self, tenant: str | None = None) -> dict[str, dict[str, int]]:
+        """Counts per tenant: graph counts plus the chunks in the vector index."""
+        self._open_stores()
+        counts = await self.graph.stats(tenant)
+        chunks = await self.vectors.count(tenant)
+        table: dict[str, dict[str, int]] = {}
+        for name in sorted(set(counts) | set(chunks)):
+            c = counts.get(name)
+            table[name] = {
+                "documents": c.documents if c else 0, "slides": c.slides if c else 0,
+                "segments": c.segments if c else 0, "concepts": c.concepts if c else 0,
+                "relations": c.relations if c else 0, "chunks": chunks.get(name, 0),
+            }
+        return table
 
     # -- ingestion ----------------------------------------------------------------------------------
 
