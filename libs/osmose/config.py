@@ -64,6 +64,28 @@ class Settings:
     tesseract: str | None = None
     # Log level for library loggers.
     log_level: str = "WARNING"
+    # -- backends; None = the embedded default --------------------------------------------------
+    # Graph: unset = embedded SQLite graph in data_dir; neo4j://… or bolt://… = a Neo4j server.
+    graph_uri: str | None = None
+    graph_user: str = "neo4j"
+    graph_password: str | None = None
+    # Vectors: unset = Qdrant local mode in data_dir; http(s)://… = a Qdrant server.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    # Models: OpenAI-compatible base URLs including /v1 (vLLM), TEI's base URL; unset = offline paths.
+    llm_url: str | None = None
+    vision_url: str | None = None
+    tei_url: str | None = None
+    # YAML file for the LLM router; None = the default shipped with Osmose.
+    router_config: Path | None = None
+    # Model-call cache: unset = SQLite in data_dir; redis://… = Redis.
+    cache_url: str | None = None
+    # -- distributed mode (osmose serve / submit) ------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Prefix of every topic name (several deployments can share one cluster).
+    topic_prefix: str = "osmose"
+    # Claim-check blob store shared by the service processes; None = data_dir/blobs.
+    blob_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.tenant or len(self.tenant) > 128 or any(c.isspace() for c in self.tenant):
@@ -82,6 +104,10 @@ class Settings:
     @property
     def vector_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def blob_path(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
 
     @property
     def cache_path(self) -> Path:
@@ -125,4 +151,17 @@ class Settings:
             soffice=env.get("OSMOSE_SOFFICE") or None,
             tesseract=env.get("OSMOSE_TESSERACT") or None,
             log_level=(env.get("OSMOSE_LOG_LEVEL") or "WARNING").upper(),
+            graph_uri=env.get("OSMOSE_GRAPH_URI") or None,
+            graph_user=env.get("OSMOSE_GRAPH_USER") or "neo4j",
+            graph_password=env.get("OSMOSE_GRAPH_PASSWORD") or None,
+            qdrant_url=env.get("OSMOSE_QDRANT_URL") or None,
+            qdrant_api_key=env.get("OSMOSE_QDRANT_API_KEY") or None,
+            llm_url=env.get("OSMOSE_LLM_URL") or None,
+            vision_url=env.get("OSMOSE_VISION_URL") or None,
+            tei_url=env.get("OSMOSE_TEI_URL") or None,
+            router_config=Path(env["OSMOSE_ROUTER_CONFIG"]) if env.get("OSMOSE_ROUTER_CONFIG") else None,
+            cache_url=env.get("OSMOSE_CACHE_URL") or None,
+            kafka_bootstrap=env.get("OSMOSE_KAFKA_BOOTSTRAP") or "127.0.0.1:9092",
+            topic_prefix=env.get("OSMOSE_TOPIC_PREFIX") or "osmose",
+            blob_dir=Path(env["OSMOSE_BLOB_DIR"]) if env.get("OSMOSE_BLOB_DIR") else None,
         )

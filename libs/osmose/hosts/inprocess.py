@@ -64,60 +64,31 @@ class InProcessPipeline:
     """Owns the stores and the model for one data directory. Use as an async context manager."""
 
     def __init__(self, settings: Settings, *, max_in_flight: int = 2) -> None:
+        from osmose.hosts.wiring import Resources
+
         self.settings = settings
         self.max_in_flight = max_in_flight
+        self.resources = Resources(settings)
         self._stages: dict[str, PipelineStage] | None = None
+        self._searcher = None
         self._write_lock = asyncio.Lock()
-        self._resources: list[object] = []
 
-    # -- wiring -------------------------------------------------------------------------------------
+    # -- wiring (decided in osmose.hosts.wiring, shared with the service host) --------------------
 
-    def _open_stores(self) -> None:
-        """The graph and vector stores of the data dir; no model is loaded (`stats` needs none)."""
-        if self._resources:
-            return
-        from osmose.embeddings.minilm import MiniLMEmbeddings
-        from osmose.stores.qdrant_store import QdrantVectorStore
-        from osmose.stores.sqlite_graph import SqliteGraphStore
+    @property
+    def graph(self):
+        return self.resources.graph
 
-        s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.graph = SqliteGraphStore(s.graph_path)
-        self.vectors = QdrantVectorStore(path=s.vector_path, dim=MiniLMEmbeddings.dim)
-        self._resources = [self.graph, self.vectors]
-
-    def _build(self) -> dict[str, PipelineStage]:
-        # Imported here so `osmose --help` stays fast and stores open only when used.
-        from osmose.cache import SqliteCache
-        from osmose.embeddings.cached import CachedEmbeddings
-        from osmose.embeddings.minilm import MiniLMEmbeddings
-        from osmose.services.embedder import EmbedderStage
-        from osmose.services.extractor import ExtractorStage
-        from osmose.services.miner import MinerStage
-        from osmose.services.persister import PersisterStage, Searcher
-        from osmose.services.triage import TriageStage
-        from osmose.services.vision import VisionStage
-
-        s = self.settings
-        self._open_stores()
-        cache = SqliteCache(s.cache_path, namespace="embeddings")
-        self._resources.append(cache)
-        self.embeddings = CachedEmbeddings(MiniLMEmbeddings(batch_size=s.embed_batch_size,
-                                                            max_tokens=s.chunk_max_tokens), cache)
-        self.searcher = Searcher(embeddings=self.embeddings, vectors=self.vectors, graph=self.graph)
-        stages: list[PipelineStage] = [
-            TriageStage(s), VisionStage(s), ExtractorStage(s), EmbedderStage(s, self.embeddings),
-            MinerStage(s, self.embeddings), PersisterStage(s, graph=self.graph, vectors=self.vectors),
-        ]
-        by_name = {stage.name: stage for stage in stages}
-        missing = {st.name for st in STAGES} - by_name.keys()
-        assert not missing, f"stages without implementation: {missing}"
-        return by_name
+    @property
+    def vectors(self):
+        return self.resources.vectors
 
     @property
     def stages(self) -> dict[str, PipelineStage]:
         if self._stages is None:
-            self._stages = self._build()
+            from osmose.hosts.wiring import build_stages
+
+            self._stages = build_stages(self.resources)
         return self._stages
 
     async def __aenter__(self) -> InProcessPipeline:
@@ -127,24 +98,19 @@ class InProcessPipeline:
         await self.close()
 
     async def close(self) -> None:
-        for resource in reversed(self._resources):
-            close = getattr(resource, "close", None)
-            if close is not None:
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
-        self._resources = []
+        await self.resources.close()
         self._stages = None
+        self._searcher = None
 
     # -- queries ------------------------------------------------------------------------------------
 
     async def search(self, query: str, *, tenant: str, limit: int) -> list:
-        self.stages  # noqa: B018 - search needs the model (query vector) and the stores
-        return await self.searcher.search(query, tenant=tenant, limit=limit)
+        if self._searcher is None:
+            self._searcher = self.resources.searcher()
+        return await self._searcher.search(query, tenant=tenant, limit=limit)
 
     async def stats(self, tenant: str | None = None) -> dict[str, dict[str, int]]:
         """Counts per tenant: graph counts plus the chunks in the vector index."""
-        self._open_stores()
         counts = await self.graph.stats(tenant)
         chunks = await self.vectors.count(tenant)
         table: dict[str, dict[str, int]] = {}

@@ -1,0 +1,131 @@
+"""Wiring: which store, model and backend each stage gets, decided once from Settings.
+
+Every host builds its stages here: the in-process host (all six stages in one
+process) and the service host (`osmose serve STAGE`, one stage per process).
+So the choice "embedded store or Neo4j", "local model or TEI", "heuristics or
+an LLM" is made in one place and means the same in both modes.
+
+`Resources` opens things lazily (a triage process never loads the embedding
+model; `osmose stats` never loads it either) and closes what it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from osmose.config import Settings
+from osmose.pipeline import STAGES
+from osmose.stage import PipelineStage
+
+if TYPE_CHECKING:
+    from osmose.embeddings.base import Embeddings
+    from osmose.stores.graph import GraphStore
+    from osmose.stores.vectors import VectorStore
+
+__all__ = ["Resources", "build_stage", "build_stages"]
+
+logger = logging.getLogger(__name__)
+
+
+class Resources:
+    """Stores, embeddings and model clients of one process, opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._graph: GraphStore | None = None
+        self._vectors: VectorStore | None = None
+        self._embeddings: Embeddings | None = None
+        self._opened: list[Any] = []
+
+    def _track(self, resource: Any) -> Any:
+        self._opened.append(resource)
+        return resource
+
+    @property
+    def graph(self) -> GraphStore:
+        if self._graph is None:
+            from osmose.stores.sqlite_graph import SqliteGraphStore
+
+            s = self.settings
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+            self._graph = self._track(SqliteGraphStore(s.graph_path))
+        return self._graph
+
+    @property
+    def vectors(self) -> VectorStore:
+        if self._vectors is None:
+            from osmose.embeddings.minilm import MiniLMEmbeddings
+            from osmose.stores.qdrant_store import QdrantVectorStore
+
+            s = self.settings
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+            self._vectors = self._track(QdrantVectorStore(path=s.vector_path, dim=MiniLMEmbeddings.dim))
+        return self._vectors
+
+    @property
+    def embeddings(self) -> Embeddings:
+        if self._embeddings is None:
+            from osmose.cache import SqliteCache
+            from osmose.embeddings.cached import CachedEmbeddings
+            from osmose.embeddings.minilm import MiniLMEmbeddings
+
+            s = self.settings
+            cache = self._track(SqliteCache(s.cache_path, namespace="embeddings"))
+            model = MiniLMEmbeddings(batch_size=s.embed_batch_size, max_tokens=s.chunk_max_tokens)
+            self._embeddings = CachedEmbeddings(model, cache)
+        return self._embeddings
+
+    def searcher(self):  # -> Searcher (imported lazily)
+        from osmose.services.persister import Searcher
+
+        return Searcher(embeddings=self.embeddings, vectors=self.vectors, graph=self.graph)
+
+    async def close(self) -> None:
+        for resource in reversed(self._opened):
+            close = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+            if close is None:
+                continue
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # closing one must not keep the others open
+                logger.exception("closing %r failed", resource)
+        self._opened = []
+        self._graph = self._vectors = self._embeddings = None
+
+
+def build_stage(name: str, resources: Resources) -> PipelineStage:
+    """The stage called `name`, wired to this process's resources."""
+    s = resources.settings
+    if name == "triage":
+        from osmose.services.triage import TriageStage
+
+        return TriageStage(s)
+    if name == "vision":
+        from osmose.services.vision import VisionStage
+
+        return VisionStage(s)
+    if name == "extractor":
+        from osmose.services.extractor import ExtractorStage
+
+        return ExtractorStage(s)
+    if name == "embedder":
+        from osmose.services.embedder import EmbedderStage
+
+        return EmbedderStage(s, resources.embeddings)
+    if name == "miner":
+        from osmose.services.miner import MinerStage
+
+        return MinerStage(s, resources.embeddings)
+    if name == "persister":
+        from osmose.services.persister import PersisterStage
+
+        return PersisterStage(s, graph=resources.graph, vectors=resources.vectors)
+    raise ValueError(f"unknown stage {name!r}; stages are {', '.join(st.name for st in STAGES)}")
+
+
+def build_stages(resources: Resources) -> dict[str, PipelineStage]:
+    return {st.name: build_stage(st.name, resources) for st in STAGES}
