@@ -20,7 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from osmose.config import Settings
-from osmose.hosts.inprocess import IngestReport, InProcessPipeline
+from osmose.hosts.inprocess import InProcessPipeline
+from osmose.hosts.report import IngestReport
 from osmose.pipeline import STAGES, tier_from_name
 from osmose.samples import build_large_deck
 

@@ -13,51 +13,21 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from osmose.config import Settings
 from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
-from osmose.pipeline import STAGES, tier_name
+from osmose.hosts.report import IngestReport, fill_report
+from osmose.pipeline import STAGES
 from osmose.stage import PipelineStage
 from osmose.v1 import pipeline_pb2 as ppb
 
-__all__ = ["IngestReport", "InProcessPipeline", "ProgressCallback"]
+__all__ = ["InProcessPipeline", "ProgressCallback"]
 
 logger = logging.getLogger(__name__)
 
 #: called with (file index, stage name) when a document enters a stage, and (index, "done") at the end
 ProgressCallback = Callable[[int, str], None]
-
-
-@dataclass
-class IngestReport:
-    """The outcome of one file; `as_dict` is the CLI's --json line."""
-
-    file: str
-    status: str = "ok"
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    doc_id: str | None = None
-    tier: str | None = None
-    slides: int = 0
-    segments: int = 0
-    concepts: int = 0
-    relations: int = 0
-    chunks: int = 0
-    embedded: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-    language: str = ""
-    tier_reason: str = ""
-    vision_slides: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file, "status": self.status, "error": self.error, "warnings": self.warnings,
-            "doc_id": self.doc_id, "tier": self.tier, "slides": self.slides, "segments": self.segments,
-            "concepts": self.concepts, "relations": self.relations, "chunks": self.chunks,
-            "embedded": self.embedded, "seconds": self.seconds,
-        }
 
 
 class InProcessPipeline:
@@ -160,28 +130,10 @@ class InProcessPipeline:
             logger.exception("unexpected failure on %s", path)
             report.status, report.error = "error", f"internal error ({type(exc).__name__}): {exc}"
         report.seconds["total"] = round(time.perf_counter() - started, 3)
-        self._fill(report, item)
+        fill_report(report, item)
         if progress:
             progress(index, "done")
         return report
-
-    @staticmethod
-    def _fill(report: IngestReport, item: ppb.WorkItem) -> None:
-        doc = item.document
-        report.warnings = list(dict.fromkeys([*doc.warnings, *item.warnings]))
-        if not doc.doc_id:
-            return
-        report.doc_id = doc.doc_id
-        report.tier = tier_name(item.plan.tier) if item.plan.tier else None
-        report.tier_reason = item.plan.tier_reason
-        report.language = item.plan.language
-        report.vision_slides = item.plan.vision_slides
-        report.slides = len(doc.slides)
-        report.segments = len(item.segments)
-        report.concepts = len({c.canonical_key for c in item.concepts if c.canonical_key})
-        report.relations = len(item.relations)
-        report.chunks = len(item.chunks)
-        report.embedded = item.counters.embedded
 
     async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: int = 0,
                      progress: ProgressCallback | None = None) -> AsyncIterator[IngestReport]:
