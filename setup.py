@@ -14,5 +14,5 @@ services = ["osmose.services"] + [f"osmose.services.{p}" for p in find_packages(
 setup(
     packages=libs + services,
     package_dir={"osmose": "libs/osmose", "osmose.services": "services"},
-    package_data={"osmose": ["py.typed", "config/*.yaml"]},
+    package_data={"osmose": ["py.typed", "config/*.yaml", "models/*.yaml"]},
 )

@@ -30,6 +30,9 @@ class Limits:
     max_image_pixels: int = 40_000_000
     # Seconds for one LibreOffice conversion (legacy .ppt or PPTX rendering).
     convert_timeout_s: float = 180.0
+    # Seconds to parse one document (in a worker process, killed beyond it); a legacy
+    # .ppt also gets convert_timeout_s for its LibreOffice conversion.
+    parse_timeout_s: float = 120.0
     # Seconds for OCR of one page.
     ocr_timeout_s: float = 60.0
     # Characters of text kept per page (beyond this a page is truncated with a warning).
@@ -136,6 +139,7 @@ class Settings:
             max_image_pixels=int(num("OSMOSE_MAX_IMAGE_PIXELS", Limits.max_image_pixels)),
             convert_timeout_s=num("OSMOSE_CONVERT_TIMEOUT_S", Limits.convert_timeout_s, float),
             ocr_timeout_s=num("OSMOSE_OCR_TIMEOUT_S", Limits.ocr_timeout_s, float),
+            parse_timeout_s=num("OSMOSE_PARSE_TIMEOUT_S", Limits.parse_timeout_s, float),
         )
         triage = TriagePolicy(
             deep_max_pages=int(num("OSMOSE_DEEP_MAX_PAGES", TriagePolicy.deep_max_pages)),

@@ -9,6 +9,8 @@ from pathlib import Path
 from osmose.config import Settings
 from osmose.errors import PermanentError
 from osmose.parsing import parse_document
+from osmose.parsing.limits import read_bounded
+from osmose.parsing.worker import ParserPool
 from osmose.services.triage.language import detect_languages
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.services.triage.segmentation import segment_document
@@ -23,8 +25,11 @@ logger = logging.getLogger(__name__)
 class TriageStage:
     name = "triage"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, parser: ParserPool | None = None) -> None:
+        """`parser`: worker processes that parse with a deadline (the hosts pass one);
+        without it documents are parsed in this process (tests, tools)."""
         self.settings = settings
+        self.parser = parser
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         return await asyncio.to_thread(self.process_sync, item)
@@ -34,8 +39,12 @@ class TriageStage:
             if not item.source_uri:
                 raise PermanentError("work item has neither a parsed document nor a source file")
             path = Path(item.source_uri)
-            doc = parse_document(path, settings=self.settings,
-                                 file_name=item.document.file_name or path.name)
+            name = item.document.file_name or path.name
+            if self.parser is None:
+                doc = parse_document(path, settings=self.settings, file_name=name)
+            else:
+                data = read_bounded(path, self.settings.limits)
+                doc = self.parser.parse(data, settings=self.settings, file_name=name)
             item.document.CopyFrom(doc)
         doc = item.document
 

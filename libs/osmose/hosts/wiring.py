@@ -77,6 +77,15 @@ class Resources:
             self._embeddings = CachedEmbeddings(model, cache)
         return self._embeddings
 
+    @property
+    def parser_pool(self):  # -> ParserPool
+        """Worker processes that parse documents with a deadline (osmose.parsing.worker)."""
+        if getattr(self, "_parser_pool", None) is None:
+            from osmose.parsing.worker import ParserPool
+
+            self._parser_pool = self._track(ParserPool(size=2))
+        return self._parser_pool
+
     def searcher(self):  # -> Searcher (imported lazily)
         from osmose.services.persister import Searcher
 
@@ -95,6 +104,7 @@ class Resources:
                 logger.exception("closing %r failed", resource)
         self._opened = []
         self._graph = self._vectors = self._embeddings = None
+        self._parser_pool = None
 
 
 def build_stage(name: str, resources: Resources) -> PipelineStage:
@@ -103,7 +113,7 @@ def build_stage(name: str, resources: Resources) -> PipelineStage:
     if name == "triage":
         from osmose.services.triage import TriageStage
 
-        return TriageStage(s)
+        return TriageStage(s, parser=resources.parser_pool)
     if name == "vision":
         from osmose.services.vision import VisionStage
 

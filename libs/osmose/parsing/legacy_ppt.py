@@ -125,6 +125,16 @@ def _keep_profile(profile: Path) -> None:
         atexit.register(shutil.rmtree, target.parent, True)
 
 
+def _lift_memory_ceiling() -> None:
+    """LibreOffice reserves far more address space than it uses: it must not inherit
+    the parse worker's ceiling (osmose.parsing.worker), which is meant for MuPDF.
+    The deadline still bounds it."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
 def _run(cmd: list[str], *, timeout: float, home: Path) -> tuple[str, str]:
     env = {**os.environ, "HOME": str(home), "SAL_USE_VCLPLUGIN": "svp"}
     try:
@@ -136,6 +146,7 @@ def _run(cmd: list[str], *, timeout: float, home: Path) -> tuple[str, str]:
             env=env,
             cwd=home,
             start_new_session=True,
+            preexec_fn=_lift_memory_ceiling,
         )
     except OSError as exc:
         raise ConverterMissingError(f"could not start LibreOffice ({cmd[0]}): {exc}") from exc

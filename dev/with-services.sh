@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run a command with the project's real servers up: a Kafka broker and a Neo4j
+# server (both from Maven Central jars, see dev/kafka.sh and dev/neo4j.sh).
+#   dev/with-services.sh pytest -q
+# Servers that were already running are left running; the ones this script
+# started are stopped when the command ends, whatever its outcome.
+# OSMOSE_SERVICES="kafka neo4j" (default) chooses which ones.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SERVICES="${OSMOSE_SERVICES:-kafka neo4j}"
+started=()
+
+cleanup() {
+  for svc in "${started[@]}"; do "$ROOT/dev/$svc.sh" down || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for svc in $SERVICES; do
+  if "$ROOT/dev/$svc.sh" status >/dev/null 2>&1; then
+    echo "$svc: already running, left as is"
+    continue
+  fi
+  "$ROOT/dev/$svc.sh" up || { echo "could not start $svc (see above); the tests that need it would fail" >&2; exit 2; }
+  started+=("$svc")
+done
+
+"$@"
