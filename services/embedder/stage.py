@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from osmose import ids
 from osmose.config import Settings
 from osmose.embeddings.cached import CachedEmbeddings
+from osmose.models.context import bind_accounting
 from osmose.services.embedder.chunking import TokenCounter, approx_tokens, build_chunks
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime
 
 __all__ = ["EmbedderStage"]
 
@@ -20,9 +26,11 @@ class EmbedderStage:
     name = "embedder"
 
     def __init__(self, settings: Settings, embeddings: CachedEmbeddings, *,
-                 count_tokens: TokenCounter | None = None) -> None:
+                 count_tokens: TokenCounter | None = None, models: ModelRuntime | None = None) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        # A remote backend (TEI) is charged to the document: calls, tokens, cache hits, seconds.
+        self.models = models if getattr(embeddings.backend, "remote", False) else None
         # The local model's tokenizer gives exact chunk sizes; remote backends get an estimate.
         backend_counter = getattr(embeddings.backend, "count_tokens", None)
         self.count_tokens = count_tokens or backend_counter or approx_tokens
@@ -31,7 +39,12 @@ class EmbedderStage:
         doc = item.document
         drafts = build_chunks(doc, item.segments, max_tokens=self.settings.chunk_max_tokens,
                               count_tokens=self.count_tokens)
-        result = await self.embeddings.embed_texts([d.embed_text for d in drafts])
+        session = self.models.session(label=doc.file_name or doc.doc_id) if self.models is not None else None
+        with bind_accounting(session.accounting) if session is not None else contextlib.nullcontext():
+            result = await self.embeddings.embed_texts([d.embed_text for d in drafts])
+        if session is not None:
+            session.usage.task("embedding").cache_hits += result.cache_hits
+            session.add_to(item)
         del item.chunks[:]
         for draft, vector in zip(drafts, result.vectors, strict=True):
             digest = ids.text_hash(draft.embed_text)

@@ -1,15 +1,34 @@
-"""The extractor stage: adapts a work item to :func:`extract.extract_concepts`."""
+"""The extractor stage: adapts a work item to :func:`extract.extract_concepts` (heuristics) or,
+when a language model serves ``concept_extraction``, to :mod:`llm_extract`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
-from osmose.services.extractor.extract import ExtractorLimits, extract_concepts
+from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
+from osmose.services.extractor.extract import ExtractorLimits, extract_concepts, surface_key
+from osmose.services.extractor.llm_extract import (
+    TASK,
+    Batch,
+    build_request,
+    concepts_from_answers,
+    item_key,
+    pack,
+    read_answer,
+    repair_request,
+    segment_block,
+)
+from osmose.services.extractor.segment_text import SegmentText, segment_texts
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime, ModelSession
 
 __all__ = ["ExtractorStage"]
 
@@ -23,13 +42,23 @@ class ExtractorStage:
 
     Replaces any concepts already on the item, so a replay gives the same result.
     FAST items pass through untouched (the tier skips concept work).
+
+    With a model runtime that serves ``concept_extraction``, segments are packed
+    several to a prompt and all prompts of the document are in flight at once (the
+    backend's concurrency limit bounds them). Each segment's answer is cached under
+    its own content, so a new version of a deck asks only about changed segments.
+    Segments the model cannot answer for (down, breaker open, output unusable after a
+    repair attempt) get the heuristics, with a warning — unless the route says
+    ``fallback: fail``, which makes the document fail with a retryable error.
     """
 
     name = "extractor"
 
-    def __init__(self, settings: Settings, *, limits: ExtractorLimits | None = None) -> None:
+    def __init__(self, settings: Settings, *, limits: ExtractorLimits | None = None,
+                 models: ModelRuntime | None = None) -> None:
         self.settings = settings
         self.limits = limits or ExtractorLimits()
+        self.models = models if models is not None and models.serves(TASK) else None
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         log_extra = {"job_id": item.job_id, "tenant": item.tenant, "doc_id": item.document.doc_id}
@@ -39,14 +68,15 @@ class ExtractorStage:
         if not item.segments and item.document.slides and _NO_SEGMENTS_WARNING not in item.warnings:
             item.warnings.append(_NO_SEGMENTS_WARNING)
         started = time.perf_counter()
-        concepts = await asyncio.to_thread(
-            extract_concepts,
-            item.document,
-            list(item.segments),
-            language=item.plan.language or item.document.language,
-            languages=list(item.plan.languages),
-            limits=self.limits,
-        )
+        language = item.plan.language or item.document.language
+        if self.models is not None:
+            session = self.models.session(label=item.document.file_name or item.document.doc_id)
+            try:
+                concepts = await self._with_model(item, session, language)
+            finally:
+                session.add_to(item)
+        else:
+            concepts = await self._heuristics(item, list(item.segments), language)
         del item.concepts[:]
         item.concepts.extend(concepts)
         logger.info(
@@ -57,3 +87,91 @@ class ExtractorStage:
             extra=log_extra,
         )
         return item
+
+    async def _heuristics(self, item: ppb.WorkItem, segments: list[pb.Segment], language: str) -> list[pb.Concept]:
+        return await asyncio.to_thread(
+            extract_concepts,
+            item.document,
+            segments,
+            language=language,
+            languages=list(item.plan.languages),
+            limits=self.limits,
+        )
+
+    async def _with_model(self, item: ppb.WorkItem, session: ModelSession, language: str) -> list[pb.Concept]:
+        route = session.route(TASK)
+        assert route is not None
+        segs = [s for s in segment_texts(item.document, item.segments) if s.slides]
+        blocks = [segment_block(seg, route.max_input_chars) for seg in segs]
+        answers: dict[str, list[dict[str, Any]]] = {}
+        # 1. Segments answered before (any deck, any version): no call.
+        recalled = await asyncio.gather(*(session.recall(TASK, item_key(b)) for b in blocks))
+        todo = [(seg, block) for seg, block, hit in zip(segs, blocks, recalled, strict=True) if hit is None]
+        for seg, hit in zip(segs, recalled, strict=True):
+            if hit is not None:
+                answers[seg.segment_id] = hit[0]
+        # 2. The others, packed, all calls in flight at once.
+        batches = pack([s for s, _ in todo], [b for _, b in todo], batch_size=route.batch_size,
+                       max_chars=route.max_input_chars)
+        outcomes = await asyncio.gather(*(self._run_batch(session, batch, answers) for batch in batches))
+        failed = [seg for missing, _ in outcomes for seg in missing]
+        reasons = list(dict.fromkeys(reason for _, reason in outcomes if reason))
+        concepts = concepts_from_answers(segs, answers, language=language, limits=self.limits)
+        if not failed:
+            return concepts
+        if route.fallback == "fail":
+            raise ModelUnavailableError(f"concept extraction failed for {len(failed)} segments: {'; '.join(reasons)}")
+        session.fallback(TASK, len(failed))
+        item.warnings.append(f"extractor: the language model did not answer for {len(failed)} of {len(segs)} "
+                             f"segments ({'; '.join(reasons)[:300]}); heuristics used for them")
+        return self._merge(concepts, await self._heuristics_for(item, failed, language))
+
+    async def _run_batch(self, session: ModelSession, batch: Batch,
+                         answers: dict[str, list[dict[str, Any]]]) -> tuple[list[SegmentText], str]:
+        """Asks about one batch; returns the segments left without an answer and why."""
+        try:
+            got, target = await self._ask(session, batch)
+        except (ModelUnavailableError, ModelRequestError) as exc:
+            return list(batch.segments), f"{type(exc).__name__}: {exc}"
+        missing = []
+        for seg, block in zip(batch.segments, batch.blocks, strict=True):
+            if seg.segment_id in got:
+                answers[seg.segment_id] = got[seg.segment_id]
+                await session.remember(TASK, target, item_key(block), got[seg.segment_id])
+            else:
+                missing.append(seg)
+        return missing, "segments missing from the answer" if missing else ""
+
+    @staticmethod
+    async def _ask(session: ModelSession, batch: Batch) -> tuple[dict[str, list[dict[str, Any]]], Target]:
+        """One call, and one repair call when the answer is unusable."""
+        request = build_request(batch)
+        answer = await session.chat(TASK, request)
+        try:
+            return read_answer(answer.text, batch), answer.target
+        except ModelOutputError as exc:
+            logger.info("extractor: unusable answer from %s (%s); asking again", answer.target.label, exc)
+            repaired = await session.chat(TASK, repair_request(request, str(exc)))
+            return read_answer(repaired.text, batch), repaired.target
+
+    async def _heuristics_for(self, item: ppb.WorkItem, failed: Sequence[SegmentText],
+                              language: str) -> list[pb.Concept]:
+        wanted = {seg.segment_id for seg in failed}
+        segments = [s for s in item.segments if s.segment_id in wanted]
+        return await self._heuristics(item, segments, language)
+
+    def _merge(self, primary: list[pb.Concept], extra: list[pb.Concept]) -> list[pb.Concept]:
+        """Model concepts plus heuristic ones of the segments the model missed (same name = one concept)."""
+        by_key = {surface_key(c.name): c for c in primary}
+        out = list(primary)
+        for concept in extra:
+            known = by_key.get(surface_key(concept.name))
+            if known is None:
+                out.append(concept)
+                by_key[surface_key(concept.name)] = concept
+                continue
+            known.score = round(known.score + concept.score, 4)
+            known.methods[:] = sorted(set(known.methods) | set(concept.methods))
+            known.segment_ids.extend(s for s in concept.segment_ids if s not in known.segment_ids)
+        out.sort(key=lambda c: (-c.score, surface_key(c.name)))
+        return out[: self.limits.per_document]

@@ -1,17 +1,27 @@
-"""The miner stage: canonical concepts (STANDARD and DEEP) and relations (DEEP)."""
+"""The miner stage: canonical concepts (STANDARD and DEEP) and relations (DEEP).
+
+In DEEP, relations are CO_OCCURS and SIMILAR (derived here, no model) and, when a
+language model serves ``relation_typing``, TYPED relations (see :mod:`llm_relations`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from osmose import ids
 from osmose.config import Settings
 from osmose.embeddings.base import Embeddings
+from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
+from osmose.models.context import bind_accounting
+from osmose.services.miner import llm_relations as typed
 from osmose.services.miner.canonical import (
     SIMILARITY_MERGE_THRESHOLD,
     merge_acronyms,
@@ -22,12 +32,16 @@ from osmose.services.miner.relations import RelationLimits, co_occurrences, simi
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime, ModelSession
+
 __all__ = ["MinerLimits", "MinerStage"]
 
 logger = logging.getLogger(__name__)
 
-# Relation kinds this stage derives (and so replaces on a replay); others, such as
-# TYPED relations from a language model, are left as they are.
+# Relation kinds this stage derives (and so replaces on a replay); others are left as they are.
+# TYPED relations are derived here too when a language model types them (then they are replaced);
+# without one, TYPED relations from elsewhere are kept.
 _DERIVED_KINDS = frozenset({pb.RELATION_KIND_CO_OCCURS, pb.RELATION_KIND_SIMILAR})
 
 
@@ -51,10 +65,13 @@ class MinerStage:
 
     name = "miner"
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, *, limits: MinerLimits | None = None) -> None:
+    def __init__(self, settings: Settings, embeddings: Embeddings, *, limits: MinerLimits | None = None,
+                 models: ModelRuntime | None = None) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.limits = limits or MinerLimits()
+        # Charges remote embedding calls to the document and, if it serves relation_typing, types relations.
+        self.models = models
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         log_extra = {"job_id": item.job_id, "tenant": item.tenant, "doc_id": item.document.doc_id}
@@ -64,10 +81,19 @@ class MinerStage:
         started = time.perf_counter()
         language = item.plan.language or item.document.language or "en"
         tenant = item.tenant or self.settings.tenant
+        session = self.models.session(label=item.document.file_name or item.document.doc_id) if self.models else None
+        try:
+            return await self._process(item, session, language, tenant, started, log_extra)
+        finally:
+            if session is not None:
+                session.add_to(item)
 
+    async def _process(self, item: ppb.WorkItem, session: ModelSession | None, language: str, tenant: str,
+                       started: float, log_extra: dict[str, str]) -> ppb.WorkItem:
         concepts, by_key = merge_by_key(list(item.concepts), language)
         concepts, by_acronym = merge_acronyms(concepts, language)
-        vectors = await self._name_vectors([c.name for c in concepts])
+        with bind_accounting(session.accounting) if session is not None else contextlib.nullcontext():
+            vectors = await self._name_vectors([c.name for c in concepts])
         concepts, by_similarity = merge_similar(concepts, vectors, threshold=self.limits.merge_threshold)
         for concept in concepts:
             concept.concept_id = ids.concept_id(tenant, concept.canonical_key)
@@ -79,10 +105,15 @@ class MinerStage:
             if merge.SerializeToString(deterministic=True) not in seen:
                 merges.append(merge)
 
-        relations = [r for r in item.relations if r.kind not in _DERIVED_KINDS]
+        types_relations = item.plan.tier == pb.TIER_DEEP and session is not None and session.serves(typed.TASK)
+        derived = _DERIVED_KINDS | ({pb.RELATION_KIND_TYPED} if types_relations else set())
+        relations = [r for r in item.relations if r.kind not in derived]
         if item.plan.tier == pb.TIER_DEEP:
             relations += co_occurrences(concepts, limit=self.limits.relations.max_cooccurrences)
             relations += similarities(concepts, vectors, limits=self.limits.relations)
+            if types_relations:
+                assert session is not None
+                relations += await self._typed_relations(item, session, concepts)
 
         del item.concepts[:]
         item.concepts.extend(concepts)
@@ -99,6 +130,57 @@ class MinerStage:
             extra=log_extra,
         )
         return item
+
+    async def _typed_relations(self, item: ppb.WorkItem, session: ModelSession,
+                               concepts: list[pb.Concept]) -> list[pb.Relation]:
+        """TYPED relations from the language model; segments it cannot answer for keep
+        only their CO_OCCURS/SIMILAR relations (or the document fails: ``fallback: fail``)."""
+        route = session.route(typed.TASK)
+        assert route is not None
+        asked = typed.questions(item.document, item.segments, concepts, max_chars=route.max_input_chars)
+        answers: dict[str, list[dict[str, Any]]] = {}
+        recalled = await asyncio.gather(*(session.recall(typed.TASK, q.key) for q in asked))
+        todo = []
+        for question, hit in zip(asked, recalled, strict=True):
+            if hit is None:
+                todo.append(question)
+            else:
+                answers[question.segment_id] = hit[0]
+        batches = typed.pack(todo, batch_size=route.batch_size, max_chars=route.max_input_chars)
+        outcomes = await asyncio.gather(*(self._ask(session, b, answers) for b in batches))
+        failed = sum(n for n, _ in outcomes)
+        if failed:
+            reasons = "; ".join(dict.fromkeys(r for _, r in outcomes if r))
+            if route.fallback == "fail":
+                raise ModelUnavailableError(f"relation typing failed for {failed} segments: {reasons}")
+            session.fallback(typed.TASK, failed)
+            item.warnings.append(f"miner: the language model did not type relations for {failed} of {len(asked)} "
+                                 f"segments ({reasons[:300]}); they keep co-occurrence and similarity only")
+        return typed.relations_from_answers(asked, answers)
+
+    @staticmethod
+    async def _ask(session: ModelSession, batch: typed.Batch,
+                   answers: dict[str, list[dict[str, Any]]]) -> tuple[int, str]:
+        """One call (plus one repair call for an unusable answer); returns (segments left, why)."""
+        request = typed.build_request(batch)
+        try:
+            answer = await session.chat(typed.TASK, request)
+            target: Target = answer.target
+            try:
+                got = typed.read_answer(answer.text, batch)
+            except ModelOutputError as exc:
+                answer = await session.chat(typed.TASK, typed.repair_request(request, str(exc)))
+                target, got = answer.target, typed.read_answer(answer.text, batch)
+        except (ModelUnavailableError, ModelRequestError) as exc:
+            return len(batch.questions), f"{type(exc).__name__}: {exc}"
+        missing = 0
+        for question in batch.questions:
+            if question.segment_id in got:
+                answers[question.segment_id] = got[question.segment_id]
+                await session.remember(typed.TASK, target, question.key, got[question.segment_id])
+            else:
+                missing += 1
+        return missing, "segments missing from the answer" if missing else ""
 
     async def _name_vectors(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         unique = sorted(set(names))

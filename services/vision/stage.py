@@ -7,8 +7,12 @@ For each flagged slide, one of three paths (``slide.vision.path``):
 * **DESCRIPTION** — the page has text, or OCR was wanted but could not run or
   found nothing (then ``degraded`` is set and a note says what was missing): a
   structured description built from the parsed content.
-* **LLM** — only when a :class:`SlideDescriber` is injected. None exists in this
-  repository yet; the embedded default never takes this path.
+* **LLM** — when a vision model is configured (a model runtime serving the
+  ``vision_summary`` task: :class:`~osmose.services.vision.llm_describer.ModelDescriber`)
+  or a :class:`SlideDescriber` is injected: the page is rendered in colour and
+  summarised by the model. When the model cannot answer (server down, breaker
+  open, retries spent) the page takes OCR or the description, marked degraded.
+  The embedded default (no model configured) never takes this path.
 
 A page that fails is noted in ``vision.notes`` and the work item's warnings and
 falls back to its description; the document always goes on.
@@ -20,16 +24,21 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from osmose.config import Settings
 from osmose.services.vision.describe import describe_slide
 from osmose.services.vision.exceptions import RenderError
+from osmose.services.vision.llm_describer import TASK as VISION_TASK
+from osmose.services.vision.llm_describer import ModelDescriber
 from osmose.services.vision.ocr import Tesseract
 from osmose.services.vision.renderer import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage
 from osmose.slide_text import body_text, word_count
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime, ModelSession
 
 __all__ = ["DEFAULT_CONCURRENCY", "OCR_MAX_WORDS", "SlideDescriber", "VisionStage"]
 
@@ -44,9 +53,11 @@ DEFAULT_CONCURRENCY = 2
 class SlideDescriber(Protocol):
     """Seam for a vision language model: text for one slide from its rendered image.
 
-    No implementation exists yet. Retries, caching by image hash and circuit
-    breaking belong to the implementation; any exception it raises makes the
-    stage fall back to OCR/description and mark the page degraded.
+    :class:`~osmose.services.vision.llm_describer.ModelDescriber` is the implementation
+    (retries, caching by image hash and circuit breaking happen in its model session);
+    any exception it raises makes the stage fall back to OCR/description and mark the
+    page degraded. An implementation may also have ``available() -> bool``: when it
+    says False the page is not even rendered for the model.
     """
 
     async def describe(self, slide: pb.Slide, png: bytes) -> str: ...
@@ -75,18 +86,24 @@ class _Context:
     tesseract: Tesseract
     languages: str
     unit: str
+    describer: SlideDescriber | None = None
+    # OCR runs on this machine's cores: bounded even when every page is in flight for the model.
+    cpu: asyncio.Semaphore | None = None
 
 
 class VisionStage:
     name = "vision"
 
     def __init__(self, settings: Settings, *, describer: SlideDescriber | None = None,
+                 models: ModelRuntime | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, ocr_max_words: int = OCR_MAX_WORDS,
                  render_pixels: int = RENDER_PIXEL_BUDGET) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.settings = settings
         self.describer = describer
+        # Used only when it serves vision_summary (a vision endpoint is configured).
+        self.models = models if models is not None and models.serves(VISION_TASK) else None
         self.concurrency = concurrency
         self.ocr_max_words = ocr_max_words
         self.render_pixels = render_pixels
@@ -97,15 +114,23 @@ class VisionStage:
         if not flagged:
             return item
         started = time.perf_counter()
+        unit = "Page" if doc.format == pb.SOURCE_FORMAT_PDF else "Slide"
+        session: ModelSession | None = None
+        describer = self.describer
+        if describer is None and self.models is not None:
+            session = self.models.session(label=doc.file_name or doc.doc_id)
+            describer = ModelDescriber(session, unit=unit)
         tesseract = Tesseract.from_settings(self.settings)
         wants_ocr = any(self._wants_ocr(s) for s in flagged)
         codes = [c for c in (list(item.plan.languages) or [item.plan.language or doc.language]) if c]
         languages = await tesseract.languages_for(codes) if wants_ocr and tesseract.available else ""
-        needs_render = self.describer is not None or wants_ocr
+        needs_render = describer is not None or wants_ocr
         renderer = (DocumentRenderer(self.settings, doc, item.source_uri, max_pixels=self.render_pixels,
-                                     gray=self.describer is None) if needs_render else None)
-        ctx = _Context(renderer, tesseract, languages, "Page" if doc.format == pb.SOURCE_FORMAT_PDF else "Slide")
-        semaphore = asyncio.Semaphore(self.concurrency)
+                                     gray=describer is None) if needs_render else None)
+        ctx = _Context(renderer, tesseract, languages, unit, describer, asyncio.Semaphore(self.concurrency))
+        # With a model, pages wait on the GPU pool, not on this machine's cores: keep all of
+        # them in flight (the model backend's own limit bounds the calls).
+        semaphore = asyncio.Semaphore(len(flagged) if session is not None else self.concurrency)
 
         async def bounded(slide: pb.Slide) -> _Page:
             async with semaphore:
@@ -122,6 +147,13 @@ class VisionStage:
             item.warnings.extend(page.warnings)
             item.counters.rendered_pages += int(page.rendered)
             item.counters.ocr_pages += int(page.ocr_run)
+        if session is not None:
+            unused = sum(1 for page in pages if page.result.path != pb.VISION_PATH_LLM)
+            session.fallback(VISION_TASK, unused)
+            session.add_to(item)
+            if unused:
+                item.warnings.append(f"vision: the vision model did not describe {unused} of {len(pages)} "
+                                     "flagged pages; they got OCR or a description instead (degraded)")
         unread = sum(1 for page in pages if page.ocr_unavailable)
         if unread:
             missing = "; ".join(m for m in (tesseract.missing, renderer.missing if renderer else "") if m)
@@ -155,7 +187,7 @@ class VisionStage:
         page = _Page()
         words = word_count(body_text(slide))
         image: RenderedPage | None = None
-        if self.describer is not None:
+        if ctx.describer is not None:
             image = await self._model_path(page, slide, ctx)
             if page.result.path == pb.VISION_PATH_LLM:
                 return page
@@ -170,7 +202,12 @@ class VisionStage:
 
         Returns the image rendered for the model so OCR can reuse it.
         """
-        assert self.describer is not None
+        describer = ctx.describer
+        assert describer is not None
+        available = getattr(describer, "available", None)
+        if available is not None and not available():
+            page.fallbacks.append("vision model unavailable (circuit open)")
+            return None
         if ctx.renderer is None or ctx.renderer.missing:
             page.fallbacks.append(f"vision model not used: {ctx.renderer.missing if ctx.renderer else 'no renderer'}")
             return None
@@ -178,7 +215,7 @@ class VisionStage:
         if image is None:
             return None
         try:
-            text = (await self.describer.describe(slide, image.png)).strip()
+            text = (await describer.describe(slide, image.png)).strip()
         except Exception as exc:  # the model is optional: fall back, and say so
             page.fallbacks.append(f"vision model failed: {type(exc).__name__}: {exc}")
             page.warnings.append(f"vision: page {slide.number}: {page.fallbacks[-1]}")
@@ -208,7 +245,9 @@ class VisionStage:
             mupdf = f" (MuPDF: {'; '.join(image.warnings)})" if image.warnings else ""
             _describe(page, slide, ctx, f"OCR wanted but the rendered page is blank{mupdf}", degraded=True)
             return
-        ocr = await ctx.tesseract.recognize(image.png, languages=ctx.languages, dpi=round(image.dpi))
+        assert ctx.cpu is not None
+        async with ctx.cpu:
+            ocr = await ctx.tesseract.recognize(image.png, languages=ctx.languages, dpi=round(image.dpi))
         page.ocr_s = ocr.seconds
         if ocr.error:
             page.warnings.append(f"vision: page {slide.number}: OCR failed: {ocr.error}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from osmose.models.usage import usage_dict
 from osmose.pipeline import tier_name
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -35,13 +36,15 @@ class IngestReport:
     language: str = ""
     tier_reason: str = ""
     vision_slides: int = 0
+    # Model backend use (calls, tokens, cache hits, backend seconds, by task); zeros when offline.
+    model: dict[str, object] = field(default_factory=lambda: usage_dict(ppb.ModelUsage()))
 
     def as_dict(self) -> dict[str, object]:
         return {
             "file": self.file, "status": self.status, "error": self.error, "warnings": self.warnings,
             "doc_id": self.doc_id, "tier": self.tier, "slides": self.slides, "segments": self.segments,
             "concepts": self.concepts, "relations": self.relations, "chunks": self.chunks,
-            "embedded": self.embedded, "seconds": self.seconds,
+            "embedded": self.embedded, "seconds": self.seconds, "model": self.model,
         }
 
 
@@ -49,6 +52,7 @@ def fill_report(report: IngestReport, item: ppb.WorkItem) -> None:
     """Counts, tier and warnings of a finished (or failed) work item, into its report."""
     doc = item.document
     report.warnings = list(dict.fromkeys([*doc.warnings, *item.warnings]))
+    report.model = usage_dict(item.model_usage)
     if not doc.doc_id:
         return
     report.doc_id = doc.doc_id

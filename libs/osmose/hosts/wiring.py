@@ -21,6 +21,7 @@ from osmose.stage import PipelineStage
 
 if TYPE_CHECKING:
     from osmose.embeddings.base import Embeddings
+    from osmose.models import ModelRuntime
     from osmose.stores.graph import GraphStore
     from osmose.stores.vectors import VectorStore
 
@@ -37,6 +38,7 @@ class Resources:
         self._graph: GraphStore | None = None
         self._vectors: VectorStore | None = None
         self._embeddings: Embeddings | None = None
+        self._models: ModelRuntime | None = None
         self._opened: list[Any] = []
 
     def _track(self, resource: Any) -> Any:
@@ -46,11 +48,18 @@ class Resources:
     @property
     def graph(self) -> GraphStore:
         if self._graph is None:
-            from osmose.stores.sqlite_graph import SqliteGraphStore
-
             s = self.settings
-            s.data_dir.mkdir(parents=True, exist_ok=True)
-            self._graph = self._track(SqliteGraphStore(s.graph_path))
+            if s.graph_uri:  # neo4j://… or bolt://…: a Neo4j server
+                from osmose.stores.neo4j_graph import Neo4jGraphStore
+
+                self._graph = self._track(
+                    Neo4jGraphStore(s.graph_uri, user=s.graph_user, password=s.graph_password)
+                )
+            else:
+                from osmose.stores.sqlite_graph import SqliteGraphStore
+
+                s.data_dir.mkdir(parents=True, exist_ok=True)
+                self._graph = self._track(SqliteGraphStore(s.graph_path))
         return self._graph
 
     @property
@@ -61,21 +70,42 @@ class Resources:
 
             s = self.settings
             s.data_dir.mkdir(parents=True, exist_ok=True)
-            self._vectors = self._track(QdrantVectorStore(path=s.vector_path, dim=MiniLMEmbeddings.dim))
+            remote = self.models.embeddings if self.models is not None else None
+            dim = remote.dim if remote is not None else MiniLMEmbeddings.dim
+            if s.qdrant_url:  # a Qdrant server, one collection for every tenant
+                store = QdrantVectorStore(url=s.qdrant_url, api_key=s.qdrant_api_key, dim=dim)
+            else:
+                store = QdrantVectorStore(path=s.vector_path, dim=dim)
+            self._vectors = self._track(store)
         return self._vectors
 
     @property
     def embeddings(self) -> Embeddings:
         if self._embeddings is None:
-            from osmose.cache import SqliteCache
             from osmose.embeddings.cached import CachedEmbeddings
-            from osmose.embeddings.minilm import MiniLMEmbeddings
+            from osmose.models.cache import open_content_cache
 
             s = self.settings
-            cache = self._track(SqliteCache(s.cache_path, namespace="embeddings"))
-            model = MiniLMEmbeddings(batch_size=s.embed_batch_size, max_tokens=s.chunk_max_tokens)
+            cache = self._track(open_content_cache(cache_url=s.cache_url, sqlite_path=s.cache_path,
+                                                   namespace="embeddings"))
+            # TEI when OSMOSE_TEI_URL is set (the router's embeddings endpoint), else the local model.
+            model = self.models.embeddings if self.models is not None else None
+            if model is None:
+                from osmose.embeddings.minilm import MiniLMEmbeddings
+
+                model = MiniLMEmbeddings(batch_size=s.embed_batch_size, max_tokens=s.chunk_max_tokens)
             self._embeddings = CachedEmbeddings(model, cache)
         return self._embeddings
+
+    @property
+    def models(self) -> ModelRuntime | None:
+        """Model backends (router, clients, breakers, call cache) when any model URL is set, else None."""
+        s = self.settings
+        if self._models is None and (s.llm_url or s.vision_url or s.tei_url):
+            from osmose.models import ModelRuntime
+
+            self._models = self._track(ModelRuntime.from_settings(s))
+        return self._models
 
     @property
     def parser_pool(self):  # -> ParserPool
@@ -104,6 +134,7 @@ class Resources:
                 logger.exception("closing %r failed", resource)
         self._opened = []
         self._graph = self._vectors = self._embeddings = None
+        self._models = None
         self._parser_pool = None
 
 
@@ -117,19 +148,19 @@ def build_stage(name: str, resources: Resources) -> PipelineStage:
     if name == "vision":
         from osmose.services.vision import VisionStage
 
-        return VisionStage(s)
+        return VisionStage(s, models=resources.models)
     if name == "extractor":
         from osmose.services.extractor import ExtractorStage
 
-        return ExtractorStage(s)
+        return ExtractorStage(s, models=resources.models)
     if name == "embedder":
         from osmose.services.embedder import EmbedderStage
 
-        return EmbedderStage(s, resources.embeddings)
+        return EmbedderStage(s, resources.embeddings, models=resources.models)
     if name == "miner":
         from osmose.services.miner import MinerStage
 
-        return MinerStage(s, resources.embeddings)
+        return MinerStage(s, resources.embeddings, models=resources.models)
     if name == "persister":
         from osmose.services.persister import PersisterStage
 

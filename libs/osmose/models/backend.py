@@ -1,0 +1,135 @@
+"""One model server endpoint as the process sees it: pool, limits, breaker, deadlines, retries.
+
+A :class:`Backend` is shared by every document of the process (the runtime
+holds one per configured endpoint), so its concurrency limit, rate limits and
+circuit breaker protect the server from the whole process, not per document.
+:meth:`Backend.call` runs one request through all of it::
+
+    for each attempt (tenacity; see osmose.models.retry for when it retries):
+        1. breaker.acquire()        open -> CircuitOpenError, never retried
+        2. rate limits, then a concurrency slot
+        3. the request under asyncio.timeout(adaptive deadline)
+        4. outcome -> breaker (5xx/timeout/connection = failure; 429 = neither: back-pressure
+           is not ill health) and, on success, the latency -> adaptive timeout
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from osmose.models.breaker import CircuitBreaker
+from osmose.models.config import EndpointConfig
+from osmose.models.exceptions import (
+    ModelOverloadedError,
+    ModelRequestError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+)
+from osmose.models.http import make_client, translate
+from osmose.models.limits import BackendLimits
+from osmose.models.retry import RetryBudget, retrying
+from osmose.models.timeouts import AdaptiveTimeout
+from osmose.models.usage import TaskUsage
+
+__all__ = ["Backend"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: one request: gets the pooled client and the deadline in seconds
+Operation = Callable[[httpx.AsyncClient, float], Awaitable[T]]
+
+
+class Backend:
+    def __init__(self, config: EndpointConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.name = config.name
+        self.breaker = CircuitBreaker(config.breaker, name=config.name, clock=clock)
+        self.limits = BackendLimits(config)
+        self._timeouts: dict[str, AdaptiveTimeout] = {}
+        self._http: httpx.AsyncClient | None = None
+        self.requests = 0
+        self.errors = 0
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:  # created on first use: constructors never touch the network
+            self._http = make_client(self.config.url, concurrency=self.config.concurrency,
+                                     connect_timeout=self.config.timeout.connect)
+        return self._http
+
+    def timeout(self, task: str) -> AdaptiveTimeout:
+        tracker = self._timeouts.get(task)
+        if tracker is None:
+            tracker = self._timeouts[task] = AdaptiveTimeout(self.config.timeout)
+        return tracker
+
+    async def call(self, op: Operation[T], *, task: str, usage: TaskUsage, budget: RetryBudget,
+                   tokens: int = 0) -> T:
+        """`op` with retries; raises the last error when it cannot succeed."""
+
+        def on_retry(state: object) -> None:
+            usage.retries += 1
+
+        result: T
+        async for attempt in retrying(self.config.retries, budget, on_retry=on_retry):
+            with attempt:
+                result = await self._attempt(op, task=task, usage=usage, tokens=tokens)
+        return result
+
+    async def _attempt(self, op: Operation[T], *, task: str, usage: TaskUsage, tokens: int) -> T:
+        self.breaker.acquire()
+        recorded = False
+        try:
+            async with self.limits.slot(tokens):
+                deadline = self.timeout(task).current()
+                started = time.perf_counter()
+                self.requests += 1
+                usage.calls += 1
+                try:
+                    async with asyncio.timeout(deadline):
+                        result = await op(self.http, deadline)
+                except TimeoutError:
+                    raise ModelTimeoutError(f"{self.name}: no answer within {deadline:.1f}s (adaptive deadline)",
+                                            endpoint=self.name) from None
+                except httpx.HTTPError as exc:
+                    raise translate(exc, endpoint=self.name) from exc
+                finally:
+                    elapsed = time.perf_counter() - started
+                    usage.backend_seconds += elapsed
+            self.timeout(task).observe(elapsed)
+            self.breaker.record(failed=False)
+            recorded = True
+            return result
+        except ModelOverloadedError:
+            raise  # back-pressure, not ill health: released below without an outcome
+        except ModelUnavailableError as exc:
+            self.errors += 1
+            self.breaker.record(failed=True)
+            recorded = True
+            logger.info("%s: %s", self.name, exc)
+            raise
+        except ModelRequestError:
+            self.breaker.record(failed=False)  # the server answered: it is alive
+            recorded = True
+            raise
+        finally:
+            if not recorded:
+                self.breaker.release()
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def snapshot(self) -> dict[str, object]:
+        return {"endpoint": self.name, "url": self.config.url, "breaker": self.breaker.snapshot(),
+                "requests": self.requests, "errors": self.errors, "in_flight": self.limits.in_flight,
+                "peak_in_flight": self.limits.peak_in_flight,
+                "deadlines": {task: round(t.current(), 3) for task, t in sorted(self._timeouts.items())}}

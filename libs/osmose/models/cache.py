@@ -1,0 +1,83 @@
+"""The model-call cache: answers stored under a hash of what produced them.
+
+Key = sha256 of (kind, model id, parameters, normalised input, images by
+digest); see :func:`osmose.models.openai_chat.key_material`. Values are JSON.
+Everything a model returns goes through here, so a replay of a document (after
+a crash, a redelivery, a re-ingest) makes no model call, and a new version of a
+deck pays only for what changed. Backed by any :class:`~osmose.cache.ContentCache`:
+SQLite in the data directory by default, Redis when ``OSMOSE_CACHE_URL`` is
+``redis://...`` (:func:`open_content_cache` decides).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from osmose.cache import ContentCache, SqliteCache, cache_key
+from osmose.errors import ConfigurationError, OsmoseError
+
+__all__ = ["ModelCache", "open_content_cache"]
+
+logger = logging.getLogger(__name__)
+
+
+def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: str) -> ContentCache:
+    """Redis when `cache_url` is ``redis://``/``rediss://``/``unix://``, else SQLite at `sqlite_path`."""
+    if cache_url:
+        if not cache_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError(f"OSMOSE_CACHE_URL must be redis://, rediss:// or unix://, got {cache_url!r}")
+        from osmose.models.redis_cache import RedisCache
+
+        return RedisCache(cache_url, namespace=namespace)
+    return SqliteCache(sqlite_path, namespace=namespace)
+
+
+class ModelCache:
+    """JSON values over a content cache, with hit/miss counters. Lookups run in a worker
+    thread so a Redis round trip never blocks the event loop. A cache that fails is
+    logged and treated as a miss: the model is asked instead."""
+
+    def __init__(self, store: ContentCache) -> None:
+        self.store = store
+        self.hits = 0
+        self.misses = 0
+        self.errors = 0
+
+    @staticmethod
+    def key(*parts: str) -> str:
+        return cache_key(*parts)
+
+    async def get(self, key: str) -> Any | None:
+        try:
+            found = await asyncio.to_thread(self.store.get_many, [key])
+        except (OsmoseError, sqlite3.Error) as exc:
+            self.errors += 1
+            logger.warning("model cache read failed: %s", exc)
+            found = {}
+        blob = found.get(key)
+        if blob is None:
+            self.misses += 1
+            return None
+        try:
+            value = json.loads(blob)
+        except ValueError:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    async def put(self, key: str, value: Any) -> None:
+        blob = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            await asyncio.to_thread(self.store.put_many, {key: blob})
+        except (OsmoseError, sqlite3.Error) as exc:
+            self.errors += 1
+            logger.warning("model cache write failed: %s", exc)
+
+    def close(self) -> None:
+        self.store.close()

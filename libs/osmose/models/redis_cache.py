@@ -1,0 +1,65 @@
+"""A :class:`~osmose.cache.ContentCache` in Redis, for processes that share one cache (a cluster).
+
+Keys are ``<prefix>:<namespace>:<content key>``; values are the raw bytes. Reads
+are one ``MGET`` per call, writes one pipelined ``SET`` batch, optionally with a
+TTL (content-addressed entries never go stale, so the default is none: size
+Redis with ``maxmemory`` and an LRU policy instead). Connection errors become
+:class:`~osmose.errors.BackendUnavailableError` (retryable) and, at start,
+:class:`~osmose.errors.ConfigurationError` for a malformed URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import redis
+
+from osmose.errors import BackendUnavailableError, ConfigurationError
+
+__all__ = ["RedisCache"]
+
+PREFIX = "osmose"
+_BATCH = 500
+
+
+class RedisCache:
+    def __init__(self, url: str, *, namespace: str = "default", ttl_seconds: int | None = None) -> None:
+        try:
+            self._client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10,
+                                                health_check_interval=30)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid cache URL: {exc}") from exc
+        self._prefix = f"{PREFIX}:{namespace}:"
+        self._ttl = ttl_seconds
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, bytes] = {}
+        try:
+            for start in range(0, len(keys), _BATCH):
+                part = keys[start:start + _BATCH]
+                values = self._client.mget([self._prefix + k for k in part])
+                found.update({k: v for k, v in zip(part, values, strict=True) if v is not None})
+        except redis.RedisError as exc:
+            raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
+        return found
+
+    def put_many(self, items: Mapping[str, bytes]) -> None:
+        if not items:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key, value in items.items():
+                pipe.set(self._prefix + key, value, ex=self._ttl)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,225 @@
+"""The model backends of one process (:class:`ModelRuntime`) and one document's use of them
+(:class:`ModelSession`).
+
+The runtime is built once per process from the settings and the router
+configuration; it owns one :class:`~osmose.models.backend.Backend` per endpoint
+that is on (so limits and breakers are shared by every document), the model-call
+cache, and the TEI embeddings. A stage opens a session per document: the session
+routes each task down its chain, goes through the cache first, charges calls,
+tokens and seconds to the document and spends the document's retry budget.
+
+    answer = await session.chat("concept_extraction", request)   # cache -> chain -> error
+    session.add_to(item)                                          # cost accounting on the work item
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from osmose.config import Settings
+from osmose.models.backend import Backend
+from osmose.models.cache import ModelCache, open_content_cache
+from osmose.models.config import RouterConfig, Target, TaskRoute, load_router_config
+from osmose.models.context import Accounting
+from osmose.models.exceptions import (
+    CircuitOpenError,
+    ModelRequestError,
+    ModelUnavailableError,
+)
+from osmose.models.openai_chat import (
+    ChatRequest,
+    ChatResponse,
+    build_payload,
+    chat_completion,
+    estimate_tokens,
+    key_material,
+)
+from osmose.models.retry import RetryBudget
+from osmose.models.tei import TeiEmbeddings
+from osmose.models.usage import UsageRecorder, add_to_proto
+from osmose.v1 import pipeline_pb2 as ppb
+
+__all__ = ["ChatAnswer", "ModelRuntime", "ModelSession"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    text: str
+    target: Target  # which link of the chain answered
+    cached: bool
+    response: ChatResponse
+
+
+class ModelRuntime:
+    """Endpoints, routes and cache of one process. Use :meth:`from_settings`; close with :meth:`aclose`."""
+
+    def __init__(self, config: RouterConfig, *, cache: ModelCache,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.cache = cache
+        self.backends: dict[str, Backend] = {
+            name: Backend(endpoint, clock=clock) for name, endpoint in config.endpoints.items() if endpoint.enabled}
+        self._embeddings: TeiEmbeddings | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, config: RouterConfig | None = None) -> ModelRuntime:
+        config = config or load_router_config(settings.router_config, urls={
+            "llm_url": settings.llm_url, "vision_url": settings.vision_url, "tei_url": settings.tei_url})
+        store = open_content_cache(cache_url=settings.cache_url, sqlite_path=settings.data_dir / "cache" / "models.sqlite",
+                                   namespace="models")
+        runtime = cls(config, cache=ModelCache(store))
+        logger.info("model router (%s): %s; embeddings: %s; cache: %s", config.source,
+                    ", ".join(f"{task} -> {' | '.join(t.label for t, _ in runtime.targets(task)) or 'offline path'}"
+                              for task in sorted(config.tasks)),
+                    config.embedding_endpoint.url if config.embedding_endpoint else "local model",
+                    "redis" if settings.cache_url else "sqlite")
+        return runtime
+
+    # -- what is configured ------------------------------------------------------------------------
+
+    def route(self, task: str) -> TaskRoute | None:
+        return self.config.route(task)
+
+    def targets(self, task: str) -> list[tuple[Target, Backend]]:
+        """The links of `task`'s chain whose endpoint is on, in order."""
+        route = self.config.route(task)
+        if route is None:
+            return []
+        return [(t, self.backends[t.endpoint]) for t in route.chain if t.endpoint in self.backends]
+
+    def serves(self, task: str) -> bool:
+        """Whether any endpoint of `task`'s chain is configured (breakers aside)."""
+        return bool(self.targets(task))
+
+    @property
+    def embeddings(self) -> TeiEmbeddings | None:
+        """TEI embeddings when the router's embeddings endpoint is on, else None."""
+        endpoint = self.config.embedding_endpoint
+        if endpoint is None:
+            return None
+        if self._embeddings is None:
+            self._embeddings = TeiEmbeddings(self.backends[endpoint.name],
+                                             retry_budget=self.config.retry_budget_per_document)
+        return self._embeddings
+
+    def session(self, *, label: str = "") -> ModelSession:
+        """A session for one document (`label` appears in logs)."""
+        return ModelSession(self, budget=RetryBudget(self.config.retry_budget_per_document), label=label)
+
+    # -- lifecycle and observability ------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """Breaker states, in-flight requests, deadlines and cache counters, for metrics and logs."""
+        return {"backends": [b.snapshot() for b in self.backends.values()],
+                "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "errors": self.cache.errors}}
+
+    async def aclose(self) -> None:
+        for backend in self.backends.values():
+            await backend.aclose()
+        self.cache.close()
+
+
+class ModelSession:
+    """One document's use of the runtime: routing, cache, accounting and retry budget."""
+
+    def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "") -> None:
+        self.runtime = runtime
+        self.budget = budget
+        self.usage = UsageRecorder()
+        self.label = label
+
+    @property
+    def accounting(self) -> Accounting:
+        return Accounting(usage=self.usage, budget=self.budget)
+
+    def route(self, task: str) -> TaskRoute | None:
+        return self.runtime.route(task)
+
+    def serves(self, task: str) -> bool:
+        return self.runtime.serves(task)
+
+    def available(self, task: str) -> bool:
+        """Whether a call for `task` could be made now: an endpoint of its chain is on and
+        its breaker lets calls through."""
+        return any(backend.breaker.allows() for _, backend in self.runtime.targets(task))
+
+    def fallback(self, task: str, units: int = 1) -> None:
+        """Record that `units` pieces of work took the non-LLM path."""
+        self.usage.task(task).fallbacks += units
+
+    def add_to(self, item: ppb.WorkItem) -> None:
+        add_to_proto(item.model_usage, self.usage)
+
+    async def chat(self, task: str, request: ChatRequest) -> ChatAnswer:
+        """The answer for `request` from the first link of `task`'s chain that gives one:
+        the cache, else the model. Raises :class:`ModelUnavailableError` when no link
+        answers (:class:`ModelRequestError` when every link rejected the request)."""
+        targets = self.runtime.targets(task)
+        if not targets:
+            raise ModelUnavailableError(f"no endpoint configured for task {task!r}")
+        usage = self.usage.task(task)
+        cache = self.runtime.cache
+        errors: list[Exception] = []
+        for target, backend in targets:
+            key = cache.key("chat", key_material(target.model, target.params, request))
+            hit = await cache.get(key)
+            if hit is not None:
+                usage.cache_hits += 1
+                response = ChatResponse.from_json(hit)
+                return ChatAnswer(text=response.text, target=target, cached=True, response=response)
+            if not backend.breaker.allows():
+                errors.append(CircuitOpenError(f"circuit open for {backend.name}", endpoint=backend.name))
+                continue
+            payload = await build_payload(target.model, target.params, request)
+            expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
+            prompt_estimate = estimate_tokens(request.system) + estimate_tokens(request.user)
+            name = backend.name
+            try:
+                response = await backend.call(lambda http, _t, p=payload, n=name: chat_completion(http, p, endpoint=n),
+                                              task=task, usage=usage, budget=self.budget,
+                                              tokens=prompt_estimate + expected)
+            except (ModelUnavailableError, ModelRequestError) as exc:
+                usage.failures += 1
+                errors.append(exc)
+                logger.warning("%s: %s on %s failed: %s", self.label or "model call", task, target.label, exc)
+                continue
+            usage.prompt_tokens += response.prompt_tokens or prompt_estimate
+            usage.output_tokens += response.output_tokens or estimate_tokens(response.text)
+            await cache.put(key, response.to_json())
+            return ChatAnswer(text=response.text, target=target, cached=False, response=response)
+        summary = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        if errors and all(isinstance(e, ModelRequestError) for e in errors):
+            raise ModelRequestError(f"{task}: every endpoint rejected the request: {summary}") from errors[-1]
+        raise ModelUnavailableError(f"{task}: no endpoint answered: {summary}") from (errors[-1] if errors else None)
+
+    # -- results of one unit of work (a segment), whatever call produced them ---------------------------
+
+    def _item_key(self, task: str, target: Target, item_key: str) -> str:
+        params = json.dumps(dict(target.params), sort_keys=True, separators=(",", ":"))
+        return self.runtime.cache.key("item", task, target.model, params, item_key)
+
+    async def recall(self, task: str, item_key: str) -> tuple[Any, Target] | None:
+        """A unit's result stored by :meth:`remember` for any link of the chain (first link first).
+
+        Several units (segments) are packed into one call; storing each unit's part of the
+        answer under its own content key means a deck with one changed segment makes one
+        call for that segment only, whatever it was packed with the first time."""
+        for target, _backend in self.runtime.targets(task):
+            value = await self.runtime.cache.get(self._item_key(task, target, item_key))
+            if value is not None:
+                self.usage.task(task).cache_hits += 1
+                return value, target
+        return None
+
+    async def remember(self, task: str, target: Target, item_key: str, value: Any) -> None:
+        await self.runtime.cache.put(self._item_key(task, target, item_key), value)
+

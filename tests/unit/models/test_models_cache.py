@@ -1,0 +1,127 @@
+"""The model-call cache: replays make no call, keys are content-addressed, SQLite by default, Redis when configured."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from loadtests.fakeservers import ChatServer, Fault
+from osmose.cache import SqliteCache
+from osmose.config import Settings
+from osmose.errors import ConfigurationError
+from osmose.models import ChatRequest, ImageInput, ModelRuntime
+from osmose.models.cache import ModelCache, open_content_cache
+from osmose.models.openai_chat import key_material
+from osmose.models.redis_cache import RedisCache
+from tests.unit.models.backends import redis_server, router, runtime, write_router
+
+TASK = "vision_summary"
+
+
+def request(user: str = "Title: Overview", image: bytes = b"\x89PNG-one") -> ChatRequest:
+    return ChatRequest(system="Describe the slide.", user=user, images=(ImageInput.from_bytes(image),))
+
+
+async def _twice(models: ModelRuntime, first: ChatRequest, second: ChatRequest) -> tuple[bool, bool, int, int]:
+    try:
+        a = await models.session().chat(TASK, first)
+        session = models.session()
+        b = await session.chat(TASK, second)
+        usage = session.usage.task(TASK)
+        return a.cached, b.cached, usage.calls, usage.cache_hits
+    finally:
+        await models.aclose()
+
+
+def test_a_replay_makes_no_call(chat: ChatServer, tmp_path: Path) -> None:
+    models = runtime(router(vision=chat.openai_url), tmp_path)
+    first, second, calls, hits = asyncio.run(_twice(models, request(), request()))
+    assert (first, second, calls, hits) == (False, True, 0, 1)
+    assert chat.chat_requests == 1
+    assert (models.cache.hits, models.cache.misses) == (1, 1)
+
+
+def test_the_cache_survives_the_process(chat: ChatServer, tmp_path: Path) -> None:
+    asyncio.run(_twice(runtime(router(vision=chat.openai_url), tmp_path), request(), request("Title: other")))
+    assert chat.chat_requests == 2
+    again = runtime(router(vision=chat.openai_url), tmp_path)  # a new process over the same data dir
+    first, second, calls, _ = asyncio.run(_twice(again, request(), request("Title: other")))
+    assert (first, second, calls) == (True, True, 0)
+    assert chat.chat_requests == 2
+
+
+def test_a_failed_call_is_not_cached(chat: ChatServer, tmp_path: Path) -> None:
+    chat.set_faults(Fault("500", count=1))
+    models = runtime(router(vision=chat.openai_url, attempts=1), tmp_path)
+
+    async def go() -> bool:
+        try:
+            with pytest.raises(Exception, match="500"):
+                await models.session().chat(TASK, request())
+            return (await models.session().chat(TASK, request())).cached
+        finally:
+            await models.aclose()
+
+    assert asyncio.run(go()) is False and chat.chat_requests == 2
+
+
+def test_keys_are_content_addressed() -> None:
+    params = {"temperature": 0, "max_tokens": 300}
+    base = key_material("m", params, request())
+    assert key_material("m", params, request("Title: Overview   \n")) == base  # trailing spaces
+    assert key_material("m", params, request("Title: Ove\u0301rview")) == key_material(
+        "m", params, request("Title: Ov\u00e9rview"))  # Unicode normal form
+    assert key_material("m2", params, request()) != base
+    assert key_material("m", {**params, "temperature": 0.7}, request()) != base
+    assert key_material("m", params, request(image=b"\x89PNG-two")) != base
+    # an image counts by its hash, not by how it is loaded
+    digest_only = ChatRequest(system="Describe the slide.", user="Title: Overview",
+                              images=(ImageInput(digest=request().images[0].digest, load=lambda: None),))
+    assert key_material("m", params, digest_only) == base
+
+
+def test_sqlite_is_the_default_and_redis_urls_are_checked(tmp_path: Path) -> None:
+    store = open_content_cache(cache_url=None, sqlite_path=tmp_path / "c.sqlite", namespace="models")
+    assert isinstance(store, SqliteCache)
+    store.close()
+    with pytest.raises(ConfigurationError, match="redis://"):
+        open_content_cache(cache_url="memcached://x", sqlite_path=tmp_path / "c.sqlite", namespace="models")
+
+
+def test_redis_cache_round_trip(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        cache = RedisCache(url, namespace="models")
+        assert cache.ping()
+        cache.put_many({"a": b"1", "b": b"\x00\xff"})
+        assert cache.get_many(["a", "b", "c"]) == {"a": b"1", "b": b"\x00\xff"}
+        other = RedisCache(url, namespace="embeddings")  # namespaces do not see each other
+        assert other.get_many(["a"]) == {}
+        cache.close()
+        other.close()
+
+
+def test_processes_share_answers_through_redis(chat: ChatServer, tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        config_path = write_router(tmp_path / "router.yaml", vision="${vision_url}")
+        settings = Settings(data_dir=tmp_path / "one", vision_url=chat.openai_url, cache_url=url,
+                            router_config=config_path)
+        asyncio.run(_twice(ModelRuntime.from_settings(settings), request(), request("Title: B")))
+        assert chat.chat_requests == 2
+        elsewhere = Settings(data_dir=tmp_path / "two", vision_url=chat.openai_url, cache_url=url,
+                             router_config=config_path)
+        first, second, calls, hits = asyncio.run(_twice(ModelRuntime.from_settings(elsewhere), request(),
+                                                        request("Title: B")))
+        assert (first, second, calls, hits) == (True, True, 0, 1)
+        assert chat.chat_requests == 2
+        assert not (tmp_path / "two" / "cache" / "models.sqlite").exists()
+
+
+def test_a_broken_cache_degrades_to_misses(chat: ChatServer, tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        pass  # stopped: the URL now points nowhere
+    models = ModelRuntime(router(vision=chat.openai_url), cache=ModelCache(RedisCache(url, namespace="models")))
+    first, second, calls, _ = asyncio.run(_twice(models, request(), request()))
+    assert (first, second, calls) == (False, False, 1)
+    assert models.cache.errors >= 2
