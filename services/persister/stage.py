@@ -1,11 +1,16 @@
 """The persister stage: graph first, then vectors; both writes are idempotent upserts
-that also remove what an earlier version of the same document left behind."""
+that also remove what an earlier version of the same document left behind.
+
+Before the graph write, the document's concepts are resolved against the
+tenant's existing ones (acronym <-> expansion and near-duplicates across
+documents, recorded as merges): :mod:`osmose.services.persister.resolve`."""
 
 from __future__ import annotations
 
 import logging
 
 from osmose.config import Settings
+from osmose.services.persister.resolve import resolve_across_documents
 from osmose.services.persister.rows import document_graph, vector_points
 from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
@@ -19,13 +24,17 @@ logger = logging.getLogger(__name__)
 class PersisterStage:
     name = "persister"
 
-    def __init__(self, settings: Settings, *, graph: GraphStore, vectors: VectorStore) -> None:
+    def __init__(self, settings: Settings, *, graph: GraphStore, vectors: VectorStore, resolve: bool = True) -> None:
         self.settings = settings
         self.graph = graph
         self.vectors = vectors
+        self.resolve = resolve
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
-        await self.graph.write_document(document_graph(item))
+        graph = document_graph(item)
+        if self.resolve:
+            graph, _ = await resolve_across_documents(self.graph, graph)
+        await self.graph.write_document(graph)
         await self.vectors.replace_document(item.tenant, item.document.doc_id, vector_points(item))
         logger.info("persisted %s for tenant %s: %d chunks, %d concepts, %d relations",
                     item.document.file_name, item.tenant, len(item.chunks), len(item.concepts),

@@ -10,7 +10,7 @@ import pytest
 from tests.support import run_osmose
 
 REPORT_KEYS = {"file", "status", "error", "warnings", "doc_id", "tier", "slides", "segments", "concepts",
-               "relations", "chunks", "embedded", "seconds"}
+               "relations", "chunks", "embedded", "seconds", "model"}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,7 @@ def test_ingest_json_is_one_object_per_file(ingested, samples: list[Path]) -> No
         assert report["status"] == "ok" and report["error"] is None
         assert report["chunks"] > 0 and report["embedded"] == report["chunks"]
         assert set(report["seconds"]) >= {"triage", "embedder", "persister", "total"}
+        assert report["model"]["calls"] == 0 and report["model"]["by_task"] == {}  # offline: no model server
     deck, data_deck, pdf = reports
     assert (deck["slides"], data_deck["slides"], pdf["slides"]) == (12, 5, 3)
     # small documents get the full graph
@@ -68,7 +69,7 @@ def test_search_finds_a_sentence_from_speaker_notes(ingested) -> None:
     assert result.code == 0, result.stderr
     hits = json.loads(result.stdout)
     assert hits[0]["file"] == "zero-trust-programme.pptx" and hits[0]["slide"] == 2
-    assert set(hits[0]) == {"doc_id", "file", "slide", "score", "text", "concepts"}
+    assert set(hits[0]) == {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
     assert "phished VPN password" in hits[0]["text"]
 
 

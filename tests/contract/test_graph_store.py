@@ -2,12 +2,18 @@
 
 Add an implementation to IMPLEMENTATIONS. Tests isolate themselves by random
 tenant names, never by a fresh database, so a server implementation (Neo4j)
-can share one database per session: its factory connects to that server (or
-skips when none is configured) and ignores the temporary folder.
+shares one database: its factory connects to that server and ignores the
+temporary folder. Neo4j is at OSMOSE_TEST_GRAPH_URI (default
+bolt://127.0.0.1:7687, `make neo4j-up`), password OSMOSE_GRAPH_PASSWORD
+(default osmose-dev-password); without a server its tests skip, or fail in CI.
+
+Beyond each implementation passing the same tests, `test_stores_agree` writes
+the same random documents to both and compares their whole graphs.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -18,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osmose import ids
-from osmose.errors import ConfigurationError
+from osmose.errors import BackendUnavailableError, ConfigurationError
 from osmose.stores.graph import (
+    ConceptMention,
     ConceptRow,
     DocumentGraph,
     DocumentRow,
@@ -29,16 +36,61 @@ from osmose.stores.graph import (
     RelatedConcept,
     RelationRow,
     SegmentRow,
+    SlideMention,
     SlideRow,
     TenantCounts,
 )
+from osmose.stores.graph_rules import lookup_key
+from osmose.stores.neo4j_graph import Neo4jGraphStore
 from osmose.stores.sqlite_graph import SqliteGraphStore
+from tests.contract.graph_dumps import dump, purge
 
 pytestmark = pytest.mark.anyio
 
+
+def graph_uri() -> str:
+    return os.environ.get("OSMOSE_TEST_GRAPH_URI") or "bolt://127.0.0.1:7687"
+
+
+def neo4j_store(_: Path, **options: object) -> Neo4jGraphStore:
+    return Neo4jGraphStore(
+        graph_uri(),
+        user=os.environ.get("OSMOSE_GRAPH_USER") or "neo4j",
+        password=os.environ.get("OSMOSE_GRAPH_PASSWORD") or "osmose-dev-password",
+        **options,  # type: ignore[arg-type]
+    )
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Path], GraphStore]] = {
     "sqlite": lambda folder: SqliteGraphStore(folder / "graph" / "graph.sqlite"),
+    "neo4j": neo4j_store,
 }
+
+_server_problem: dict[str, str] = {}  # uri -> why it cannot be used (checked once per session)
+
+
+async def require_server(store: GraphStore) -> None:
+    """Skip (fail in CI) when the store's server does not answer."""
+    if not isinstance(store, Neo4jGraphStore):
+        return
+    uri = graph_uri()
+    if uri not in _server_problem:
+        probe = neo4j_store(Path("."), max_retry_time_s=0)  # no retries: answer at once
+        try:
+            await probe.stats(new_tenant("probe"))
+            _server_problem[uri] = ""
+        except (BackendUnavailableError, ConfigurationError) as exc:
+            _server_problem[uri] = str(exc)
+        finally:
+            await probe.close()
+    if _server_problem[uri]:
+        await store.close()
+        message = f"no usable Neo4j at {uri}: {_server_problem[uri]}"
+        if "make neo4j-up" not in message:
+            message += " (`make neo4j-up` starts a local server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI runs the Neo4j contract tests")
+        pytest.skip(message)
 
 
 @pytest.fixture
@@ -46,15 +98,56 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+async def opened(name: str, folder: Path) -> AsyncIterator[GraphStore]:
+    store = IMPLEMENTATIONS[name](folder)
+    await require_server(store)
+    first = len(_TENANTS)
+    try:
+        yield store
+    finally:
+        await purge(store, _TENANTS[first:])
+        await store.close()
+
+
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 async def graph_store(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> AsyncIterator[GraphStore]:
-    store = IMPLEMENTATIONS[request.param](tmp_path)
-    yield store
-    await store.close()
+    async for store in opened(request.param, tmp_path):
+        yield store
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path, anyio_backend: str) -> AsyncIterator[GraphStore]:
+    async for store in opened("sqlite", tmp_path):
+        yield store
+
+
+@pytest.fixture
+async def neo4j_graph(tmp_path: Path, anyio_backend: str) -> AsyncIterator[GraphStore]:
+    async for store in opened("neo4j", tmp_path):
+        yield store
+
+
+@pytest.fixture
+async def both_stores(tmp_path: Path, anyio_backend: str) -> AsyncIterator[tuple[GraphStore, GraphStore]]:
+    # Tiny batches: every write crosses chunk boundaries.
+    sqlite, neo4j = IMPLEMENTATIONS["sqlite"](tmp_path), neo4j_store(tmp_path, batch_size=3)
+    first = len(_TENANTS)
+    try:
+        await require_server(neo4j)
+        yield sqlite, neo4j
+    finally:
+        await purge(neo4j, _TENANTS[first:])
+        await sqlite.close()
+        await neo4j.close()
+
+
+_TENANTS: list[str] = []  # every tenant a test made, so the shared server can be cleaned up
 
 
 def new_tenant(label: str = "t") -> str:
-    return f"{label}-{uuid.uuid4().hex[:12]}"
+    tenant = f"{label}-{uuid.uuid4().hex[:12]}"
+    _TENANTS.append(tenant)
+    return tenant
 
 
 Mentions = dict[str, dict[int, int]]  # concept key -> slide number -> count
@@ -70,12 +163,15 @@ def deck(
     relations: Iterable[Relation] = (),
     names: dict[str, str] | None = None,
     aliases: dict[str, tuple[str, ...]] | None = None,
+    types: dict[str, str] | None = None,
+    merges: list[MergeRow] | None = None,
     title: str = "A deck",
 ) -> DocumentGraph:
     """A document whose concepts are exactly the keys it mentions."""
     mentions = mentions or {}
     names = names or {}
     aliases = aliases or {}
+    types = types or {}
     segment = ids.segment_id(doc_id, 0)
     return DocumentGraph(
         tenant=tenant,
@@ -86,11 +182,13 @@ def deck(
         slides=[SlideRow(ids.slide_id(doc_id, n), n, f"Slide {n}", segment) for n in range(1, slides + 1)],
         segments=[SegmentRow(segment, 0, "Part one", tuple(range(1, slides + 1)))],
         concepts=[
-            ConceptRow(key, names.get(key, key.capitalize()), "ENTITY", aliases.get(key, ())) for key in mentions
+            ConceptRow(key, names.get(key, key.capitalize()), types.get(key, "ENTITY"), aliases.get(key, ()))
+            for key in mentions
         ],
         mentions=[MentionRow(key, slide, count) for key, per_slide in mentions.items() for slide, count in per_slide.items()],
         relations=[RelationRow(s, t, kind, tuple(evidence)) for s, t, kind, evidence in relations],
-        merges=[MergeRow(f"{key}-variant", key, "lexical", 0.97) for key in list(mentions)[:1]],
+        merges=merges if merges is not None else [MergeRow(f"{key}-variant", key, "lexical", 0.97)
+                                                   for key in list(mentions)[:1]],
     )
 
 
@@ -160,7 +258,7 @@ async def test_concept_shared_across_documents(graph_store: GraphStore) -> None:
         aliases={"kubernetes": ("k8s",)},
     ))
     await graph_store.write_document(deck(
-        tenant, "doc-2", mentions={"kubernetes": {4: 2}, "docker": {2: 1}, "helm": {4: 1}},
+        tenant, "doc-2", slides=4, mentions={"kubernetes": {4: 2}, "docker": {2: 1}, "helm": {4: 1}},
         relations=[("kubernetes", "docker", "CO_OCCURS", ["e2", "e3"]), ("helm", "kubernetes", "TYPED", ["e9"])],
         aliases={"kubernetes": ("kube",)},
     ))
@@ -217,6 +315,22 @@ async def test_relation_needs_both_concepts(graph_store: GraphStore) -> None:
     ))
     assert (await counts(graph_store, tenant)).relations == 0
     assert (await graph_store.related_concepts(tenant, ["a"]))["a"] == []
+
+
+async def test_a_document_speaks_only_about_itself(graph_store: GraphStore) -> None:
+    """Mentions of slides it does not have, descriptions of concepts it does not mention
+    and relations to them are dropped, even when another document mentions the concept."""
+    tenant = new_tenant()
+    await graph_store.write_document(deck(tenant, "doc-1", mentions={"b": {1: 1}}, names={"b": "Bee"}))
+    graph = deck(tenant, "doc-2", mentions={"a": {1: 1, 9: 4}}, relations=[("a", "b", "CO_OCCURS", ["e1"])])
+    graph.concepts.append(ConceptRow("b", "Not bee", "TOOL", ("bzz",)))
+    await graph_store.write_document(graph)
+
+    assert await counts(graph_store, tenant) == TenantCounts(documents=2, slides=6, segments=2, concepts=2, relations=0)
+    assert await graph_store.get_concept(tenant, "b") == ConceptRow("b", "Bee", "ENTITY", ())
+    assert await graph_store.mentions_on_slides(tenant, [("doc-2", 1), ("doc-2", 9)]) == {
+        ("doc-2", 1): [ConceptMention("a", "A", 1)], ("doc-2", 9): [],
+    }
 
 
 async def test_tenant_isolation(graph_store: GraphStore) -> None:
@@ -321,11 +435,10 @@ class TenantModel:
         return {k for d in self.docs.values() for k in d["mentions"]}
 
     def edges(self) -> dict[tuple[str, str, str], set[str]]:
-        live = self.mentioned()
         evidence: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for d in self.docs.values():
             for s, t, kind, ev in d["relations"]:
-                if s != t and s in live and t in live:
+                if s != t and s in d["mentions"] and t in d["mentions"]:  # a document relates what it mentions
                     evidence[(s, t, kind)].update(ev)
         return evidence
 
@@ -344,14 +457,36 @@ class TenantModel:
         )
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    # One store serves every example on purpose: examples isolate by fresh tenant names.
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+    def slides_of(self, key: str) -> dict[tuple[str, int], int]:
+        return {(doc_id, slide): count for doc_id, d in self.docs.items()
+                for slide, count in d["mentions"].get(key, {}).items()}
+
+
+def tenant_property(max_examples: int) -> Callable:
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        # One store serves every example on purpose: examples isolate by fresh tenant names.
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
+
+# The same property; fewer examples against the server (each costs ~0.5 s there).
+@tenant_property(max_examples=30)
 @given(ops=operations)
-async def test_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple[int, str, dict]]) -> None:
+async def test_no_data_crosses_tenants_sqlite(sqlite_store: GraphStore, ops: list[tuple[int, str, dict]]) -> None:
+    await check_no_data_crosses_tenants(sqlite_store, ops)
+
+
+@tenant_property(max_examples=10)
+@given(ops=operations)
+async def test_no_data_crosses_tenants_neo4j(neo4j_graph: GraphStore, ops: list[tuple[int, str, dict]]) -> None:
+    await check_no_data_crosses_tenants(neo4j_graph, ops)
+
+
+async def check_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple[int, str, dict]]) -> None:
+    """Random documents for two tenants (same doc ids, same concept keys): every read of
+    one tenant returns exactly its own data, and nothing carrying the other's name."""
     tenants = [new_tenant("p"), new_tenant("q")]
     models = [TenantModel(), TenantModel()]
     for which, op, doc in ops:
@@ -360,8 +495,10 @@ async def test_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple[
         if op == "write":
             # Names carry the tenant, so a name reached from the wrong tenant is visible.
             names = {k: f"{tenant}:{k}" for k in doc["mentions"]}
+            aliases = {k: (f"{tenant}:alias",) for k in doc["mentions"]}
             await graph_store.write_document(deck(
                 tenant, doc["doc_id"], slides=4, mentions=doc["mentions"], relations=doc["relations"], names=names,
+                aliases=aliases, title=f"{tenant}:deck",
             ))
         else:
             await graph_store.delete_document(tenant, doc["doc_id"])
@@ -369,16 +506,179 @@ async def test_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple[
     every_slide = [(d, n) for d in ("d0", "d1", "d2") for n in range(1, 5)]
     stats = await graph_store.stats()
     for tenant, model in zip(tenants, models, strict=True):
+        mine = f"{tenant}:"
         assert (await graph_store.stats(tenant)) == {tenant: model.counts()}
         assert stats.get(tenant, TenantCounts()) == model.counts()
         for names in (await graph_store.concepts_for_slides(tenant, every_slide)).values():
-            assert all(name.startswith(f"{tenant}:") for name in names)
+            assert all(name.startswith(mine) for name in names)
+        for mentions in (await graph_store.mentions_on_slides(tenant, every_slide)).values():
+            assert all(m.name.startswith(mine) for m in mentions)
         related = await graph_store.related_concepts(tenant, KEYS, limit=100)
+        slides = await graph_store.slides_mentioning(tenant, KEYS, limit=100)
+        found = await graph_store.find_concepts(tenant, [*KEYS, lookup_key(f"{tenant}:alias")])
         for key in KEYS:
-            assert all(r.name.startswith(f"{tenant}:") for r in related[key])
+            assert all(r.name.startswith(mine) for r in related[key])
             assert {(r.canonical_key, r.kind): r.weight for r in related[key]} == model.neighbours(key)
+            assert {(s.doc_id, s.number): s.count for s in slides[key]} == model.slides_of(key)
+            concept = await graph_store.get_concept(tenant, key)
+            assert (concept is not None) == (key in model.mentioned())
+            assert concept is None or (concept.name.startswith(mine) and concept.aliases == (f"{mine}alias",))
+            assert [c.canonical_key for c in found[key]] == ([key] if key in model.mentioned() else [])
+        assert [c.canonical_key for c in found[lookup_key(f"{tenant}:alias")]] == sorted(model.mentioned())
         for doc_id in ("d0", "d1", "d2"):
-            assert (await graph_store.get_document(tenant, doc_id) is not None) == (doc_id in model.docs)
+            document = await graph_store.get_document(tenant, doc_id)
+            assert (document is not None) == (doc_id in model.docs)
+            assert document is None or document.title == f"{mine}deck"
+
+
+# -- both stores hold the same graph -------------------------------------------------------
+
+NAMES = ["Zero Trust", "zero-trust", "ZTNA", "Ztna", "Été", "e-mail", "Email"]
+rich_document = st.fixed_dictionaries({
+    "doc_id": st.sampled_from(["d0", "d1", "d2"]),
+    "mentions": st.dictionaries(
+        st.sampled_from(KEYS), st.dictionaries(st.integers(1, 4), st.integers(1, 3), min_size=1, max_size=3), max_size=5
+    ),
+    "names": st.dictionaries(st.sampled_from(KEYS), st.sampled_from(NAMES), max_size=6),
+    "aliases": st.dictionaries(st.sampled_from(KEYS), st.lists(st.sampled_from(NAMES), max_size=2).map(tuple), max_size=6),
+    "types": st.dictionaries(st.sampled_from(KEYS), st.sampled_from(["ENTITY", "TOOL", "STANDARD"]), max_size=6),
+    "relations": st.lists(
+        st.tuples(st.sampled_from(KEYS), st.sampled_from(KEYS), st.sampled_from(["CO_OCCURS", "SIMILAR", "TYPED"]),
+                  st.lists(st.sampled_from(["e0", "e1", "e2", "e3"]), min_size=1, max_size=3)),
+        max_size=8,
+    ),
+    "merges": st.lists(st.tuples(st.sampled_from(["x", "y"]), st.sampled_from(KEYS), st.sampled_from(["acronym", "tenant:alias"]),
+                                 st.floats(0.5, 1.0)), max_size=2),
+    "slides": st.integers(2, 4),
+})
+
+
+def rich_deck(tenant: str, doc: dict) -> DocumentGraph:
+    return deck(
+        tenant, doc["doc_id"], slides=doc["slides"], mentions=doc["mentions"], relations=doc["relations"],
+        names=doc["names"], aliases=doc["aliases"], types=doc["types"],
+        merges=[MergeRow(f, i, r, s) for f, i, r, s in doc["merges"]],
+    )
+
+
+@tenant_property(max_examples=10)
+@given(ops=st.lists(st.tuples(st.sampled_from(["write", "write", "write", "delete"]), rich_document), min_size=1, max_size=6))
+async def test_stores_agree(both_stores: tuple[GraphStore, GraphStore], ops: list[tuple[str, dict]]) -> None:
+    """The same writes and deletes give the same graph in SQLite and Neo4j (nodes, edges,
+    weights, evidence, provenance, merges, lookup keys), and replaying them changes nothing."""
+    sqlite, neo4j = both_stores
+    tenant = new_tenant("agree")
+    live: dict[str, DocumentGraph] = {}
+    for op, doc in ops:
+        for store in both_stores:
+            if op == "write":
+                await store.write_document(rich_deck(tenant, doc))
+            else:
+                await store.delete_document(tenant, doc["doc_id"])
+        if op == "write":
+            live[doc["doc_id"]] = rich_deck(tenant, doc)
+        else:
+            live.pop(doc["doc_id"], None)
+    expected = await dump(sqlite, tenant)
+    assert await dump(neo4j, tenant) == expected
+    assert await sqlite.stats(tenant) == await neo4j.stats(tenant)
+
+    for graph in live.values():  # replay: at-least-once delivery
+        await sqlite.write_document(graph)
+        await neo4j.write_document(graph)
+    assert await dump(sqlite, tenant) == expected
+    assert await dump(neo4j, tenant) == expected
+
+
+async def test_stores_agree_on_a_larger_document(both_stores: tuple[GraphStore, GraphStore]) -> None:
+    """Hundreds of rows per label, written in chunks of 3 on Neo4j, then half of them replaced."""
+    sqlite, neo4j = both_stores
+    tenant = new_tenant("large")
+    keys = [f"c{i}" for i in range(60)]
+    first = deck(tenant, "doc-1", slides=20,
+                 mentions={k: {1 + i % 20: 1 + i % 3, 1 + (i * 7) % 20: 2} for i, k in enumerate(keys)},
+                 relations=[(a, b, "CO_OCCURS", [f"s{(i + j) % 5}"]) for i, a in enumerate(keys) for j, b in
+                            enumerate(keys[i + 1 : i + 4])])
+    second = deck(tenant, "doc-1", slides=12,
+                  mentions={k: {1 + i % 12: 1} for i, k in enumerate(keys[30:])},
+                  relations=[(a, b, "SIMILAR", ["sim:0.80"]) for a, b in zip(keys[30:], keys[31:], strict=False)])
+    other = deck(tenant, "doc-2", mentions={k: {1: 1} for k in keys[:40:2]},
+                 relations=[(a, b, "CO_OCCURS", ["s1"]) for a, b in zip(keys[:40:2], keys[2:40:2], strict=False)])
+    for graph in (first, other, second):
+        await sqlite.write_document(graph)
+        await neo4j.write_document(graph)
+        assert await dump(neo4j, tenant) == await dump(sqlite, tenant)
+
+
+# -- reads for cross-document resolution and search ------------------------------------------
+
+
+async def test_find_concepts(graph_store: GraphStore) -> None:
+    tenant = new_tenant()
+    await graph_store.write_document(deck(
+        tenant, "doc-1", mentions={"key performance indicator": {1: 1}, "e mail": {2: 1}, "ca": {3: 1}},
+        names={"key performance indicator": "Key Performance Indicator", "e mail": "E-mail", "ca": "CA"},
+        aliases={"key performance indicator": ("KPI", "K.P.I."), "ca": ("Certificate Authority",)},
+    ))
+    await graph_store.write_document(deck(
+        tenant, "doc-2", mentions={"california": {1: 1}}, names={"california": "California"}, aliases={"california": ("CA",)},
+    ))
+    kpi = ConceptRow("key performance indicator", "Key Performance Indicator", "ENTITY", ("K.P.I.", "KPI"))
+    found = await graph_store.find_concepts(tenant, ["kpi", "email", "key performance indicator", "ca", "nothing", "kpi"])
+    assert found["kpi"] == [kpi]  # by an alias (also "k p i" for "K.P.I.")
+    assert [c.canonical_key for c in found["email"]] == ["e mail"]  # canonical key without spaces
+    assert found["key performance indicator"] == [kpi]  # by canonical key
+    assert [c.canonical_key for c in found["ca"]] == ["ca", "california"]  # ambiguous: both, by key
+    assert found["nothing"] == []
+    assert (await graph_store.find_concepts(new_tenant(), ["kpi"]))["kpi"] == []
+
+    await graph_store.delete_document(tenant, "doc-2")
+    assert [c.canonical_key for c in (await graph_store.find_concepts(tenant, ["ca"]))["ca"]] == ["ca"]
+
+
+async def test_mentions_and_slides_for_search(graph_store: GraphStore) -> None:
+    tenant = new_tenant()
+    await graph_store.write_document(deck(tenant, "doc-a", mentions={"x": {1: 2, 2: 5}, "y": {1: 2}}))
+    await graph_store.write_document(deck(tenant, "doc-b", slides=4, mentions={"x": {3: 5, 4: 1}}))
+    assert (await graph_store.mentions_on_slides(tenant, [("doc-a", 1)]))[("doc-a", 1)] == [
+        ConceptMention("x", "X", 2), ConceptMention("y", "Y", 2),
+    ]
+    slides = await graph_store.slides_mentioning(tenant, ["x", "y", "z"], limit=3)
+    assert slides["x"] == [  # most mentions, then doc_id, then number
+        SlideMention("doc-a", "doc-a.pptx", 2, "Slide 2", 5),
+        SlideMention("doc-b", "doc-b.pptx", 3, "Slide 3", 5),
+        SlideMention("doc-a", "doc-a.pptx", 1, "Slide 1", 2),
+    ]
+    assert slides["y"] == [SlideMention("doc-a", "doc-a.pptx", 1, "Slide 1", 2)]
+    assert slides["z"] == []
+    assert (await graph_store.slides_mentioning(tenant, ["x"], limit=0))["x"] == []
+
+
+# -- Neo4j specifics ----------------------------------------------------------------------
+
+
+async def test_neo4j_errors_are_mapped(anyio_backend: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="needs a password"):
+        Neo4jGraphStore("bolt://127.0.0.1:7687", password=None)
+    with pytest.raises(ConfigurationError, match="invalid graph URI"):
+        Neo4jGraphStore("http://127.0.0.1:7687", password="x")
+    closed_port = Neo4jGraphStore("bolt://127.0.0.1:1", password="x", max_retry_time_s=0.2)
+    try:
+        with pytest.raises(BackendUnavailableError, match="unreachable"):
+            await closed_port.stats("t")
+    finally:
+        await closed_port.close()
+
+    probe = neo4j_store(tmp_path)
+    await require_server(probe)
+    await probe.close()
+    # Another user than neo4j: failed logins lock the user out for a few seconds.
+    stranger = Neo4jGraphStore(graph_uri(), user="osmose-nobody", password="wrong", max_retry_time_s=0.2)
+    try:
+        with pytest.raises(ConfigurationError, match="refused the credentials"):
+            await stranger.get_document("t", "d")
+    finally:
+        await stranger.close()
 
 
 # -- SQLite specifics ---------------------------------------------------------------------
@@ -401,3 +701,17 @@ def test_sqlite_rejects_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path.write_bytes(b"certainly not sqlite" * 100)
     with pytest.raises(ConfigurationError, match="not a readable osmose graph store"):
         SqliteGraphStore(path)
+
+
+async def test_sqlite_fills_the_lookup_table_of_a_version_1_file(tmp_path: Path, anyio_backend: str) -> None:
+    tenant = new_tenant()
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    await store.write_document(deck(tenant, "doc-1", mentions={"e mail": {1: 1}}, aliases={"e mail": ("Mail",)}))
+    await store._call(lambda: store._conn.executescript("DROP TABLE concept_lookup; PRAGMA user_version = 1;"))
+    await store.close()
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    try:
+        found = await store.find_concepts(tenant, ["email", "mail"])
+        assert [c.canonical_key for c in found["email"]] == ["e mail"] == [c.canonical_key for c in found["mail"]]
+    finally:
+        await store.close()

@@ -2,10 +2,13 @@
 
 Tests isolate themselves by random tenant names, so a server implementation
 can share one collection per session (add its factory to IMPLEMENTATIONS).
+The Qdrant server variant runs when OSMOSE_TEST_QDRANT_URL names a server
+(1.19+; OSMOSE_QDRANT_API_KEY if it needs one) and skips otherwise.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,8 +25,17 @@ pytestmark = pytest.mark.anyio
 
 DIM = 8
 
+def qdrant_server(_: Path) -> VectorStore:
+    url = os.environ.get("OSMOSE_TEST_QDRANT_URL")
+    if not url:
+        pytest.skip("set OSMOSE_TEST_QDRANT_URL to run the contract against a Qdrant server")
+    return QdrantVectorStore(url=url, api_key=os.environ.get("OSMOSE_QDRANT_API_KEY") or None,
+                             collection=f"osmose_test_{DIM}", dim=DIM)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Path], VectorStore]] = {
     "qdrant-local": lambda folder: QdrantVectorStore(path=folder / "qdrant", dim=DIM),
+    "qdrant-server": qdrant_server,
 }
 
 

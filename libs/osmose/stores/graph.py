@@ -6,11 +6,19 @@ Graph model (tenant id on every node and edge; every query filters on it)::
     (:Document)-[:HAS_SLIDE]->(:Slide {tenant, slide_id, doc_id, number, title, segment_id})
     (:Document)-[:HAS_SEGMENT]->(:Segment {tenant, segment_id, doc_id, index, title, slide_numbers})
     (:Concept {tenant, canonical_key, name, type, aliases})-[:MENTIONED_IN {count}]->(:Slide)
+    (:Document)-[:MENTIONS {count, name, type, aliases}]->(:Concept)      provenance
     (:Concept)-[:RELATED_TO {kind, weight, evidence}]->(:Concept)
+    (:Document)-[:RECORDED]->(:Merge {from_key, into_key, reason, similarity})-[:INTO]->(:Concept)
+    (:Concept)-[:KNOWN_AS]->(:Alias {key})                                 lookup keys (find_concepts)
 
 A concept node is shared by every document of a tenant that mentions it (same
-canonical key). A relation's weight is derived from its set of evidence ids
-across documents, never incremented, so replays cannot double-count.
+canonical key) and exists exactly while one does; its name and type are the
+ones most of those documents use, its aliases the union. A relation's weight is
+the number of distinct evidence ids across documents, derived from the set,
+never incremented, so replays cannot double-count. What a document may
+contribute and how shared nodes are resolved is in :mod:`osmose.stores.graph_rules`,
+applied identically by every implementation (the contract tests compare them).
+The Neo4j layout, with a diagram, is in docs/graph-model.md.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = [
+    "ConceptMention",
     "ConceptRow",
     "DocumentGraph",
     "DocumentRow",
@@ -28,6 +37,7 @@ __all__ = [
     "RelatedConcept",
     "RelationRow",
     "SegmentRow",
+    "SlideMention",
     "SlideRow",
     "TenantCounts",
 ]
@@ -124,12 +134,33 @@ class RelatedConcept:
     weight: float
 
 
+@dataclass(frozen=True)
+class ConceptMention:
+    """A concept as mentioned on one slide."""
+
+    canonical_key: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SlideMention:
+    """A slide mentioning a concept."""
+
+    doc_id: str
+    file_name: str
+    number: int
+    title: str
+    count: int
+
+
 class GraphStore(Protocol):
     async def write_document(self, graph: DocumentGraph) -> None:
         """Make the tenant's graph hold exactly this document's contribution:
         upsert its nodes and edges and remove what an earlier version of the same
         document wrote and this one does not (stale mentions/relations/evidence).
-        Concepts left with no mention in the tenant are removed. Idempotent."""
+        Concepts left with no mention in the tenant are removed. Idempotent.
+        Rows the document may not contribute are dropped (:func:`osmose.stores.graph_rules.prepare`)."""
         ...
 
     async def delete_document(self, tenant: str, doc_id: str) -> bool:
@@ -154,6 +185,26 @@ class GraphStore(Protocol):
 
     async def related_concepts(self, tenant: str, canonical_keys: list[str], limit: int = 10) -> dict[str, list[RelatedConcept]]:
         """1-hop RELATED_TO neighbours of each key, heaviest first."""
+        ...
+
+    async def mentions_on_slides(
+        self, tenant: str, slides: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[ConceptMention]]:
+        """The concepts mentioned on each (doc_id, slide number): most mentioned first, then
+        name, then key (the order of :meth:`concepts_for_slides`, with keys and counts)."""
+        ...
+
+    async def slides_mentioning(
+        self, tenant: str, canonical_keys: list[str], limit: int = 3
+    ) -> dict[str, list[SlideMention]]:
+        """Up to `limit` slides mentioning each concept: most mentions first, then doc_id, number."""
+        ...
+
+    async def find_concepts(self, tenant: str, keys: list[str]) -> dict[str, list[ConceptRow]]:
+        """For each key, the tenant's concepts found under it: by canonical key, or by one of
+        their lookup keys (:func:`osmose.stores.graph_rules.lookup_keys`: keys of the names
+        and aliases documents gave them, the canonical key without spaces). Each list is
+        sorted by canonical key; a key nothing is found under maps to []."""
         ...
 
     async def close(self) -> None: ...

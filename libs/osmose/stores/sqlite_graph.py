@@ -4,23 +4,26 @@ Nodes and edges of the graph model in :mod:`osmose.stores.graph` become rows,
 every table keyed by tenant first:
 
 - ``documents``, ``slides``, ``segments``: one document's own nodes.
-- ``concept_sources``: what each document says about a concept (name, type,
-  aliases). ``concepts`` is the resolved, shared node, recomputed for the keys
-  a write or delete touches, and present exactly while some document of the
-  tenant mentions the key. Name and type are the ones most documents use (ties:
-  smallest), so the node does not depend on the order documents arrive in;
-  aliases are the union over documents.
+- ``concept_sources``: what each document says about a concept it mentions
+  (name, type, aliases). ``concepts`` is the resolved, shared node, recomputed
+  for the keys a write or delete touches, and present exactly while some
+  document of the tenant mentions the key (resolution:
+  :func:`osmose.stores.graph_rules.resolve_concept`).
+- ``concept_lookup``: the lookup keys of each concept (``find_concepts``),
+  recomputed with the concept.
 - ``mentions``: (document, slide, concept) with a count.
 - ``relation_evidence``: one row per (edge, evidence id, document). An edge's
   weight is the number of distinct evidence ids over all documents, computed
-  when read, so a replay cannot double-count. An edge counts only while both
-  its concepts exist (an edge needs two nodes); self-relations are dropped.
+  when read, so a replay cannot double-count. A document relates only concepts
+  it mentions (:func:`osmose.stores.graph_rules.prepare`), so both ends of an
+  edge exist while any of its evidence does.
 - ``merges``: which keys a document's extraction merged into which.
 
 Reads a second implementation must match (the contract tests pin them):
 ``related_concepts`` follows edges both ways, one entry per (neighbour, kind)
 weighing the heavier direction, ordered by weight, then name;
-``concepts_for_slides`` orders by mention count, then name, each name once.
+``concepts_for_slides`` orders by mention count, then name, each name once;
+``slides_mentioning`` by count, then doc_id, then number.
 
 A write removes the document's previous rows and inserts the new ones in one
 transaction: readers see the old version or the new one, never a mix.
@@ -34,8 +37,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,12 +52,15 @@ from osmose.errors import (
     RetryableError,
 )
 from osmose.stores.graph import (
+    ConceptMention,
     ConceptRow,
     DocumentGraph,
     DocumentRow,
     RelatedConcept,
+    SlideMention,
     TenantCounts,
 )
+from osmose.stores.graph_rules import lookup_keys, prepare, resolve_concept
 
 __all__ = ["SqliteGraphStore"]
 
@@ -62,7 +68,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+# 2: concept_lookup (filled from concept_sources when a version-1 file is opened).
+SCHEMA_VERSION = 2
 # Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 10.0
 # Pairs per statement in batched reads; SQLite allows 32766 parameters.
@@ -109,6 +116,11 @@ CREATE TABLE IF NOT EXISTS relation_evidence (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS relation_evidence_by_doc ON relation_evidence (tenant, doc_id);
 CREATE INDEX IF NOT EXISTS relation_evidence_by_target ON relation_evidence (tenant, target_key);
+CREATE TABLE IF NOT EXISTS concept_lookup (
+    tenant TEXT NOT NULL, lookup_key TEXT NOT NULL, canonical_key TEXT NOT NULL,
+    PRIMARY KEY (tenant, lookup_key, canonical_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS concept_lookup_by_concept ON concept_lookup (tenant, canonical_key);
 CREATE TABLE IF NOT EXISTS merges (
     tenant TEXT NOT NULL, doc_id TEXT NOT NULL, from_key TEXT NOT NULL, into_key TEXT NOT NULL,
     reason TEXT NOT NULL, similarity REAL NOT NULL,
@@ -191,6 +203,19 @@ class SqliteGraphStore:
     ) -> dict[str, list[RelatedConcept]]:
         return await self._call(self._related_concepts, tenant, canonical_keys, limit)
 
+    async def mentions_on_slides(
+        self, tenant: str, slides: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[ConceptMention]]:
+        return await self._call(self._mentions_on_slides, tenant, slides)
+
+    async def slides_mentioning(
+        self, tenant: str, canonical_keys: list[str], limit: int = 3
+    ) -> dict[str, list[SlideMention]]:
+        return await self._call(self._slides_mentioning, tenant, canonical_keys, limit)
+
+    async def find_concepts(self, tenant: str, keys: list[str]) -> dict[str, list[ConceptRow]]:
+        return await self._call(self._find_concepts, tenant, keys)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -235,6 +260,11 @@ class SqliteGraphStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if version == 1:  # fill concept_lookup: recompute every concept once
+                    self._conn = conn  # _refresh_concepts works on self._conn
+                    for (tenant,) in conn.execute("SELECT DISTINCT tenant FROM concepts").fetchall():
+                        rows = conn.execute("SELECT canonical_key FROM concepts WHERE tenant = ?", (tenant,))
+                        self._refresh_concepts(tenant, {key for (key,) in rows})
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.close()
@@ -245,17 +275,12 @@ class SqliteGraphStore:
 
     def _write_document(self, graph: DocumentGraph) -> None:
         started = time.perf_counter()
-        tenant, doc = graph.tenant, graph.document
-        _require_ids(tenant, doc.doc_id)
-        concepts = _merge_concept_rows(graph.concepts)
-        mentions: Counter[tuple[str, int]] = Counter()
-        for m in graph.mentions:
-            mentions[(m.canonical_key, m.slide_number)] += m.count
+        prepared = prepare(graph)
+        tenant, doc = prepared.tenant, prepared.document
         evidence = [
             (tenant, r.source_key, r.target_key, r.kind, ev, doc.doc_id, r.label)
-            for r in graph.relations
-            if r.source_key != r.target_key  # a concept related to itself says nothing
-            for ev in dict.fromkeys(r.evidence)
+            for r in prepared.relations
+            for ev in r.evidence
         ]
         conn = self._conn
         with _transaction(conn):
@@ -268,34 +293,33 @@ class SqliteGraphStore:
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO slides VALUES (?, ?, ?, ?, ?, ?)",
-                [(tenant, doc.doc_id, s.number, s.slide_id, s.title, s.segment_id) for s in graph.slides],
+                [(tenant, doc.doc_id, s.number, s.slide_id, s.title, s.segment_id) for s in prepared.slides],
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?)",
                 [(tenant, doc.doc_id, s.segment_id, s.index, s.title, json.dumps(list(s.slide_numbers)))
-                 for s in graph.segments],
+                 for s in prepared.segments],
             )
             conn.executemany(
                 "INSERT INTO concept_sources VALUES (?, ?, ?, ?, ?, ?)",
-                [(tenant, c.canonical_key, doc.doc_id, c.name, c.type, json.dumps(list(c.aliases)))
-                 for c in concepts],
+                [(tenant, key, doc.doc_id, c.name, c.type, json.dumps(list(c.aliases)))
+                 for key, c in prepared.concepts.items() if c is not None],
             )
             conn.executemany(
                 "INSERT INTO mentions VALUES (?, ?, ?, ?, ?)",
-                [(tenant, doc.doc_id, slide, key, count) for (key, slide), count in mentions.items()],
+                [(tenant, doc.doc_id, slide, key, count) for (key, slide), count in prepared.mentions.items()],
             )
             conn.executemany("INSERT OR IGNORE INTO relation_evidence VALUES (?, ?, ?, ?, ?, ?, ?)", evidence)
             conn.executemany(
                 "INSERT OR REPLACE INTO merges VALUES (?, ?, ?, ?, ?, ?)",
-                [(tenant, doc.doc_id, m.from_key, m.into_key, m.reason, m.similarity) for m in graph.merges],
+                [(tenant, doc.doc_id, m.from_key, m.into_key, m.reason, m.similarity) for m in prepared.merges],
             )
-            touched.update(c.canonical_key for c in concepts)
-            touched.update(key for key, _ in mentions)
+            touched.update(prepared.concepts)
             self._refresh_concepts(tenant, touched)
         logger.debug(
             "graph write",
-            extra={"tenant": tenant, "doc_id": doc.doc_id, "concepts": len(concepts),
-                   "mentions": len(mentions), "evidence": len(evidence),
+            extra={"tenant": tenant, "doc_id": doc.doc_id, "concepts": len(prepared.concepts),
+                   "mentions": len(prepared.mentions), "evidence": len(evidence),
                    "ms": round((time.perf_counter() - started) * 1000, 1)},
         )
 
@@ -329,10 +353,10 @@ class SqliteGraphStore:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM temp.touched")
         conn.executemany("INSERT INTO temp.touched VALUES (?)", [(k,) for k in keys])
-        conn.execute(
-            "DELETE FROM concepts WHERE tenant = ? AND canonical_key IN (SELECT key FROM temp.touched)",
-            (tenant,),
-        )
+        for table, column in (("concepts", "canonical_key"), ("concept_lookup", "canonical_key")):
+            conn.execute(
+                f"DELETE FROM {table} WHERE tenant = ? AND {column} IN (SELECT key FROM temp.touched)", (tenant,)
+            )
         mentioned = {
             key for (key,) in conn.execute(
                 "SELECT DISTINCT concept_key FROM mentions "
@@ -340,18 +364,23 @@ class SqliteGraphStore:
                 (tenant,),
             )
         }
-        sources: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        sources: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
         for key, name, type_, aliases in conn.execute(
             "SELECT canonical_key, name, type, aliases FROM concept_sources "
             "WHERE tenant = ? AND canonical_key IN (SELECT key FROM temp.touched)",
             (tenant,),
         ):
             if key in mentioned:
-                sources[key].append((name, type_, aliases))
-        conn.executemany(
-            "INSERT INTO concepts VALUES (?, ?, ?, ?, ?)",
-            [(tenant, key, *_resolve(key, sources.get(key, []))) for key in mentioned],
-        )
+                sources[key].append((name, type_, json.loads(aliases)))
+        rows, lookups = [], []
+        for key in mentioned:
+            found = sources.get(key, [])
+            name, type_, aliases = resolve_concept(key, found)
+            rows.append((tenant, key, name, type_, json.dumps(list(aliases))))
+            names = [n for n, _, _ in found]
+            lookups.extend((tenant, lookup, key) for lookup in lookup_keys(key, names, aliases))
+        conn.executemany("INSERT INTO concepts VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO concept_lookup VALUES (?, ?, ?)", lookups)
 
     # -- reads (worker thread) ---------------------------------------------------
 
@@ -396,23 +425,70 @@ class SqliteGraphStore:
     def _concepts_for_slides(
         self, tenant: str, slides: list[tuple[str, int]]
     ) -> dict[tuple[str, int], list[str]]:
+        result: dict[tuple[str, int], list[str]] = {}
+        for pair, mentions in self._mentions_on_slides(tenant, slides).items():
+            # two keys may resolve to one display name: each name once
+            result[pair] = list(dict.fromkeys(m.name for m in mentions))
+        return result
+
+    def _mentions_on_slides(
+        self, tenant: str, slides: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[ConceptMention]]:
         wanted = list(dict.fromkeys((doc_id, int(number)) for doc_id, number in slides))
-        result: dict[tuple[str, int], list[str]] = {pair: [] for pair in wanted}
+        result: dict[tuple[str, int], list[ConceptMention]] = {pair: [] for pair in wanted}
         for batch in _batches(wanted, _READ_BATCH):
             values = ", ".join("(?, ?)" for _ in batch)
             rows = self._conn.execute(
                 f"WITH wanted(doc_id, number) AS (VALUES {values}) "
-                "SELECT m.doc_id, m.slide_number, c.name FROM wanted w "
+                "SELECT m.doc_id, m.slide_number, c.canonical_key, c.name, m.count FROM wanted w "
                 "JOIN mentions m ON m.tenant = ? AND m.doc_id = w.doc_id AND m.slide_number = w.number "
                 "JOIN concepts c ON c.tenant = m.tenant AND c.canonical_key = m.concept_key "
                 "ORDER BY m.doc_id, m.slide_number, m.count DESC, c.name, c.canonical_key",
                 [*(v for pair in batch for v in pair), tenant],
             )
-            for doc_id, number, name in rows:
-                names = result[(doc_id, number)]
-                if name not in names:  # two keys may resolve to one display name
-                    names.append(name)
+            for doc_id, number, key, name, count in rows:
+                result[(doc_id, number)].append(ConceptMention(key, name, count))
         return result
+
+    def _slides_mentioning(self, tenant: str, canonical_keys: list[str], limit: int) -> dict[str, list[SlideMention]]:
+        keys = list(dict.fromkeys(canonical_keys))
+        result: dict[str, list[SlideMention]] = {key: [] for key in keys}
+        if limit <= 0:
+            return result
+        for batch in _batches(keys, _READ_BATCH):
+            values = ", ".join("(?)" for _ in batch)
+            rows = self._conn.execute(
+                f"WITH wanted(key) AS (VALUES {values}), ranked AS ("
+                "  SELECT m.concept_key AS key, m.doc_id, d.file_name, m.slide_number, s.title, m.count,"
+                "         ROW_NUMBER() OVER (PARTITION BY m.concept_key"
+                "                            ORDER BY m.count DESC, m.doc_id, m.slide_number) AS rank"
+                "  FROM wanted w JOIN mentions m ON m.tenant = ? AND m.concept_key = w.key"
+                "  JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id"
+                "  JOIN slides s ON s.tenant = m.tenant AND s.doc_id = m.doc_id AND s.number = m.slide_number)"
+                " SELECT key, doc_id, file_name, slide_number, title, count FROM ranked WHERE rank <= ?"
+                " ORDER BY key, rank",
+                [*batch, tenant, limit],
+            )
+            for key, doc_id, file_name, number, title, count in rows:
+                result[key].append(SlideMention(doc_id, file_name, number, title, count))
+        return result
+
+    def _find_concepts(self, tenant: str, keys: list[str]) -> dict[str, list[ConceptRow]]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, set[str]] = {key: set() for key in wanted}
+        for batch in _batches(wanted, _READ_BATCH):
+            marks = ", ".join("?" for _ in batch)
+            rows = self._conn.execute(
+                f"SELECT canonical_key, canonical_key FROM concepts WHERE tenant = ? AND canonical_key IN ({marks}) "
+                f"UNION SELECT lookup_key, canonical_key FROM concept_lookup WHERE tenant = ? AND lookup_key IN ({marks})",
+                [tenant, *batch, tenant, *batch],
+            )
+            for key, canonical in rows:
+                found[key].add(canonical)
+        concepts = {k: self._get_concept(tenant, k) for k in set().union(*found.values())}
+        return {
+            key: [c for k in sorted(matches) if (c := concepts[k]) is not None] for key, matches in found.items()
+        }
 
     def _related_concepts(
         self, tenant: str, canonical_keys: list[str], limit: int
@@ -444,38 +520,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _require_ids(tenant: str, doc_id: str) -> None:
-    if not tenant or not doc_id:
-        raise PermanentError(f"a graph write needs a tenant and a doc_id (got {tenant!r}, {doc_id!r})")
-
-
-def _merge_concept_rows(rows: Iterable[ConceptRow]) -> list[ConceptRow]:
-    """One row per key: the first name/type given, the union of aliases."""
-    merged: dict[str, ConceptRow] = {}
-    for row in rows:
-        seen = merged.get(row.canonical_key)
-        if seen is None:
-            merged[row.canonical_key] = row
-        else:
-            aliases = tuple(dict.fromkeys(seen.aliases + row.aliases))
-            merged[row.canonical_key] = ConceptRow(seen.canonical_key, seen.name, seen.type, aliases)
-    return list(merged.values())
-
-
-def _resolve(key: str, sources: list[tuple[str, str, str]]) -> tuple[str, str, str]:
-    """(name, type, aliases JSON) of a shared concept from its documents' rows."""
-    if not sources:  # mentioned, but no document described it
-        return key, "", "[]"
-    names = Counter(name for name, _, _ in sources)
-    types = Counter(type_ for _, type_, _ in sources)
-    aliases = sorted({a for _, _, raw in sources for a in json.loads(raw)})
-    return _most_common(names), _most_common(types), json.dumps(aliases)
-
-
-def _most_common(counts: Counter[str]) -> str:
-    return min(counts, key=lambda value: (-counts[value], value))
 
 
 def _batches(items: list[T], size: int) -> Iterator[list[T]]:

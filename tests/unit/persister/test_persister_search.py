@@ -1,0 +1,97 @@
+"""Search returns each hit's concepts and their 1-hop neighbours with the slides behind them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from osmose import ids
+from osmose.services.persister.search import RelatedHit, Searcher, SupportingSlide
+from osmose.stores.graph import (
+    ConceptRow,
+    DocumentGraph,
+    DocumentRow,
+    MentionRow,
+    RelationRow,
+    SegmentRow,
+    SlideRow,
+)
+from osmose.stores.sqlite_graph import SqliteGraphStore
+from osmose.stores.vectors import VectorHit
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class OneVector:
+    async def embed_texts(self, texts: list[str]) -> Any:
+        return SimpleNamespace(vectors=np.ones((len(texts), 4), dtype=np.float32))
+
+
+class FixedHits:
+    """A vector store whose search returns the given (doc_id, slide, text) payloads in order."""
+
+    def __init__(self, hits: list[tuple[str, int, str]]) -> None:
+        self.hits = hits
+
+    async def hybrid_search(self, tenant: str, dense: list[float], sparse: Any, limit: int) -> list[VectorHit]:
+        return [VectorHit(str(i), 1.0 / (i + 1), {"tenant": tenant, "doc_id": d, "slide": n, "text": t,
+                                                  "file": f"{d}.pptx"})
+                for i, (d, n, t) in enumerate(self.hits)][:limit]
+
+
+def deck(doc_id: str, slides: int, mentions: dict[str, dict[int, int]], relations: list[tuple[str, str, int]]) -> DocumentGraph:
+    segment = ids.segment_id(doc_id, 0)
+    return DocumentGraph(
+        tenant="acme",
+        document=DocumentRow(doc_id, f"{doc_id}.pptx", doc_id, "pptx", "en", "deep", slides, "0" * 64),
+        slides=[SlideRow(ids.slide_id(doc_id, n), n, f"{doc_id} slide {n}", segment) for n in range(1, slides + 1)],
+        segments=[SegmentRow(segment, 0, "", tuple(range(1, slides + 1)))],
+        concepts=[ConceptRow(k, k.upper(), "ENTITY") for k in mentions],
+        mentions=[MentionRow(k, n, c) for k, per in mentions.items() for n, c in per.items()],
+        relations=[RelationRow(a, b, "CO_OCCURS", tuple(f"e{i}" for i in range(w))) for a, b, w in relations],
+    )
+
+
+@pytest.fixture
+async def graph(tmp_path: Path, anyio_backend: str) -> AsyncIterator[SqliteGraphStore]:
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    await store.write_document(deck("d1", 3, {"ztna": {1: 3}, "vpn": {1: 1, 2: 4}, "mfa": {3: 2}},
+                                    [("ztna", "vpn", 1), ("ztna", "mfa", 2)]))
+    await store.write_document(deck("d2", 2, {"mfa": {1: 5}, "sso": {2: 1}}, [("mfa", "sso", 1)]))
+    yield store
+    await store.close()
+
+
+async def test_hits_carry_concepts_and_related_concepts_with_their_slides(graph: SqliteGraphStore) -> None:
+    searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d1", 1, "zero trust"), ("d2", 2, "sso")]),
+                        graph=graph)
+    hits = await searcher.search("zero trust", tenant="acme", limit=2)
+
+    top = hits[0]
+    assert (top.doc_id, top.slide, top.concepts) == ("d1", 1, ["ZTNA", "VPN"])
+    # VPN is on the hit's slide already; MFA is one hop from ZTNA, read on where it is mentioned most.
+    assert top.related == [RelatedHit("MFA", "mfa", "CO_OCCURS", 2.0, "ZTNA", [
+        SupportingSlide("d2", "d2.pptx", 1, "d2 slide 1"), SupportingSlide("d1", "d1.pptx", 3, "d1 slide 3"),
+    ])]
+    assert hits[1].related == [RelatedHit("MFA", "mfa", "CO_OCCURS", 1.0, "SSO", [
+        SupportingSlide("d2", "d2.pptx", 1, "d2 slide 1"), SupportingSlide("d1", "d1.pptx", 3, "d1 slide 3"),
+    ])]
+    as_json = top.as_dict()
+    assert set(as_json) == {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
+    assert as_json["related"][0]["slides"][0] == {"doc_id": "d2", "file": "d2.pptx", "slide": 1, "title": "d2 slide 1"}
+
+
+async def test_other_tenants_graph_is_not_searched(graph: SqliteGraphStore) -> None:
+    searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d1", 1, "zero trust")]), graph=graph)
+    [hit] = await searcher.search("zero trust", tenant="globex", limit=1)
+    assert (hit.concepts, hit.related) == ([], [])
