@@ -1,63 +1,36 @@
 """`osmose`: ingest decks and PDFs into a knowledge graph + vector index, search them.
 
-Everything runs in this process on the embedded default (local graph store,
-local Qdrant, local embedding model): no servers, no GPU, offline.
+`ingest`, `search` and `stats` run everything in this process on the embedded
+default (local graph store, local Qdrant, local embedding model): no servers, no
+GPU, offline. The distributed mode's commands (`serve`, `submit`, `dlq`, `topics`)
+live in :mod:`osmose.cli.distributed`; `search`/`stats` take `--server` to ask a
+running persister instead.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
 import click
 
 from osmose import __version__
-from osmose.config import Settings
-from osmose.errors import ConfigurationError, OsmoseError
-from osmose.pipeline import TIER_NAMES, tier_from_name
+from osmose.cli.common import (
+    TIERS,
+    data_dir_option,
+    expand_paths,
+    graph_uri_option,
+    json_option,
+    run_async,
+    server_option,
+    settings_from,
+    setup_logging,
+    tenant_option,
+)
+from osmose.pipeline import tier_from_name
 
-__all__ = ["main"]
-
-SUPPORTED_SUFFIXES = {".pptx", ".pptm", ".ppsx", ".ppt", ".pdf"}
-_TIERS = list(TIER_NAMES.values())
-
-
-def _settings(data_dir: Path | None, tenant: str | None = None) -> Settings:
-    try:
-        return Settings.from_env().with_overrides(data_dir=data_dir, tenant=tenant)
-    except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from exc
-
-
-def _setup_logging(settings: Settings, verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else getattr(
-        logging, settings.log_level, logging.WARNING)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Dependencies are chatty about damaged files; their messages become warnings in our reports.
-    for noisy in ("pptx", "yake", "httpx", "qdrant_client"):
-        logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
-
-
-def _expand(paths: tuple[Path, ...]) -> list[Path]:
-    """Files as given; directories searched recursively for supported documents."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
-        else:
-            files.append(path)
-    return files
-
-
-def _run(coro):  # noqa: ANN001, ANN202
-    try:
-        return asyncio.run(coro)
-    except OsmoseError as exc:
-        raise click.ClickException(str(exc)) from exc
+__all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -69,35 +42,31 @@ def cli() -> None:
     the data directory (--data-dir, OSMOSE_DATA_DIR, default ./osmose-data) and the
     all-MiniLM-L6-v2 embedding model on the CPU. No servers, no GPU, offline.
 
+    Distributed mode: `osmose serve` runs the six stages as gRPC services passing
+    work over Kafka, `osmose submit` sends documents to them.
+
     \b
     Examples:
       osmose ingest decks/ report.pdf
       osmose search "zero trust network access" -k 5
       osmose stats
+      osmose serve all                      # needs Kafka: make kafka-up
+      osmose submit deck.pptx --wait
     """
-
-
-data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Where the graph, vector index and caches live. [env OSMOSE_DATA_DIR; default ./osmose-data]")
-tenant_option = click.option(
-    "--tenant", default=None, metavar="T",
-    help="Tenant the documents belong to; data of one tenant is never visible to another. "
-         "[env OSMOSE_TENANT; default 'default']")
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--tier", type=click.Choice(_TIERS, case_sensitive=False), default=None,
+@click.option("--tier", type=click.Choice(TIERS, case_sensitive=False), default=None,
               help="Force a tier: fast (embeddings only), standard (+ concepts), deep (+ relations). "
                    "Default: triage decides per document.")
 @tenant_option
 @data_dir_option
+@graph_uri_option
 @json_option
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def ingest(paths: tuple[Path, ...], tier: str | None, tenant: str | None, data_dir: Path | None,
-           as_json: bool, verbose: int) -> None:
+           graph_uri: str | None, as_json: bool, verbose: int) -> None:
     """Ingest PPTX/PPT/PDF files (or folders of them) into the graph and the vector index.
 
     Each file is parsed, triaged, enriched and written idempotently: ingesting the
@@ -109,9 +78,9 @@ def ingest(paths: tuple[Path, ...], tier: str | None, tenant: str | None, data_d
     """
     from osmose.cli.output import IngestProgress, print_report
 
-    settings = _settings(data_dir, tenant)
-    _setup_logging(settings, verbose)
-    files = _expand(paths)
+    settings = settings_from(data_dir, tenant, graph_uri=graph_uri)
+    setup_logging(settings, verbose)
+    files = expand_paths(paths)
     if not files:
         raise click.UsageError("no PPTX/PPT/PDF files found in the given paths")
 
@@ -134,37 +103,50 @@ def ingest(paths: tuple[Path, ...], tier: str | None, tenant: str | None, data_d
                        f"(tenant {settings.tenant})" + (f"; {failed} failed" if failed else ""), err=True)
         return 1 if failed else 0
 
-    sys.exit(_run(go()))
+    sys.exit(run_async(go()))
 
 
 @cli.command()
 @click.argument("query")
 @tenant_option
 @data_dir_option
+@graph_uri_option
+@server_option
 @click.option("-k", "limit", type=click.IntRange(1, 100), default=5, show_default=True,
               help="How many results.")
 @json_option
-def search(query: str, tenant: str | None, data_dir: Path | None, limit: int, as_json: bool) -> None:
+def search(query: str, tenant: str | None, data_dir: Path | None, graph_uri: str | None, server: str | None,
+           limit: int, as_json: bool) -> None:
     """Hybrid search (meaning + exact words) over the ingested slides and pages.
 
     Prints the best chunks with their file, slide (page for PDFs, 1-based), score,
     text and the concepts found on that slide. With --json: a JSON array of
-    {"doc_id", "file", "slide", "score", "text", "concepts"}.
+    {"doc_id", "file", "slide", "score", "text", "concepts"}. With --server, the
+    search runs in the persister service, with the same output.
     """
     from osmose.cli.output import print_hits
 
-    settings = _settings(data_dir, tenant)
-    _setup_logging(settings, 0)
-    if not settings.data_dir.exists():
-        raise click.ClickException(f"no data in {settings.data_dir}: ingest something first (osmose ingest FILE)")
+    settings = settings_from(data_dir, tenant, graph_uri=graph_uri)
+    setup_logging(settings, 0)
 
-    async def go() -> list:
-        from osmose.hosts.inprocess import InProcessPipeline
+    if server:
+        async def go() -> list:
+            from osmose.hosts.service_client import ServiceClient
 
-        async with InProcessPipeline(settings) as pipeline:
-            return await pipeline.search(query, tenant=settings.tenant, limit=limit)
+            async with ServiceClient(server) as client:
+                return await client.search(query, tenant=settings.tenant, limit=limit)
+    else:
+        if not settings.data_dir.exists():
+            raise click.ClickException(
+                f"no data in {settings.data_dir}: ingest something first (osmose ingest FILE)")
 
-    hits = _run(go())
+        async def go() -> list:
+            from osmose.hosts.inprocess import InProcessPipeline
+
+            async with InProcessPipeline(settings) as pipeline:
+                return await pipeline.search(query, tenant=settings.tenant, limit=limit)
+
+    hits = run_async(go())
     if as_json:
         click.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
     else:
@@ -174,31 +156,54 @@ def search(query: str, tenant: str | None, data_dir: Path | None, limit: int, as
 @cli.command()
 @tenant_option
 @data_dir_option
+@graph_uri_option
+@server_option
 @json_option
-def stats(tenant: str | None, data_dir: Path | None, as_json: bool) -> None:
+def stats(tenant: str | None, data_dir: Path | None, graph_uri: str | None, server: str | None,
+          as_json: bool) -> None:
     """Counts of documents, slides, segments, concepts, relations and chunks per tenant.
 
-    Shows every tenant unless --tenant (or OSMOSE_TENANT) names one.
+    Shows every tenant unless --tenant (or OSMOSE_TENANT) names one. With --server,
+    the persister service counts.
     """
     from osmose.cli.output import print_stats
 
-    settings = _settings(data_dir)
-    _setup_logging(settings, 0)
+    settings = settings_from(data_dir, graph_uri=graph_uri)
+    setup_logging(settings, 0)
     only = tenant
-    if not settings.data_dir.exists():
-        raise click.ClickException(f"no data in {settings.data_dir}: ingest something first (osmose ingest FILE)")
 
-    async def go() -> dict[str, dict[str, int]]:
-        from osmose.hosts.inprocess import InProcessPipeline
+    if server:
+        async def go() -> dict[str, dict[str, int]]:
+            from osmose.hosts.service_client import ServiceClient
 
-        async with InProcessPipeline(settings) as pipeline:
-            return await pipeline.stats(only)
+            async with ServiceClient(server) as client:
+                return await client.stats(only)
+    else:
+        if not settings.data_dir.exists():
+            raise click.ClickException(
+                f"no data in {settings.data_dir}: ingest something first (osmose ingest FILE)")
 
-    table = _run(go())
+        async def go() -> dict[str, dict[str, int]]:
+            from osmose.hosts.inprocess import InProcessPipeline
+
+            async with InProcessPipeline(settings) as pipeline:
+                return await pipeline.stats(only)
+
+    table = run_async(go())
     if as_json:
         click.echo(json.dumps(table, ensure_ascii=False, sort_keys=True))
     else:
-        print_stats(table, settings.data_dir)
+        print_stats(table, server or settings.data_dir)
+
+
+def _register_distributed_commands() -> None:
+    from osmose.cli.distributed import dlq, serve, submit, topics
+
+    for command in (serve, submit, dlq, topics):
+        cli.add_command(command)
+
+
+_register_distributed_commands()
 
 
 def main() -> None:

@@ -1,0 +1,245 @@
+"""Job status: snapshots on the compacted ``<prefix>.jobs`` topic, and the table rebuilt from it.
+
+Every event about a job (queued, stage entered/finished, retrying, done, failed,
+cancelled, replayed) is published as a *complete* :class:`~osmose.v1.envelope_pb2.Job`
+snapshot keyed by job id, so compaction keeps exactly the latest one and any
+process that reads the topic from the beginning knows every job (the front door
+does at start: any replica answers GetJob/WatchJob for any job).
+
+Snapshots are written by whichever stage holds the job, by different processes, and
+a redelivered message can re-publish an old event. Readers therefore order snapshots
+by ``(replay, progress)`` and never go back (:meth:`JobTable.apply`): progress is 0
+when queued, ``10*(i+1)`` when stage *i* starts, ``+5`` when it finishes and 1000 at
+the end; the first terminal snapshot of a run wins. Writers check the table first and
+do not publish what readers would ignore, so the compacted topic keeps the right
+latest snapshot too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from google.protobuf.message import DecodeError
+
+from osmose.bus.exceptions import TopicError
+from osmose.bus.kafka_client import BusConfig, new_consumer, translate
+from osmose.bus.topics import job_topic, stage_names
+from osmose.v1 import envelope_pb2 as epb
+
+__all__ = [
+    "PROGRESS_DONE",
+    "TERMINAL_STATES",
+    "JobTable",
+    "JobTail",
+    "is_terminal",
+    "progress_of",
+    "read_topic",
+]
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATES = frozenset({epb.JOB_STATE_SUCCEEDED, epb.JOB_STATE_FAILED, epb.JOB_STATE_CANCELLED})
+PROGRESS_DONE = 1000
+
+
+def is_terminal(job: epb.Job) -> bool:
+    return job.state in TERMINAL_STATES
+
+
+def progress_of(stage: str, event: str) -> int:
+    """Monotone progress of a job within one run."""
+    if event in ("done", "failed", "cancelled"):
+        return PROGRESS_DONE
+    if event in ("queued", "replayed") or not stage:
+        return 0
+    base = 10 * (stage_names().index(stage) + 1)
+    return base + 5 if event == "finished" else base
+
+
+def _order(job: epb.Job) -> tuple[int, int]:
+    return (job.replay, job.progress)
+
+
+class JobTable:
+    """The latest snapshot of every job plus a short history for watchers.
+
+    Lives on the event loop (no locks): the tail thread hands snapshots over with
+    ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, *, history_limit: int = 64) -> None:
+        self.history_limit = history_limit
+        self._jobs: dict[str, epb.Job] = {}
+        self._history: dict[str, list[epb.Job]] = {}
+        self._watchers: dict[str, set[asyncio.Queue]] = {}
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def get(self, job_id: str) -> epb.Job | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[epb.Job]:
+        return list(self._jobs.values())
+
+    def accepts(self, job: epb.Job) -> bool:
+        """Whether `job` is news: later than what the table holds."""
+        current = self._jobs.get(job.job_id)
+        if current is None:
+            return True
+        if job == current:   # the same snapshot again (a process's own write-through, then the tail)
+            return False
+        if _order(job) < _order(current):
+            return False
+        return not (_order(job) == _order(current) and is_terminal(current))
+
+    def apply(self, job: epb.Job) -> bool:
+        if not job.job_id or not self.accepts(job):
+            return False
+        snapshot = epb.Job()
+        snapshot.CopyFrom(job)
+        self._jobs[job.job_id] = snapshot
+        history = self._history.setdefault(job.job_id, [])
+        history.append(snapshot)
+        del history[:-self.history_limit]
+        for queue in self._watchers.get(job.job_id, ()):
+            queue.put_nowait(snapshot)
+        return True
+
+    def apply_many(self, jobs: Iterable[epb.Job]) -> None:
+        for job in jobs:
+            self.apply(job)
+
+    async def watch(self, job_id: str) -> AsyncIterator[epb.Job]:
+        """The job's snapshots so far, then each new one, until a terminal one."""
+        queue: asyncio.Queue[epb.Job] = asyncio.Queue()
+        self._watchers.setdefault(job_id, set()).add(queue)
+        try:
+            # Registered before copying the history, with no await in between: nothing is
+            # missed and nothing comes twice.
+            for snapshot in list(self._history.get(job_id, ())):
+                yield snapshot
+                if is_terminal(snapshot):
+                    return
+            while True:
+                snapshot = await queue.get()
+                yield snapshot
+                if is_terminal(snapshot):
+                    return
+        finally:
+            watchers = self._watchers.get(job_id)
+            if watchers is not None:
+                watchers.discard(queue)
+                if not watchers:
+                    del self._watchers[job_id]
+
+
+def _decode_job(value: bytes | None) -> epb.Job | None:
+    if not value:   # a tombstone
+        return None
+    job = epb.Job()
+    try:
+        job.ParseFromString(value)
+    except DecodeError:
+        logger.warning("skipping an undecodable job status message")
+        return None
+    return job
+
+
+def read_topic(config: BusConfig, topic: str, on_record: Callable[[object], None], *,
+               timeout_s: float = 30.0) -> None:
+    """Read a whole topic once, from the beginning to the end offsets at call time
+    (no consumer group: nothing is committed). For tools: dlq list, job lookups."""
+    from kafka import TopicPartition
+
+    consumer = new_consumer(config, group=None)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        targets = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < targets[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    if record.offset < targets[TopicPartition(record.topic, record.partition)]:
+                        on_record(record)
+    except Exception as exc:
+        raise translate(exc, f"reading {topic}", config) from exc
+    finally:
+        consumer.close(autocommit=False)
+
+
+class JobTail:
+    """Follows the job topic from its beginning in a thread and feeds a :class:`JobTable`.
+
+    ``ready`` is set once everything that was on the topic at start has been applied.
+    """
+
+    def __init__(self, config: BusConfig, table: JobTable) -> None:
+        self.config = config
+        self.table = table
+        self.topic = job_topic(config.prefix)
+        self.ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_fatal: Callable[[BaseException], None] = lambda exc: None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="job-tail", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+
+    def _run(self) -> None:
+        from kafka import TopicPartition
+
+        consumer = None
+        try:
+            consumer = new_consumer(self.config, group=None, client_id=f"{self.config.client_id}-jobs")
+            partitions = consumer.partitions_for_topic(self.topic)
+            deadline = time.monotonic() + self.config.request_timeout_s
+            while not partitions:   # a topic created a moment ago may not be in the metadata yet
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise TopicError(f"topic {self.topic} does not exist (osmose topics --create makes it)")
+                self._stop.wait(0.2)
+                partitions = consumer.partitions_for_topic(self.topic)
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            targets = consumer.end_offsets(tps)
+            caught_up = False
+            while not self._stop.is_set():
+                jobs = []
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        job = _decode_job(record.value)
+                        if job is not None:
+                            jobs.append(job)
+                if jobs:
+                    self._loop.call_soon_threadsafe(self.table.apply_many, jobs)
+                if not caught_up and all(consumer.position(tp) >= targets[tp] for tp in tps):
+                    caught_up = True
+                    logger.info("job table rebuilt from %s", self.topic)
+                    self._loop.call_soon_threadsafe(self.ready.set)
+        except Exception as exc:
+            error = translate(exc, f"following {self.topic}", self.config)
+            logger.critical("job status tail stopped: %s", error)
+            self._loop.call_soon_threadsafe(self.on_fatal, error)
+        finally:
+            if consumer is not None:
+                consumer.close(autocommit=False)

@@ -1,0 +1,333 @@
+"""Commands of the distributed mode: `serve`, `submit`, `dlq`, `topics`.
+
+The stages run as gRPC services passing work over Kafka (`osmose serve`); clients
+submit documents to the front door (`osmose submit`) and get exactly the report
+`osmose ingest` prints. See docs/distributed-mode.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from osmose.bus.topics import PRIORITIES, stage_names
+from osmose.cli.common import (
+    TIERS,
+    data_dir_option,
+    expand_paths,
+    graph_uri_option,
+    json_option,
+    kafka_options,
+    run_async,
+    settings_from,
+    setup_logging,
+    tenant_option,
+)
+
+__all__ = ["dlq", "serve", "submit", "topics"]
+
+_STAGES = list(stage_names())
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
+    from osmose.bus.kafka_client import BusConfig
+    from osmose.bus.topics import job_topic
+
+    try:
+        job_topic(settings.topic_prefix)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return BusConfig.from_settings(settings, client_id=client_id)
+
+
+# -- serve -----------------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("stage", type=click.Choice([*_STAGES, "all"]), metavar="STAGE|all")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="gRPC port. Default: triage 50051 (with the front door), vision 50052, extractor 50053, "
+                   "embedder 50054, miner 50055, persister 50056; `all` 50051.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@data_dir_option
+@graph_uri_option
+@kafka_options
+@click.option("--blob-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Claim-check blob store, a folder every service process shares. "
+                   "[env OSMOSE_BLOB_DIR; default DATA_DIR/blobs]")
+@click.option("--max-in-flight", type=click.IntRange(1, 64), default=2, show_default=True,
+              envvar="OSMOSE_MAX_IN_FLIGHT", help="Documents one stage works on at once, per priority class. "
+                                                  "[env OSMOSE_MAX_IN_FLIGHT]")
+@click.option("--retries", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Attempts on a retryable error before the message goes to the dead-letter topic.")
+@click.option("--drain-timeout", type=click.FloatRange(0, 3600), default=30.0, show_default=True,
+              help="Seconds in-flight documents get to finish on SIGTERM before being handed back.")
+@click.option("--session-timeout", type=click.FloatRange(6, 300), default=10.0, show_default=True,
+              help="Seconds after which Kafka gives a dead process's partitions to another replica.")
+@click.option("--claim-check-bytes", type=click.IntRange(1024, 900 * 1024), default=256 * 1024, show_default=True,
+              envvar="OSMOSE_CLAIM_CHECK_BYTES",
+              help="Work items above this size travel through the blob store, not inside the Kafka message. "
+                   "[env OSMOSE_CLAIM_CHECK_BYTES]")
+@click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
+              help="Log lines on stderr: json (one object per line, with job/tenant/trace ids), text; "
+                   "auto = text on a terminal, json otherwise.")
+@click.option("-v", "--verbose", count=True, help="Debug logging with -vv (the default level is info).")
+def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_uri: str | None,
+          kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int,
+          retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int, log_format: str,
+          verbose: int) -> None:
+    """Run one pipeline stage (or all six: `all`) as a gRPC service fed by Kafka.
+
+    The process serves gRPC health checking, reflection and the stage's RPCs (triage
+    also hosts the front door: Submit, GetJob, WatchJob, Cancel; the persister,
+    the only process that opens the stores, serves Search and Stats), and consumes
+    the stage's input topics in the consumer group PREFIX.STAGE. Topics are created
+    if missing. SIGTERM or Ctrl-C: finish the documents in flight, commit, leave the
+    group, exit 0.
+
+    All processes of a deployment share the Kafka cluster, the topic prefix and the
+    blob folder; the persister also owns the data directory. Needs a broker:
+    `make kafka-up` starts one on 127.0.0.1:9092.
+
+    \b
+    Examples:
+      osmose serve all --data-dir /tmp/osmose
+      osmose serve embedder --kafka kafka:9092 --blob-dir /shared/blobs
+    """
+    from osmose.hosts.service import DEFAULT_PORTS, ServiceHost, ServiceOptions
+    from osmose.hosts.service_worker import RetryPolicy
+
+    settings = settings_from(data_dir, graph_uri=graph_uri, kafka_bootstrap=kafka_bootstrap,
+                             topic_prefix=topic_prefix, blob_dir=blob_dir)
+    as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    setup_logging(settings, max(verbose, 1) if verbose else 0, default=logging.INFO, as_json=as_json)
+    _bus_config(settings, "osmose")
+    stages = _STAGES if stage == "all" else [stage]
+    options = ServiceOptions(
+        host=host, port=port or DEFAULT_PORTS[stages[0]], max_in_flight=max_in_flight,
+        retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
+        claim_check_bytes=claim_check_bytes)
+    sys.exit(run_async(ServiceHost(settings, stages, options).run()))
+
+
+# -- submit ----------------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="OSMOSE_SERVER", metavar="HOST:PORT",
+              help="The front door: `osmose serve triage` or `osmose serve all`. [env OSMOSE_SERVER]")
+@tenant_option
+@click.option("--tier", type=click.Choice(TIERS, case_sensitive=False), default=None,
+              help="Force a tier: fast, standard or deep. Default: triage decides per document.")
+@click.option("--priority", type=click.Choice(list(PRIORITIES), case_sensitive=False), default="bulk",
+              show_default=True, help="high: premium work, never queued behind a bulk backlog.")
+@click.option("--wait", is_flag=True, help="Follow every job to its end and report like `osmose ingest`.")
+@json_option
+@click.option("--timeout", type=click.FloatRange(1), default=None, metavar="SECONDS",
+              help="With --wait: give up waiting after this long (the jobs go on).")
+def submit(paths: tuple[Path, ...], server: str, tenant: str | None, tier: str | None, priority: str, wait: bool,
+           as_json: bool, timeout: float | None) -> None:
+    """Submit PPTX/PPT/PDF files (or folders of them) to a running `osmose serve`.
+
+    Each file is streamed to the front door, which queues a job and answers at once.
+    Without --wait, prints each file's job id (with --json: {"file", "status",
+    "job_id", "doc_id", "error"} per line). With --wait, follows the jobs (progress on
+    a terminal) and prints each file's report; with --wait --json, exactly the line
+    `osmose ingest --json` prints for that file.
+
+    Exit status: 0 when every file was accepted (and, with --wait, succeeded), 1 when
+    any was refused or failed, 2 for usage errors or when the server cannot be reached.
+    """
+    from osmose.pipeline import tier_from_name
+
+    settings = settings_from(tenant=tenant)
+    setup_logging(settings, 0)
+    files = expand_paths(paths)
+    if not files:
+        raise click.UsageError("no PPTX/PPT/PDF files found in the given paths")
+    from osmose.bus.topics import priority_from_name
+
+    code = run_async(_submit(files, server=server, tenant=settings.tenant, tier=tier_from_name(tier),
+                             priority=priority_from_name(priority), wait=wait, as_json=as_json, timeout=timeout))
+    sys.exit(code)
+
+
+async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, priority: int, wait: bool,
+                  as_json: bool, timeout: float | None) -> int:
+    from osmose.cli.output import IngestProgress, print_report
+    from osmose.errors import DocumentError
+    from osmose.hosts.report import IngestReport
+    from osmose.hosts.service_client import RequestRejected, ServiceClient
+    from osmose.hosts.service_jobs import report_from_job
+
+    def refused(path: Path, error: str) -> IngestReport:
+        report = IngestReport(file=str(path), status="error", error=error)
+        report.seconds["total"] = 0.0
+        return report
+
+    async with ServiceClient(server) as client:
+        accepted: dict[int, str] = {}
+        early: dict[int, IngestReport] = {}
+        for index, path in enumerate(files):
+            if not path.is_file():
+                early[index] = refused(path, str(DocumentError(f"no such file: {path}", reason="not-found")))
+            else:
+                try:
+                    response = await client.submit(path, tenant=tenant, tier=tier, priority=priority)
+                except RequestRejected as exc:
+                    early[index] = refused(path, str(exc))
+                else:
+                    accepted[index] = response.job_id
+            if wait:
+                continue
+            if as_json:   # one line per file, in input order, as each is queued or refused
+                queued = index in accepted
+                click.echo(json.dumps({"file": str(path), "status": "queued" if queued else "error",
+                                       "job_id": accepted.get(index), "doc_id": response.doc_id if queued else None,
+                                       "error": None if queued else early[index].error}, ensure_ascii=False))
+            elif index in accepted:
+                click.echo(f"{path}: job {accepted[index]}")
+            else:
+                click.echo(f"{path}: refused: {early[index].error}", err=True)
+        if not wait:
+            return 1 if early else 0
+
+        failed = 0
+        with IngestProgress(files, enabled=not as_json or sys.stderr.isatty()) as progress:
+            def on_event(index: int):  # noqa: ANN202
+                def update(event) -> None:  # noqa: ANN001
+                    if event.event == "entered":
+                        progress.update(index, event.stage)
+                return update
+
+            watchers = {index: asyncio.create_task(client.watch(job_id, on_event=on_event(index), timeout_s=timeout))
+                        for index, job_id in accepted.items()}
+            try:
+                for index in range(len(files)):
+                    if index in early:
+                        report = early[index]
+                    else:
+                        try:
+                            report = report_from_job(await watchers[index])
+                        except RequestRejected as exc:   # e.g. --timeout: this file has no result yet
+                            report = refused(files[index], str(exc))
+                    progress.update(index, "done")
+                    failed += report.status != "ok"
+                    if as_json:
+                        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+                    else:
+                        progress.console.print(print_report(report))
+            finally:
+                for task in watchers.values():
+                    task.cancel()
+        if not as_json:
+            ok = len(files) - failed
+            click.echo(f"{ok} of {len(files)} file(s) ingested through {server} (tenant {tenant})"
+                       + (f"; {failed} failed" if failed else ""), err=True)
+        return 1 if failed else 0
+
+
+# -- dlq -------------------------------------------------------------------------------------------
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: documents a stage gave up on (permanent error, or retries exhausted).
+
+    \b
+    Examples:
+      osmose dlq list triage
+      osmose dlq replay embedder              # every job still failed there
+      osmose dlq replay embedder --job JOB_ID
+    """
+
+
+@dlq.command("list")
+@click.argument("stage", type=click.Choice(_STAGES))
+@kafka_options
+@json_option
+def dlq_list(stage: str, kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool) -> None:
+    """List the dead letters of STAGE, oldest first: job, tenant, file, error class, reason, attempts.
+
+    With --json, one object per line: {"job_id", "tenant", "file", "doc_id", "stage",
+    "error_class", "reason", "message", "attempts", "retryable", "failed_at", "replay",
+    "host", "trace_id", "partition", "offset"}.
+    """
+    from osmose.bus.dlq import list_dead_letters
+
+    settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    setup_logging(settings, 0)
+    config = _bus_config(settings, "osmose-dlq")
+    entries = run_async(asyncio.to_thread(list_dead_letters, config, stage))
+    for entry in entries:
+        data = entry.as_dict()
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False))
+        else:
+            click.echo(f"{data['failed_at']}  {data['job_id']}  {data['tenant']}  {data['file']}\n"
+                       f"    {data['error_class']} [{data['reason']}] after {data['attempts']} attempt(s): "
+                       f"{data['message']}")
+    if not as_json:
+        click.echo(f"{len(entries)} dead letter(s) in {config.prefix}.{stage}.dlq", err=True)
+
+
+@dlq.command("replay")
+@click.argument("stage", type=click.Choice(_STAGES))
+@click.option("--job", "job_ids", multiple=True, metavar="ID",
+              help="Replay only this job (repeatable). Default: every job whose latest state is still the "
+                   "failure that dead-lettered it.")
+@kafka_options
+def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None, topic_prefix: str | None) -> None:
+    """Re-drive dead letters of STAGE: each job goes back to STAGE's input, attempts reset.
+
+    Replay after fixing the cause (a backend that was down, a missing tool). The job
+    is queued again under the same id; `osmose submit`'s watchers and GetJob see it
+    run again.
+    """
+    from osmose.bus.dlq import replay_dead_letters
+
+    settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    setup_logging(settings, 0)
+    config = _bus_config(settings, "osmose-dlq")
+    replayed = run_async(asyncio.to_thread(replay_dead_letters, config, stage, job_ids=job_ids))
+    for entry in replayed:
+        click.echo(f"replayed {entry.letter.envelope.job_id} ({entry.letter.envelope.file})")
+    click.echo(f"{len(replayed)} job(s) replayed at {stage}", err=True)
+
+
+# -- topics ----------------------------------------------------------------------------------------
+
+@click.command()
+@kafka_options
+@json_option
+@click.option("--create", is_flag=True, help="Also create the topics that do not exist yet (idempotent).")
+def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool, create: bool) -> None:
+    """Print the Kafka topics of the pipeline: names, partitions, retention, compaction.
+
+    Declared once (osmose.bus.topics, from the stage list); the services create them
+    at start, and deployment tooling (the Helm chart) reads `osmose topics --json`.
+    """
+    from osmose.bus.kafka_client import ensure_topics
+    from osmose.bus.topics import declare_topics
+
+    settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    setup_logging(settings, 0)
+    config = _bus_config(settings, "osmose-topics")
+    specs = declare_topics(config.prefix)
+    if create:
+        created = run_async(asyncio.to_thread(ensure_topics, config, specs))
+        click.echo(f"{len(created)} topic(s) created, {len(specs) - len(created)} already existed", err=True)
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in specs], ensure_ascii=False, indent=2))
+        return
+    width = max(len(s.name) for s in specs)
+    click.echo(f"{'topic':<{width}}  partitions  retention  cleanup         what")
+    for s in specs:
+        what = {"input": f"{s.priority} input of {s.stage}", "dead-letter": f"dead letters of {s.stage}",
+                "job-status": "job status, keyed by job id"}[s.kind]
+        click.echo(f"{s.name:<{width}}  {s.partitions:>10}  {s.retention_ms // 86_400_000:>7} d  "
+                   f"{s.configs()['cleanup.policy']:<14}  {what}")

@@ -1,0 +1,200 @@
+"""The service host: `osmose serve STAGE` (one stage per process) and `osmose serve all`.
+
+One process = a grpc.aio server (standard health checking, reflection, the stage's
+RPCs, the front door with triage) + one Kafka consumer per hosted stage + a tail of
+the job topic + one shared producer. Stages are built by :mod:`osmose.hosts.wiring`,
+exactly as the in-process host builds them.
+
+Start-up:
+
+1. create the declared topics if missing (:mod:`osmose.bus.topics`; idempotent);
+2. connect the producer (fails fast without a broker);
+3. rebuild the job table from the compacted job topic;
+4. start the gRPC server (health: NOT_SERVING);
+5. start the consumers; once every one has joined its group, health is SERVING.
+
+Shutdown, on SIGTERM or SIGINT (or a fatal error, then exit status 1):
+
+1. health NOT_SERVING (load balancers stop sending RPCs), no new messages fetched;
+2. each consumer finishes its in-flight messages (up to ``drain_timeout_s``; the rest
+   are handed back uncommitted), commits and leaves its group;
+3. the gRPC server stops with a grace period for RPCs in progress;
+4. the producer flushes and closes, stores close. Exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from osmose.bus.blobs import LocalBlobStore
+from osmose.bus.consumer import StageConsumer
+from osmose.bus.envelope import CLAIM_CHECK_BYTES
+from osmose.bus.jobs import JobTable, JobTail
+from osmose.bus.kafka_client import BusConfig, Producer, ensure_topics
+from osmose.bus.topics import declare_topics, stage_names
+from osmose.config import Settings
+from osmose.errors import ConfigurationError
+from osmose.hosts.service_client import CHANNEL_OPTIONS
+from osmose.hosts.service_frontdoor import SERVICE_NAME as INGESTION_SERVICE
+from osmose.hosts.service_frontdoor import IngestionServicer
+from osmose.hosts.service_rpc import add_stage_services
+from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.v1 import services_pb2_grpc as sgrpc
+
+__all__ = ["DEFAULT_PORTS", "ServiceHost", "ServiceOptions", "serve"]
+
+logger = logging.getLogger(__name__)
+
+#: gRPC port of each stage's process; `serve all` listens on triage's (the front door's)
+DEFAULT_PORTS: dict[str, int] = {
+    "triage": 50051, "vision": 50052, "extractor": 50053, "embedder": 50054, "miner": 50055, "persister": 50056,
+}
+FRONT_DOOR_STAGE = "triage"
+WRITER_STAGE = "persister"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceOptions:
+    """How one service process runs (Settings says what it connects to)."""
+
+    host: str = "0.0.0.0"
+    port: int | None = None                  # None: DEFAULT_PORTS of the first stage hosted
+    # Messages one stage works on at once (per priority class; see osmose.bus.lanes).
+    max_in_flight: int = 2
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Seconds in-flight messages get to finish at shutdown before being handed back.
+    drain_timeout_s: float = 30.0
+    # Seconds after which the group evicts a process that stopped heartbeating (kill -9).
+    session_timeout_s: float = 10.0
+    # Seconds to wait for the broker at start and for each acknowledgement.
+    connect_timeout_s: float = 10.0
+    claim_check_bytes: int = CLAIM_CHECK_BYTES
+    # Seconds RPCs in progress get at shutdown.
+    grpc_grace_s: float = 5.0
+
+
+class ServiceHost:
+    def __init__(self, settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions()) -> None:
+        unknown = [s for s in stages if s not in stage_names()]
+        if unknown or not stages:
+            raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(stage_names())}")
+        self.settings = settings
+        self.stages = [s for s in stage_names() if s in stages]    # pipeline order
+        self.options = options
+        self.port = options.port or DEFAULT_PORTS[self.stages[0]]
+        self.config = BusConfig.from_settings(
+            settings, client_id=f"osmose-{'-'.join(self.stages) if len(self.stages) < 6 else 'all'}",
+            session_timeout_s=options.session_timeout_s, connect_timeout_s=options.connect_timeout_s)
+        self._stop = asyncio.Event()
+        self._exit_code = 0
+        self.bound_port: int | None = None
+
+    def request_stop(self, exit_code: int = 0) -> None:
+        if not self._stop.is_set():
+            self._exit_code = exit_code
+            self._stop.set()
+
+    def _fatal(self, exc: BaseException) -> None:
+        logger.critical("stopping after a fatal error: %s", exc)
+        self.request_stop(1)
+
+    async def run(self) -> int:
+        from osmose.hosts.wiring import Resources, build_stage
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
+                loop.add_signal_handler(sig, self.request_stop)
+        resources = Resources(self.settings)
+        producer = Producer(self.config)
+        table = JobTable()
+        tail = JobTail(self.config, table)
+        tail.on_fatal = self._fatal
+        consumers: list[StageConsumer] = []
+        server: grpc.aio.Server | None = None
+        health_servicer = health.aio.HealthServicer()
+        try:
+            await asyncio.to_thread(ensure_topics, self.config, declare_topics(self.config.prefix))   # 1.
+            await asyncio.to_thread(producer.start)                                                   # 2.
+            await tail.start()                                                                        # 3.
+            if not await self._until(tail.ready):
+                return self._exit_code
+            bus = ServiceBus(config=self.config, producer=producer, blobs=LocalBlobStore(self.settings.blob_path),
+                             jobs=table, host=f"{socket.gethostname()}:{os.getpid()}",
+                             claim_check_bytes=self.options.claim_check_bytes)
+            if WRITER_STAGE in self.stages:
+                # Open the stores now (on the loop: async store clients bind to it), so a second
+                # writer of the embedded stores fails at start, not on its first document.
+                _ = resources.graph, resources.vectors
+            server = grpc.aio.server(options=CHANNEL_OPTIONS)                                                                # 4.
+            names = []
+            workers = {}
+            for name in self.stages:
+                worker = StageWorker(stage=build_stage(name, resources), bus=bus, retry=self.options.retry,
+                                     exclusive=name == WRITER_STAGE)
+                workers[name] = worker
+                names.append(add_stage_services(server, worker, resources))
+            if FRONT_DOOR_STAGE in self.stages:
+                sgrpc.add_IngestionServiceServicer_to_server(
+                    IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set), server)
+                names.append(INGESTION_SERVICE)
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+            for name in ["", *names]:
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            try:
+                self.bound_port = server.add_insecure_port(f"{self.options.host}:{self.port}")
+            except RuntimeError:
+                self.bound_port = 0
+            if not self.bound_port:
+                raise ConfigurationError(f"cannot listen on {self.options.host}:{self.port} (port in use?)")
+            await server.start()
+            for name, worker in workers.items():                                                     # 5.
+                consumer = StageConsumer(config=self.config, stage=name, handler=worker.handle,
+                                         max_in_flight=self.options.max_in_flight, on_fatal=self._fatal)
+                consumers.append(consumer)
+                await consumer.start()
+            for consumer in consumers:
+                if not await self._until(consumer.ready):
+                    return self._exit_code
+            for name in ["", *names]:
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            logger.warning("osmose serving %s on %s:%d (Kafka %s, topics %s.*)", ", ".join(self.stages),
+                           self.options.host, self.bound_port, self.config.bootstrap, self.config.prefix)
+            await self._stop.wait()
+            return self._exit_code
+        finally:
+            logger.warning("osmose %s stopping", ", ".join(self.stages))
+            await health_servicer.enter_graceful_shutdown()                                          # 1.
+            await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s) for c in consumers),
+                                 return_exceptions=True)                                             # 2.
+            if server is not None:
+                await server.stop(self.options.grpc_grace_s)                                         # 3.
+            await tail.stop()
+            await asyncio.to_thread(producer.close)                                                  # 4.
+            await resources.close()
+            logger.warning("osmose %s stopped", ", ".join(self.stages))
+
+    async def _until(self, event: asyncio.Event) -> bool:
+        """Wait for `event` unless a stop comes first; True when the event is set."""
+        waiter = asyncio.ensure_future(event.wait())
+        stopper = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+        return event.is_set() and not self._stop.is_set()
+
+
+def serve(settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions()) -> int:
+    """Run a service host until SIGTERM/SIGINT; returns the process exit status."""
+    return asyncio.run(ServiceHost(settings, stages, options).run())

@@ -1,0 +1,180 @@
+"""Client side of the services: what `osmose submit` and `osmose search --server` call.
+
+Errors: :class:`ServiceUnreachable` when no server answers (the CLI exits 2),
+:class:`RequestRejected` when the server refuses one request (a file above the size
+limit: that file fails, the others go on). WatchJob reconnects when the front door
+restarts (any replica can answer: job state lives on the compacted job topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import grpc
+
+from osmose.bus.jobs import is_terminal
+from osmose.bus.trace import HEADER, TraceContext
+from osmose.errors import OsmoseError
+from osmose.v1 import envelope_pb2 as epb
+from osmose.v1 import services_pb2 as spb
+from osmose.v1 import services_pb2_grpc as sgrpc
+
+__all__ = ["RemoteHit", "RequestRejected", "ServiceClient", "ServiceUnreachable", "CHANNEL_OPTIONS"]
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+_MAX_MESSAGE = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE),
+                   ("grpc.max_send_message_length", _MAX_MESSAGE)]
+_RETRY_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+
+
+class ServiceUnreachable(OsmoseError):
+    """No osmose server answered at the given address."""
+
+
+class RequestRejected(OsmoseError):
+    """The server refused the request; `code` is the gRPC status, the message starts with a reason."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RemoteHit:
+    """A search hit over gRPC, printed exactly as a local one."""
+
+    doc_id: str
+    file: str
+    slide: int
+    score: float
+    text: str
+    concepts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _rejected(exc: grpc.aio.AioRpcError) -> OsmoseError:
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return ServiceUnreachable(exc.details() or str(exc.code()))
+    return RequestRejected(exc.code(), exc.details() or exc.code().name)
+
+
+class ServiceClient:
+    """One channel to an osmose server. Use as an async context manager."""
+
+    def __init__(self, target: str, *, connect_timeout_s: float = 5.0) -> None:
+        self.target = target
+        self.connect_timeout_s = connect_timeout_s
+        self._channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> ServiceClient:
+        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), self.connect_timeout_s)
+        except TimeoutError:
+            await self._channel.close()
+            raise ServiceUnreachable(f"no osmose server answers at {self.target} "
+                                     f"(start one with `osmose serve all`)") from None
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    @property
+    def ingestion(self) -> sgrpc.IngestionServiceStub:
+        return sgrpc.IngestionServiceStub(self._channel)
+
+    @property
+    def persister(self) -> sgrpc.PersisterServiceStub:
+        return sgrpc.PersisterServiceStub(self._channel)
+
+    async def submit(self, path: Path, *, tenant: str, tier: int = 0, priority: int = epb.PRIORITY_BULK,
+                     file: str | None = None, timeout_s: float = 600.0) -> spb.SubmitResponse:
+        size = path.stat().st_size
+        header = spb.SubmitHeader(file_name=path.name, tenant=tenant, tier=tier, size_bytes=size,
+                                  priority=priority, file=file if file is not None else str(path))
+
+        async def requests() -> AsyncIterator[spb.SubmitRequest]:
+            yield spb.SubmitRequest(header=header)
+            with path.open("rb") as fh:
+                while chunk := await asyncio.to_thread(fh.read, CHUNK_BYTES):
+                    yield spb.SubmitRequest(chunk=chunk)
+
+        metadata = ((HEADER, TraceContext.new().traceparent),)
+        try:
+            return await self.ingestion.Submit(requests(), timeout=timeout_s, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+
+    async def get_job(self, job_id: str, *, timeout_s: float = 10.0) -> epb.Job:
+        try:
+            return await self.ingestion.GetJob(spb.GetJobRequest(job_id=job_id), timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+
+    async def cancel(self, job_id: str, *, timeout_s: float = 10.0) -> epb.Job:
+        try:
+            return await self.ingestion.Cancel(spb.GetJobRequest(job_id=job_id), timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+
+    async def watch(self, job_id: str, *, on_event: Callable[[spb.JobEvent], None] | None = None,
+                    reconnect_s: float = 120.0, timeout_s: float | None = None) -> epb.Job:
+        """Follow the job until it ends; returns its final snapshot.
+
+        Reconnects (for up to `reconnect_s` without an answer) when the server goes
+        away, e.g. a front door replica restarting.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        last_contact = time.monotonic()
+        while True:
+            remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
+            try:
+                async for event in self.ingestion.WatchJob(spb.GetJobRequest(job_id=job_id), timeout=remaining):
+                    last_contact = time.monotonic()
+                    if on_event is not None:
+                        on_event(event)
+                    if is_terminal(event.job):
+                        return event.job
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and deadline is not None:
+                    break
+                retry = exc.code() in _RETRY_CODES
+                if not retry or time.monotonic() - last_contact > reconnect_s:
+                    raise _rejected(exc) from None
+                logger.info("watching job %s: %s; reconnecting", job_id, exc.details())
+                await asyncio.sleep(0.5)
+            else:  # the stream ended without a terminal event (server shutting down)
+                await asyncio.sleep(0.5)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        raise RequestRejected(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"timeout: job {job_id} did not end within {timeout_s:.0f} s (it goes on)")
+
+    async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[RemoteHit]:
+        try:
+            response = await self.persister.Search(spb.SearchRequest(query=query, tenant=tenant, limit=limit),
+                                                   timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+        return [RemoteHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
+                          concepts=list(h.concepts)) for h in response.hits]
+
+    async def stats(self, tenant: str | None = None, *, timeout_s: float = 60.0) -> dict[str, dict[str, int]]:
+        try:
+            response = await self.persister.Stats(spb.StatsRequest(tenant=tenant or ""), timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+        return {t.tenant: {"documents": t.documents, "slides": t.slides, "segments": t.segments,
+                           "concepts": t.concepts, "relations": t.relations, "chunks": t.chunks}
+                for t in response.tenants}

@@ -1,0 +1,212 @@
+"""The ingestion front door (IngestionService), hosted with triage.
+
+Submit stores the file in the blob store (claim check) while it streams in,
+enforcing the size limit as bytes arrive, then publishes the job as queued and the
+triage envelope, and returns the job id: it never waits for the pipeline. GetJob,
+WatchJob and Cancel answer from the job table every replica rebuilds from the
+compacted job topic, so a client may ask any replica about any job.
+
+Status codes (the message starts with a reason code):
+INVALID_ARGUMENT (missing-header, bad-header, invalid-tenant, missing-job-id),
+RESOURCE_EXHAUSTED (too-large), NOT_FOUND (unknown-job, blob-not-found),
+FAILED_PRECONDITION (already-ended: Cancel of a finished job), UNAVAILABLE (starting:
+the job table is still being rebuilt; the broker did not acknowledge).
+Deadlines: Submit publishes within the call's remaining time; WatchJob streams until
+the job ends or the client's deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import PurePath
+
+import grpc
+
+from osmose.bus.blobs import digest_of
+from osmose.bus.envelope import now_ms
+from osmose.bus.exceptions import BusError
+from osmose.bus.jobs import PROGRESS_DONE, is_terminal
+from osmose.bus.topics import stage_names
+from osmose.bus.trace import child_of, parse
+from osmose.config import Settings
+from osmose.errors import ConfigurationError
+from osmose.hosts.report import IngestReport
+from osmose.hosts.service_jobs import job_snapshot
+from osmose.hosts.service_worker import ServiceBus
+from osmose.v1 import document_pb2 as pb
+from osmose.v1 import envelope_pb2 as epb
+from osmose.v1 import pipeline_pb2 as ppb
+from osmose.v1 import services_pb2 as spb
+from osmose.v1 import services_pb2_grpc as sgrpc
+
+__all__ = ["IngestionServicer", "SERVICE_NAME"]
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "osmose.v1.IngestionService"
+#: how long WatchJob waits for a job it does not know yet (Submit on another replica)
+_UNKNOWN_JOB_GRACE_S = 5.0
+
+
+def _event(job: epb.Job) -> spb.JobEvent:
+    return spb.JobEvent(job_id=job.job_id, stage=job.stage, event=job.event, job=job)
+
+
+class IngestionServicer(sgrpc.IngestionServiceServicer):
+    def __init__(self, *, bus: ServiceBus, settings: Settings, ready: Callable[[], bool]) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.ready = ready
+        self.first_stage = stage_names()[0]
+
+    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        limit = self.bus.config.request_timeout_s
+        return max(0.1, min(limit, remaining)) if remaining is not None else limit
+
+    @staticmethod
+    def _trace(context: grpc.aio.ServicerContext):  # noqa: ANN205
+        for key, value in context.invocation_metadata() or ():
+            if key == "traceparent":
+                return child_of(parse(value))
+        return child_of(None)
+
+    # -- Submit ------------------------------------------------------------------------------------
+
+    async def Submit(self, request_iterator: AsyncIterator[spb.SubmitRequest],
+                     context: grpc.aio.ServicerContext) -> spb.SubmitResponse:
+        limit = self.settings.limits.max_file_bytes
+        header: spb.SubmitHeader | None = None
+        writer = None
+        ref = ""
+        try:
+            async for request in request_iterator:
+                part = request.WhichOneof("part")
+                if header is None:
+                    if part != "header":
+                        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                            "missing-header: the first message must be a SubmitHeader")
+                    header = request.header
+                    await self._check_header(header, context)
+                    if not header.blob_ref:
+                        writer = self.bus.blobs.writer()
+                    continue
+                if part != "chunk" or writer is None:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                        "bad-header: one header, then file chunks (none with a blob_ref)")
+                if writer.size + len(request.chunk) > limit:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        f"too-large: file is above the limit of {limit:,} bytes")
+                await asyncio.to_thread(writer.write, request.chunk)
+            if header is None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing-header: empty request")
+            ref = header.blob_ref or await asyncio.to_thread(writer.commit)
+            writer = None
+        finally:
+            if writer is not None:
+                writer.abort()
+        return await self._enqueue(header, ref, context)
+
+    async def _check_header(self, header: spb.SubmitHeader, context: grpc.aio.ServicerContext) -> None:
+        limit = self.settings.limits.max_file_bytes
+        if not PurePath(header.file_name).name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad-header: file_name is required")
+        try:
+            self.settings.with_overrides(tenant=header.tenant or None)
+        except ConfigurationError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid-tenant: {exc}")
+        if header.tier not in pb.Tier.values():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-header: unknown tier {header.tier}")
+        if header.size_bytes > limit:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"too-large: file is {header.size_bytes:,} bytes, above the limit of {limit:,} bytes")
+        if header.blob_ref:
+            if not self.bus.blobs.exists(header.blob_ref):
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"blob-not-found: {header.blob_ref}")
+            size = self.bus.blobs.size(header.blob_ref)
+            if size > limit:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"too-large: file is {size:,} bytes, above the limit of {limit:,} bytes")
+
+    async def _enqueue(self, header: spb.SubmitHeader, ref: str, context: grpc.aio.ServicerContext
+                       ) -> spb.SubmitResponse:
+        trace = self._trace(context)
+        file_name = PurePath(header.file_name).name
+        envelope = epb.Envelope(
+            job_id=str(uuid.uuid4()), doc_id=digest_of(ref)[:32], tenant=header.tenant or self.settings.tenant,
+            tier=header.tier, priority=header.priority or epb.PRIORITY_BULK, created_at_ms=now_ms(),
+            stage=self.first_stage, file=header.file or file_name)
+        item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
+        item.document.file_name = file_name
+        item.plan.tier = header.tier
+        queued = job_snapshot(envelope, event="queued", stage="", item=item, trace_id=trace.trace_id)
+        timeout = self._timeout(context)
+        try:
+            # The status first, so a watcher never sees a job's work before the job.
+            await asyncio.wait_for(self.bus.publish_job(queued, trace), timeout)
+            await asyncio.wait_for(self.bus.publish_work(envelope, item, trace), timeout)
+        except (BusError, TimeoutError) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
+        logger.info("job %s queued: %s for tenant %s (%s priority)", envelope.job_id, file_name, envelope.tenant,
+                    "high" if envelope.priority == epb.PRIORITY_HIGH else "bulk",
+                    extra={"job": envelope.job_id, "tenant": envelope.tenant, "trace": trace.trace_id})
+        return spb.SubmitResponse(job_id=envelope.job_id, doc_id=envelope.doc_id)
+
+    # -- jobs --------------------------------------------------------------------------------------
+
+    async def _known(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext) -> epb.Job | None:
+        if not self.ready():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "starting: the job table is being rebuilt")
+        if not request.job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing-job-id: name the job")
+        return self.bus.jobs.get(request.job_id)
+
+    async def GetJob(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext) -> epb.Job:
+        job = await self._known(request, context)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown-job: no job {request.job_id}")
+        return job
+
+    async def WatchJob(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[spb.JobEvent]:
+        known = await self._known(request, context)
+        updates = self.bus.jobs.watch(request.job_id)
+        try:
+            if known is None:   # submitted through another replica a moment ago?
+                try:
+                    first = await asyncio.wait_for(anext(updates), _UNKNOWN_JOB_GRACE_S)
+                except TimeoutError:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown-job: no job {request.job_id}")
+                yield _event(first)
+                if is_terminal(first):
+                    return
+            async for job in updates:
+                yield _event(job)
+        finally:
+            await updates.aclose()
+
+    async def Cancel(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext) -> epb.Job:
+        job = await self._known(request, context)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown-job: no job {request.job_id}")
+        if is_terminal(job):
+            state = epb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"already-ended: job {job.job_id} {state}")
+        cancelled = epb.Job()
+        cancelled.CopyFrom(job)
+        cancelled.state, cancelled.event, cancelled.progress = epb.JOB_STATE_CANCELLED, "cancelled", PROGRESS_DONE
+        cancelled.updated_at_ms = now_ms()
+        report = IngestReport(file=job.file or job.file_name, status="error", error="cancelled: cancelled by request")
+        report.seconds["total"] = round(max(0.0, (now_ms() - job.submitted_at_ms) / 1000), 3)
+        cancelled.report_json = json.dumps(report.as_dict(), ensure_ascii=False)
+        cancelled.error, cancelled.reason = report.error, "cancelled"
+        try:
+            await asyncio.wait_for(self.bus.publish_job(cancelled, self._trace(context)), self._timeout(context))
+        except (BusError, TimeoutError) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
+        logger.info("job %s cancelled", job.job_id, extra={"job": job.job_id, "tenant": job.tenant})
+        return self.bus.jobs.get(job.job_id) or cancelled

@@ -1,0 +1,158 @@
+"""Six `osmose serve STAGE` processes against a real broker, as the e2e tests run them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from osmose.bus.topics import stage_names
+from tests.support import OSMOSE
+
+STAGES = list(stage_names())
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def health_status(port: int, service: str = "", timeout_s: float = 2.0) -> int | None:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s).status
+        except grpc.RpcError:
+            return None
+
+
+class Cluster:
+    """One process per stage, sharing a data directory (blob store included), a broker and
+    a topic prefix. Each process runs in its own session so kill -9 takes its children too
+    (as a container's death would)."""
+
+    def __init__(self, *, bootstrap: str, prefix: str, data_dir: Path, log_dir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.ports = dict(zip(STAGES, free_ports(len(STAGES)), strict=True))
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    @property
+    def front_door(self) -> str:
+        return f"127.0.0.1:{self.ports['triage']}"
+
+    @property
+    def persister(self) -> str:
+        return f"127.0.0.1:{self.ports['persister']}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
+        env.update(OSMOSE_KAFKA_BOOTSTRAP=self.bootstrap, OSMOSE_TOPIC_PREFIX=self.prefix)
+        return env
+
+    def start(self, stage: str) -> None:
+        log = (self.log_dir / f"{stage}.log").open("ab")
+        self.procs[stage] = subprocess.Popen(
+            [str(OSMOSE), "serve", stage, "--host", "127.0.0.1", "--port", str(self.ports[stage]),
+             "--data-dir", str(self.data_dir), "--session-timeout", "6", "--drain-timeout", "20",
+             # small, so most work items travel by claim check through the shared blob folder
+             "--claim-check-bytes", "4096", "--log-format", "json"],
+            env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+
+    def start_all(self) -> None:
+        for stage in STAGES:
+            self.start(stage)
+
+    def wait_serving(self, stages: list[str] | None = None, timeout_s: float = 240.0) -> None:
+        pending = list(stages or STAGES)
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            for stage in list(pending):
+                proc = self.procs[stage]
+                if proc.poll() is not None:
+                    raise AssertionError(f"{stage} exited with {proc.returncode}:\n{self.log_tail(stage)}")
+                if health_status(self.ports[stage]) == health_pb2.HealthCheckResponse.SERVING:
+                    pending.remove(stage)
+            if pending and time.monotonic() > deadline:
+                raise AssertionError(f"not serving after {timeout_s:.0f} s: {pending}\n"
+                                     + "\n".join(self.log_tail(s) for s in pending))
+            if pending:
+                time.sleep(0.25)
+
+    def kill9(self, stage: str) -> None:
+        proc = self.procs[stage]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    def terminate(self, stage: str, timeout_s: float = 90.0, *, signal_it: bool = True) -> int:
+        """SIGTERM (once: a second one would interrupt the drain) and the exit status."""
+        proc = self.procs[stage]
+        if signal_it and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            return -9
+        return proc.returncode
+
+    def stop_all(self) -> dict[str, int]:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        return {stage: self.terminate(stage, signal_it=False) for stage in list(self.procs)}
+
+    def log_tail(self, stage: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{stage}.log"
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"--- {stage} log ---\n" + "\n".join(text)
+
+
+def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Best effort: leave the shared dev broker as it was."""
+    from kafka import KafkaAdminClient
+
+    from osmose.bus.topics import declare_topics
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=5000)
+    except Exception:
+        return
+    try:
+        admin.delete_topics([s.name for s in declare_topics(prefix)], raise_errors=False)
+        groups = [f"{prefix}.{stage}" for stage in STAGES]
+        with contextlib.suppress(Exception):
+            admin.delete_groups(groups)
+    except Exception:
+        pass
+    finally:
+        admin.close()

@@ -1,0 +1,78 @@
+"""The job table: snapshots ordered by (replay, progress), never going back; watchers see each event."""
+
+from __future__ import annotations
+
+import asyncio
+
+from osmose.bus.jobs import PROGRESS_DONE, JobTable, is_terminal, progress_of
+from osmose.v1 import envelope_pb2 as epb
+
+
+def _job(event: str, stage: str = "", *, replay: int = 0, state: int = epb.JOB_STATE_RUNNING) -> epb.Job:
+    return epb.Job(job_id="j", event=event, stage=stage, replay=replay, state=state,
+                   progress=progress_of(stage, event))
+
+
+def test_progress_is_monotone_along_the_pipeline() -> None:
+    order = [progress_of("", "queued"), progress_of("triage", "entered"), progress_of("triage", "finished"),
+             progress_of("embedder", "entered"), progress_of("persister", "finished"), progress_of("persister", "done")]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    assert progress_of("miner", "failed") == PROGRESS_DONE
+
+
+def test_older_snapshots_are_ignored_and_the_first_end_wins() -> None:
+    table = JobTable()
+    assert table.apply(_job("queued", state=epb.JOB_STATE_QUEUED))
+    assert table.apply(_job("entered", "embedder"))
+    assert not table.apply(_job("finished", "triage"))      # a redelivered older event
+    assert table.get("j").stage == "embedder"
+    retry = _job("retrying", "embedder")
+    retry.attempt = 1
+    assert table.apply(retry)                                  # same progress (a retry) updates
+    assert table.apply(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
+    assert not table.apply(_job("cancelled", state=epb.JOB_STATE_CANCELLED))
+    assert table.get("j").state == epb.JOB_STATE_SUCCEEDED and is_terminal(table.get("j"))
+    # a replay from the dead-letter topic starts a new run that supersedes the end
+    assert table.apply(_job("replayed", "miner", replay=1, state=epb.JOB_STATE_QUEUED))
+    assert not table.accepts(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
+
+
+def test_watch_yields_history_then_updates_until_the_end() -> None:
+    async def scenario() -> list[str]:
+        table = JobTable()
+        table.apply(_job("queued", state=epb.JOB_STATE_QUEUED))
+        seen: list[str] = []
+
+        async def watch() -> None:
+            async for job in table.watch("j"):
+                seen.append(job.event)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0)
+        table.apply(_job("entered", "triage"))
+        table.apply(_job("finished", "triage"))
+        table.apply(_job("failed", "triage", state=epb.JOB_STATE_FAILED))
+        table.apply(_job("entered", "vision"))                  # ignored: the job ended
+        await asyncio.wait_for(watcher, 5)
+        return seen
+
+    assert asyncio.run(scenario()) == ["queued", "entered", "finished", "failed"]
+
+
+def test_watch_of_an_ended_job_returns_at_once() -> None:
+    async def scenario() -> list[str]:
+        table = JobTable()
+        table.apply(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
+        return [job.event async for job in table.watch("j")]
+
+    assert asyncio.run(scenario()) == ["done"]
+
+
+def test_the_same_snapshot_twice_is_not_news() -> None:
+    table = JobTable()
+    entered = _job("entered", "triage")
+    assert table.apply(entered)
+    assert not table.apply(entered)          # write-through, then the same record from the topic
+    retry = _job("entered", "triage")
+    retry.attempt = 1
+    assert table.apply(retry)                # same progress, new content: still news

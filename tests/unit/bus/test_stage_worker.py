@@ -1,0 +1,127 @@
+"""A stage on the bus, without a broker: retries with backoff, dead letters, skips, routing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from osmose.bus.blobs import LocalBlobStore
+from osmose.bus.consumer import Delivery
+from osmose.bus.envelope import decode, encode, now_ms, pack
+from osmose.bus.jobs import JobTable
+from osmose.bus.kafka_client import BusConfig
+from osmose.errors import CorruptDocumentError, RetryableError
+from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.v1 import document_pb2 as pb
+from osmose.v1 import envelope_pb2 as epb
+from osmose.v1 import pipeline_pb2 as ppb
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def publish(self, topic: str, *, key: bytes, value: bytes, headers=None, timeout_s=None) -> None:  # noqa: ANN001
+        self.sent.append((topic, value))
+
+    def on(self, suffix: str) -> list[bytes]:
+        return [value for topic, value in self.sent if topic.endswith(suffix)]
+
+
+class FlakyStage:
+    def __init__(self, failures: list[Exception], name: str = "embedder") -> None:
+        self.name = name
+        self.failures = failures
+        self.calls = 0
+
+    async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        item.counters.embedded = 3
+        return item
+
+
+def _setup(tmp_path: Path, failures: list[Exception], attempts: int = 3, stage: str = "embedder"):  # noqa: ANN202
+    producer = FakeProducer()
+    bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer, blobs=LocalBlobStore(tmp_path),
+                     jobs=JobTable(), host="test:1")
+    stage = FlakyStage(failures, stage)
+    worker = StageWorker(stage=stage, bus=bus, retry=RetryPolicy(max_attempts=attempts, base_s=0.001, cap_s=0.002))
+    return worker, stage, producer, bus
+
+
+def _delivery(bus: ServiceBus, *, tier: int = pb.TIER_FAST, job_id: str = "job-1", stage: str = "embedder"
+              ) -> Delivery:
+    item = ppb.WorkItem(job_id=job_id, tenant="acme")
+    item.plan.tier = tier
+    item.document.doc_id, item.document.file_name = "d" * 32, "deck.pptx"
+    env = pack(epb.Envelope(job_id=job_id, doc_id="d" * 32, tenant="acme", tier=tier, stage=stage,
+                            created_at_ms=now_ms(), file="decks/deck.pptx"), item, bus.blobs)
+    return Delivery(topic=f"p.{stage}.bulk", partition=0, offset=7, key=b"k", value=encode(env), headers=[],
+                    priority="bulk")
+
+
+def _jobs(producer: FakeProducer) -> list[epb.Job]:
+    return [epb.Job.FromString(v) for v in producer.on(".jobs")]
+
+
+def test_retryable_errors_are_retried_then_the_work_moves_on(tmp_path: Path) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [RetryableError("TEI busy"), RetryableError("TEI busy")])
+    asyncio.run(worker.handle(_delivery(bus, tier=pb.TIER_STANDARD)))
+    assert stage.calls == 3
+    assert [j.event for j in _jobs(producer)] == ["entered", "retrying", "retrying", "finished"]
+    (forwarded,) = producer.on(".miner.bulk")                 # STANDARD: embedder -> miner
+    env = decode(forwarded)
+    assert (env.stage, env.attempt, env.file) == ("miner", 0, "decks/deck.pptx")
+    assert not producer.on(".dlq")
+
+
+def test_the_last_stage_of_a_tier_ends_the_job_with_its_report(tmp_path: Path) -> None:
+    worker, _, producer, bus = _setup(tmp_path, [], stage="persister")
+    asyncio.run(worker.handle(_delivery(bus, stage="persister")))
+    done = _jobs(producer)[-1]
+    assert done.state == epb.JOB_STATE_SUCCEEDED and done.event == "done"
+    assert '"file": "decks/deck.pptx", "status": "ok"' in done.report_json and done.counts["embedded"] == 3
+
+
+def test_retries_run_out_into_the_dead_letter_topic(tmp_path: Path) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [RetryableError("down")] * 5, attempts=3)
+    asyncio.run(worker.handle(_delivery(bus)))
+    assert stage.calls == 3
+    (raw,) = producer.on("embedder.dlq")
+    letter = epb.DeadLetter.FromString(raw)
+    assert (letter.reason, letter.retryable, letter.attempts, letter.error_class) == (
+        "retries-exhausted", True, 3, "RetryableError")
+    failed = _jobs(producer)[-1]
+    assert failed.state == epb.JOB_STATE_FAILED and failed.reason == "retryable"
+    assert failed.error == "retryable: down (gave up after 3 attempts at embedder)"
+    assert not producer.on(".persister.bulk")
+
+
+def test_a_permanent_error_is_dead_lettered_at_once(tmp_path: Path) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [CorruptDocumentError("bad zip")])
+    asyncio.run(worker.handle(_delivery(bus)))
+    assert stage.calls == 1
+    letter = epb.DeadLetter.FromString(producer.on("embedder.dlq")[0])
+    assert (letter.reason, letter.retryable, letter.attempts) == ("corrupt", False, 1)
+    assert _jobs(producer)[-1].error == "corrupt: bad zip"
+
+
+@pytest.mark.parametrize("state", [epb.JOB_STATE_CANCELLED, epb.JOB_STATE_SUCCEEDED])
+def test_work_of_ended_jobs_is_skipped(tmp_path: Path, state: int) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [])
+    bus.jobs.apply(epb.Job(job_id="job-1", state=state, progress=1000))
+    asyncio.run(worker.handle(_delivery(bus)))
+    assert stage.calls == 0 and producer.sent == []
+
+
+def test_garbage_goes_to_the_dead_letter_topic(tmp_path: Path) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [])
+    asyncio.run(worker.handle(Delivery(topic="p.embedder.bulk", partition=0, offset=1, key=None,
+                                       value=b"\x00garbage", headers=[], priority="bulk")))
+    letter = epb.DeadLetter.FromString(producer.on("embedder.dlq")[0])
+    assert letter.reason == "bad-envelope" and letter.envelope.payload == b"\x00garbage"
+    assert stage.calls == 0
