@@ -78,8 +78,8 @@ run: samples ## ingest the sample documents on the embedded default, then show s
 test: setup ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
 	dev/with-services.sh $(VENV)/bin/pytest -q
 
-test-unit: setup ## unit tests only (fast)
-	$(VENV)/bin/pytest -q -m "not corpus"
+test-unit: setup ## unit and contract tests only (fast; no Kafka; Neo4j contract tests skip unless it is up)
+	$(VENV)/bin/pytest -q -m "not corpus" --ignore=tests/e2e
 
 test-corpus: setup ## the corpus suite over ../shared/corpus
 	$(VENV)/bin/pytest -q -m corpus

@@ -142,7 +142,7 @@ def test_six_processes_give_exactly_the_in_process_result(cluster: Cluster, base
     assert remote.code == 0, remote.stderr
     hits = json.loads(remote.stdout)
     assert hits and hits[0]["file"] == "pypdfsf-google-doc.pdf"
-    assert set(hits[0]) == {"doc_id", "file", "slide", "score", "text", "concepts"}
+    assert set(hits[0]) == {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
 
 
 def test_bad_files_fail_with_their_reason_and_a_dead_letter_while_good_ones_flow(

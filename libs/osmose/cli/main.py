@@ -121,8 +121,10 @@ def search(query: str, tenant: str | None, data_dir: Path | None, graph_uri: str
 
     Prints the best chunks with their file, slide (page for PDFs, 1-based), score,
     text and the concepts found on that slide. With --json: a JSON array of
-    {"doc_id", "file", "slide", "score", "text", "concepts"}. With --server, the
-    search runs in the persister service, with the same output.
+    {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
+    (related: 1-hop graph neighbours of the hit's concepts, with the slides that
+    mention them). With --server, the search runs in the persister service,
+    with the same output.
     """
     from osmose.cli.output import print_hits
 

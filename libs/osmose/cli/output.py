@@ -89,6 +89,13 @@ def print_hits(query: str, hits) -> None:  # noqa: ANN001
         _out.print(f"   {escape(text[:300])}{'…' if len(text) > 300 else ''}")
         if hit.concepts:
             _out.print(f"   [cyan]concepts:[/] {escape(', '.join(hit.concepts))}")
+        related = getattr(hit, "related", None) or []
+        if related:
+            shown = []
+            for r in related[:5]:
+                where = ", ".join(f"{s.file} {s.slide}" for s in r.slides[:2])
+                shown.append(f"{r.name} (via {r.via}{'; ' + where if where else ''})")
+            _out.print(f"   [magenta]related:[/] {escape(' · '.join(shown))}")
 
 
 def print_stats(table: dict[str, dict[str, int]], data_dir: Path) -> None:

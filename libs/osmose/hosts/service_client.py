@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
@@ -20,11 +19,12 @@ import grpc
 from osmose.bus.jobs import is_terminal
 from osmose.bus.trace import HEADER, TraceContext
 from osmose.errors import OsmoseError
+from osmose.services.persister.search import RelatedHit, SearchHit, SupportingSlide
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["RemoteHit", "RequestRejected", "ServiceClient", "ServiceUnreachable", "CHANNEL_OPTIONS"]
+__all__ = ["RequestRejected", "ServiceClient", "ServiceUnreachable", "CHANNEL_OPTIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +45,6 @@ class RequestRejected(OsmoseError):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class RemoteHit:
-    """A search hit over gRPC, printed exactly as a local one."""
-
-    doc_id: str
-    file: str
-    slide: int
-    score: float
-    text: str
-    concepts: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _rejected(exc: grpc.aio.AioRpcError) -> OsmoseError:
@@ -161,14 +146,20 @@ class ServiceClient:
         raise RequestRejected(grpc.StatusCode.DEADLINE_EXCEEDED,
                               f"timeout: job {job_id} did not end within {timeout_s:.0f} s (it goes on)")
 
-    async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[RemoteHit]:
+    async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[SearchHit]:
         try:
             response = await self.persister.Search(spb.SearchRequest(query=query, tenant=tenant, limit=limit),
                                                    timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
-        return [RemoteHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
-                          concepts=list(h.concepts)) for h in response.hits]
+        return [SearchHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
+                          concepts=list(h.concepts), related=[
+                              RelatedHit(name=r.name, canonical_key=r.canonical_key, kind=r.kind,
+                                         weight=r.weight, via=r.via,
+                                         slides=[SupportingSlide(doc_id=x.doc_id, file=x.file, slide=x.slide,
+                                                                 title=x.title) for x in r.slides])
+                              for r in h.related])
+                for h in response.hits]
 
     async def stats(self, tenant: str | None = None, *, timeout_s: float = 60.0) -> dict[str, dict[str, int]]:
         try:

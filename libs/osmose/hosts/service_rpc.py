@@ -75,7 +75,14 @@ class _PersisterServicer(_StageServicer):
             await context.abort(code, text)
         return spb.SearchResponse(hits=[
             spb.SearchHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
-                          concepts=h.concepts) for h in hits])
+                          concepts=h.concepts, related=[
+                              spb.RelatedConcept(
+                                  name=r.name, canonical_key=r.canonical_key, kind=r.kind, weight=r.weight,
+                                  via=r.via, slides=[spb.SupportingSlide(doc_id=x.doc_id, file=x.file,
+                                                                         slide=x.slide, title=x.title)
+                                                     for x in r.slides])
+                              for r in h.related])
+            for h in hits])
 
     async def Stats(self, request: spb.StatsRequest, context: grpc.aio.ServicerContext) -> spb.StatsResponse:
         tenant = request.tenant or None

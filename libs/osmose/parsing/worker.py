@@ -217,7 +217,7 @@ def _serve() -> None:
         try:
             header = json.loads(_read_frame(stdin))
             data = _read_frame(stdin)
-        except EOFError:
+        except (EOFError, OSError):  # the caller closed the pipe or is gone: nothing left to do
             return
         settings = Settings(limits=Limits(**header["limits"]), soffice=header.get("soffice"))
         try:
@@ -228,9 +228,12 @@ def _serve() -> None:
                      "message": exc.args[0] if exc.args else str(exc),
                      "reason": getattr(exc, "reason", None)}
             body = b""
-        _write_frame(stdout, json.dumps(reply).encode())
-        _write_frame(stdout, body)
-        stdout.flush()
+        try:
+            _write_frame(stdout, json.dumps(reply).encode())
+            _write_frame(stdout, body)
+            stdout.flush()
+        except OSError:  # BrokenPipeError: the caller died (e.g. kill -9); exit quietly
+            return
 
 
 if __name__ == "__main__":
