@@ -178,7 +178,8 @@ def test_bad_files_fail_with_their_reason_and_a_dead_letter_while_good_ones_flow
     assert [d["replay"] for d in relisted] == [0, 1]
 
 
-def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     backlog = [build_title_body_pptx(tmp_path, name=f"onboarding-{i:02d}.pptx", title=f"Onboarding deck {i}",
                                      body=[f"Migration wave {i} covers {i * 7} applications",
                                            f"Cutover window {i} needs sign-off from region {i % 5}"])
@@ -204,8 +205,9 @@ def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Pa
         return finished[premium_id] - submitted_at, max(finished[j] for j in bulk_ids) - started, ahead
 
     latency, drained, ahead = asyncio.run(scenario())
-    print(f"\npremium job: {latency:.2f} s from submit to done; bulk backlog of {len(backlog)} drained in "
-          f"{drained:.2f} s; {ahead} bulk job(s) finished before the premium one")
+    with capsys.disabled():  # the figure belongs in the test log, passing or not
+        print(f"\npremium job: {latency:.2f} s from submit to done; bulk backlog of {len(backlog)} drained in "
+              f"{drained:.2f} s; {ahead} bulk job(s) finished before the premium one")
     assert ahead < len(backlog) - 4, "the premium job waited for the backlog"
     assert latency < drained
 
@@ -276,13 +278,18 @@ async def _busy_stages(target: str, job_ids: list[str], timeout_s: float = 10) -
 
 
 def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Cluster, baseline: Baseline,
-                                                                  corpus: Path) -> None:
+                                                                  corpus: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Three waves of the same files for three tenants; in each, a stage holding a document
     is killed with SIGKILL (process group, as a container dies) and restarted. Every job
     must end well and each tenant's counts equal the clean run's (acme: same files)."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    print(f"\ncrash test seed {seed}")
+    def log(line: str) -> None:
+        with capsys.disabled():
+            print(line)
+
+    log(f"\ncrash test seed {seed}")
     jobs_of: dict[str, list[str]] = {}
     killed: list[str] = []
     hits = 0
@@ -294,7 +301,7 @@ def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Clust
         fresh = [s for s in busy if s not in killed]
         victim = rng.choice(fresh or busy or STAGES)
         hits += bool(busy)
-        print(f"wave {wave}: kill -9 {victim} (stages holding documents: {busy or 'none, all done'})")
+        log(f"wave {wave}: kill -9 {victim} (stages holding documents: {busy or 'none, all done'})")
         cluster.kill9(victim)
         killed.append(victim)
         cluster.start(victim)
