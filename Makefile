@@ -76,7 +76,7 @@ run: samples ## ingest the sample documents on the embedded default, then show s
 # The tests talk to a real Kafka broker and a real Neo4j server: dev/with-services.sh starts
 # them (jars from Maven Central, cached in .cache/) and stops the ones it started.
 test: setup ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
-	dev/with-services.sh $(VENV)/bin/pytest -q
+	dev/with-services.sh $(VENV)/bin/pytest -q --durations=15
 
 test-unit: setup ## unit and contract tests only (fast; no Kafka; Neo4j contract tests skip unless it is up)
 	$(VENV)/bin/pytest -q -m "not corpus" --ignore=tests/e2e

@@ -29,7 +29,7 @@ def _committed(config: BusConfig, topic: str) -> int:
 
 def test_high_priority_work_overtakes_a_paused_bulk_backlog_and_nothing_stalls(
         kafka_bootstrap: str, topic_prefix: str) -> None:
-    config = BusConfig(bootstrap=kafka_bootstrap, prefix=f"{topic_prefix}-consumer", session_timeout_s=6)
+    config = BusConfig(bootstrap=kafka_bootstrap, prefix=f"{topic_prefix}-consumer", session_timeout_s=30)
     ensure_topics(config, declare_topics(config.prefix))
     bulk, high = (input_topic(config.prefix, "embedder", p) for p in ("bulk", "high"))
     producer = Producer(config)
