@@ -10,6 +10,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=dev/lib.sh
+. "$ROOT/dev/lib.sh"
 CACHE="${OSMOSE_CACHE:-$ROOT/.cache}"
 RUN="$CACHE/backends"
 HOST="${BACKENDS_HOST:-127.0.0.1}"
@@ -39,16 +41,7 @@ start() {  # name port args...
   die "$name did not answer on http://$HOST:$port/health within 10 s (log: $RUN/$name.log)"
 }
 
-stop() {  # name
-  local name=$1
-  if ! running "$name"; then rm -f "$RUN/$name.pid"; echo "backends: $name not running"; return; fi
-  local pid; pid=$(cat "$RUN/$name.pid")
-  kill "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$RUN/$name.pid"
-  echo "backends: $name stopped"
-}
+stop() { stop_pidfile "backends: $1" "$RUN/$1.pid" 5; }  # name
 
 up() {
   mkdir -p "$RUN"

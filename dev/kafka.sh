@@ -7,6 +7,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=dev/lib.sh
+. "$ROOT/dev/lib.sh"
 CACHE="${OSMOSE_CACHE:-$ROOT/.cache}"
 HOME_DIR="$CACHE/kafka"
 LIB="$HOME_DIR/lib"
@@ -76,18 +78,7 @@ PROPS
   die "broker did not accept connections on 127.0.0.1:$PORT within 60 s (logs in $RUN)"
 }
 
-down() {
-  if ! running; then echo "kafka: not running"; rm -f "$PIDFILE"; return; fi
-  local pid; pid=$(cat "$PIDFILE")
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; echo "kafka: stopped"; return; }
-    sleep 0.5
-  done
-  echo "kafka: no clean shutdown within 30 s, killing" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"
-}
+down() { stop_pidfile kafka "$PIDFILE" 30; }
 
 case "${1:-}" in
   up) up ;;

@@ -11,6 +11,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=dev/lib.sh
+. "$ROOT/dev/lib.sh"
 CACHE="${OSMOSE_CACHE:-$ROOT/.cache}"
 BASE="$CACHE/neo4j"
 LIB="$BASE/lib"
@@ -106,18 +108,7 @@ up() {
   die "Bolt did not answer on 127.0.0.1:$PORT within 120 s (logs in $HOME_DIR/logs); \`dev/neo4j.sh down\` stops it"
 }
 
-down() {
-  if ! running; then echo "neo4j: not running"; rm -f "$PIDFILE"; return; fi
-  local pid; pid=$(cat "$PIDFILE")
-  kill -TERM "$pid"
-  for _ in $(seq 1 120); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; echo "neo4j: stopped"; return; }
-    sleep 0.5
-  done
-  echo "neo4j: no clean shutdown within 60 s, killing" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"
-}
+down() { stop_pidfile neo4j "$PIDFILE" 60; }
 
 case "${1:-}" in
   up) up ;;

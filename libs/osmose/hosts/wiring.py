@@ -22,6 +22,7 @@ from osmose.stage import PipelineStage
 if TYPE_CHECKING:
     from osmose.embeddings.base import Embeddings
     from osmose.models import ModelRuntime
+    from osmose.parsing.worker import ParserPool
     from osmose.stores.graph import GraphStore
     from osmose.stores.vectors import VectorStore
 
@@ -39,6 +40,7 @@ class Resources:
         self._vectors: VectorStore | None = None
         self._embeddings: Embeddings | None = None
         self._models: ModelRuntime | None = None
+        self._parser_pool: ParserPool | None = None
         self._opened: list[Any] = []
 
     def _track(self, resource: Any) -> Any:
@@ -108,9 +110,9 @@ class Resources:
         return self._models
 
     @property
-    def parser_pool(self):  # -> ParserPool
+    def parser_pool(self) -> ParserPool:
         """Worker processes that parse documents with a deadline (osmose.parsing.worker)."""
-        if getattr(self, "_parser_pool", None) is None:
+        if self._parser_pool is None:
             from osmose.parsing.worker import ParserPool
 
             self._parser_pool = self._track(ParserPool(size=2))

@@ -75,7 +75,6 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env,
             start_new_session=True,
         )
-        self.documents = 0
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -113,7 +112,6 @@ class _Worker:
         if "failure" in answer:
             self.kill()
             raise EOFError(str(answer["failure"]))
-        self.documents += 1
         return answer["header"], answer["body"]  # type: ignore[return-value]
 
 
@@ -127,7 +125,6 @@ class ParserPool:
         self.size = size
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
-        self._closed = False
 
     def parse(self, data: bytes, *, settings: Settings, file_name: str) -> pb.Document:
         header = {"file_name": file_name, "limits": asdict(settings.limits), "soffice": settings.soffice}
@@ -168,7 +165,6 @@ class ParserPool:
             worker.kill()
 
     def close(self) -> None:
-        self._closed = True
         while True:
             try:
                 worker = self._idle.get_nowait()
