@@ -22,7 +22,7 @@ from pathlib import Path
 from osmose.config import Settings
 from osmose.hosts.inprocess import InProcessPipeline
 from osmose.hosts.report import IngestReport
-from osmose.pipeline import STAGES, tier_from_name
+from osmose.pipeline import PIPELINE, tier_from_name
 from osmose.samples import build_large_deck
 
 TARGET_S = 20.0
@@ -48,7 +48,7 @@ def _stage_table(title: str, reports: list[IngestReport], wall: float) -> dict[s
     busy = sum(v for k, v in totals.items() if k != "total") or 1.0
     print(f"\n{title}")
     print(f"  {'stage':<11}{'seconds':>9}{'share':>8}{'slides/s':>10}")
-    for stage in [s.name for s in STAGES]:
+    for stage in PIPELINE.names():
         if stage in totals:
             sec = totals[stage]
             print(f"  {stage:<11}{sec:>9.2f}{sec / busy:>8.0%}{slides / sec if sec else float('inf'):>10.1f}")

@@ -1,39 +1,192 @@
-"""The pipeline, declared once: stages in order and which tiers run which stage.
+"""The pipeline, declared once: what each stage is and which tiers run it.
 
-Hosts (in-process runner, services, batch) and later the Kafka topic list and
-the Helm chart read this module instead of repeating it.
+Everything that needs to know a stage reads it here: both hosts (in-process and
+services) build stages and walk a tier's plan from :data:`PIPELINE`, the Kafka
+topics and consumer groups are derived from it (:mod:`osmose.bus.topics`), the
+CLI's stage choices and ports come from it, and `osmose describe --json` prints it
+for the Helm chart and its tests. Adding a stage means adding one :class:`Stage`
+here plus its own package (``factory``); no host names a stage.
+
+A stage's ``role`` says what a host does with it beyond running it:
+
+``front-door``
+    the first stage; its process also serves the ingestion API (Submit, GetJob,
+    WatchJob, Cancel) and it decides the document's tier, so it runs for every tier.
+``writer``
+    the only writer of the stores; its process opens them at start, runs one
+    document at a time through it, and serves the query side (Search, Stats).
+``worker``
+    any other stage: consume, process, forward.
+
+``resources`` name what the host hands the stage's constructor as keyword arguments
+(see :class:`osmose.hosts.wiring.Resources`); the stage's own settings come as a
+small config object built by the stage class (``Config.from_settings``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from osmose.v1 import document_pb2 as pb
 
-__all__ = ["STAGES", "Stage", "TIER_NAMES", "stages_for_tier", "tier_from_name", "tier_name"]
+__all__ = [
+    "PIPELINE",
+    "RESOURCES",
+    "ROLES",
+    "STAGES",
+    "TIER_NAMES",
+    "Pipeline",
+    "Resource",
+    "Role",
+    "Stage",
+    "tier_from_name",
+    "tier_name",
+]
 
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    # Tiers that run this stage; the others pass the work item straight through.
-    tiers: frozenset[int]
-    description: str
-
-
-_ALL = frozenset({pb.TIER_FAST, pb.TIER_STANDARD, pb.TIER_DEEP})
-_RICH = frozenset({pb.TIER_STANDARD, pb.TIER_DEEP})
-
-STAGES: tuple[Stage, ...] = (
-    Stage("triage", _ALL, "parse, detect language, pick the tier, flag slides for vision, segment"),
-    Stage("vision", _RICH, "render/OCR/describe the slides flagged for vision"),
-    Stage("extractor", _RICH, "concepts per segment"),
-    Stage("embedder", _ALL, "chunk and embed slide text"),
-    Stage("miner", _RICH, "canonical concepts; relations in DEEP"),
-    Stage("persister", _ALL, "write graph and vectors, idempotently"),
-)
+Role = Literal["front-door", "worker", "writer"]
+Resource = Literal["graph", "vectors", "embeddings", "models", "parser"]
+ROLES: tuple[Role, ...] = ("front-door", "worker", "writer")
+RESOURCES: tuple[Resource, ...] = ("graph", "vectors", "embeddings", "models", "parser")
 
 TIER_NAMES: dict[int, str] = {pb.TIER_FAST: "fast", pb.TIER_STANDARD: "standard", pb.TIER_DEEP: "deep"}
+ALL_TIERS = frozenset(TIER_NAMES)
+RICH_TIERS = frozenset({pb.TIER_STANDARD, pb.TIER_DEEP})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """One stage of the pipeline and everything a host, the CLI or the chart needs to know of it."""
+
+    name: str
+    #: ``module:Class`` of the stage; the class takes its config object and ``resources`` as keywords
+    factory: str
+    #: gRPC port of the stage's own process (`osmose serve NAME`)
+    port: int
+    role: Role = "worker"
+    resources: frozenset[Resource] = field(default_factory=frozenset)
+    #: tiers that run this stage; a tier that does not name it never sends it a message
+    tiers: frozenset[int] = ALL_TIERS
+    description: str = ""
+    #: fully qualified gRPC service with the stage's ``Process`` RPC, or None (reachable over Kafka only)
+    grpc_service: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or not self.name.islower():
+            raise ValueError(f"stage name must be a lower-case identifier, got {self.name!r}")
+        if ":" not in self.factory:
+            raise ValueError(f"stage {self.name}: factory must be 'module:Class', got {self.factory!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"stage {self.name}: role must be one of {ROLES}, got {self.role!r}")
+        unknown = set(self.resources) - set(RESOURCES)
+        if unknown:
+            raise ValueError(f"stage {self.name}: unknown resources {sorted(unknown)}; known: {RESOURCES}")
+        if not self.tiers or not self.tiers <= ALL_TIERS:
+            raise ValueError(f"stage {self.name}: tiers must be a non-empty subset of {sorted(ALL_TIERS)}")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"stage {self.name}: port {self.port} out of range")
+
+    def load(self) -> type[Any]:
+        """The stage class named by ``factory`` (imported on first use)."""
+        module, _, attr = self.factory.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "factory": self.factory, "port": self.port, "role": self.role,
+                "resources": sorted(self.resources), "tiers": [tier_name(t) for t in sorted(self.tiers)],
+                "grpc_service": self.grpc_service, "description": self.description}
+
+
+class Pipeline:
+    """Stages in order, with the front door first and exactly one writer."""
+
+    def __init__(self, stages: Iterable[Stage]) -> None:
+        self.stages: tuple[Stage, ...] = tuple(stages)
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique: {names}")
+        ports = [s.port for s in self.stages]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"stage ports must be unique: {ports}")
+        if not self.stages or self.stages[0].role != "front-door" or self.stages[0].tiers != ALL_TIERS:
+            raise ValueError("the first stage must be the front door, run for every tier")
+        if [s.role for s in self.stages].count("front-door") != 1:
+            raise ValueError("exactly one stage is the front door")
+        writers = [s for s in self.stages if s.role == "writer"]
+        if len(writers) != 1 or writers[0].tiers != ALL_TIERS:
+            raise ValueError("exactly one stage is the writer, run for every tier")
+        self._by_name = {s.name: s for s in self.stages}
+
+    def __iter__(self) -> Iterator[Stage]:
+        return iter(self.stages)
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._by_name)
+
+    def __getitem__(self, name: str) -> Stage:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ValueError(f"unknown stage {name!r}; stages are {', '.join(self._by_name)}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def front_door(self) -> Stage:
+        return self.stages[0]
+
+    @property
+    def writer(self) -> Stage:
+        return next(s for s in self.stages if s.role == "writer")
+
+    def plan(self, tier: int) -> tuple[Stage, ...]:
+        """The stages `tier` runs, in order. The front door runs before the tier is known
+        (it decides it), so every plan starts with it."""
+        return tuple(s for s in self.stages if tier in s.tiers)
+
+    def next_stage(self, stage: str, tier: int) -> Stage | None:
+        """The stage after `stage` in `tier`'s plan, or None when the document is done."""
+        position = self.names().index(self[stage].name)
+        return next((s for s in self.stages[position + 1:] if tier in s.tiers), None)
+
+    def position(self, stage: str) -> int:
+        """0 for the front door, 1 for the next stage, …"""
+        return self.names().index(self[stage].name)
+
+    def describe(self) -> dict[str, object]:
+        return {"stages": [s.as_dict() for s in self.stages],
+                "tiers": {tier_name(t): [s.name for s in self.plan(t)] for t in sorted(ALL_TIERS)}}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(name="triage", factory="osmose.services.triage:TriageStage", port=50051, role="front-door",
+          resources=frozenset({"parser"}), grpc_service="osmose.v1.TriageService",
+          description="parse, detect language, pick the tier, flag slides for vision, segment"),
+    Stage(name="vision", factory="osmose.services.vision:VisionStage", port=50052,
+          resources=frozenset({"models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.VisionService",
+          description="render/OCR/describe the slides flagged for vision"),
+    Stage(name="extractor", factory="osmose.services.extractor:ExtractorStage", port=50053,
+          resources=frozenset({"models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.ExtractorService",
+          description="concepts per segment"),
+    Stage(name="embedder", factory="osmose.services.embedder:EmbedderStage", port=50054,
+          resources=frozenset({"embeddings", "models"}), grpc_service="osmose.v1.EmbedderService",
+          description="chunk and embed slide text"),
+    Stage(name="miner", factory="osmose.services.miner:MinerStage", port=50055,
+          resources=frozenset({"embeddings", "models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.MinerService",
+          description="canonical concepts; relations in DEEP"),
+    Stage(name="persister", factory="osmose.services.persister:PersisterStage", port=50056, role="writer",
+          resources=frozenset({"graph", "vectors"}), grpc_service="osmose.v1.PersisterService",
+          description="write graph and vectors, idempotently"),
+)
+
+#: the pipeline every host runs unless given another one (tests declare extra stages)
+PIPELINE = Pipeline(STAGES)
 
 
 def tier_name(tier: int) -> str:
@@ -47,7 +200,3 @@ def tier_from_name(name: str | None) -> int:
         if label == name.lower():
             return value
     raise ValueError(f"unknown tier {name!r}; choose one of {', '.join(TIER_NAMES.values())}")
-
-
-def stages_for_tier(tier: int) -> tuple[Stage, ...]:
-    return tuple(s for s in STAGES if tier in s.tiers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from osmose import ids
@@ -17,17 +18,28 @@ from osmose.v1 import pipeline_pb2 as ppb
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime
 
-__all__ = ["EmbedderStage"]
+__all__ = ["EmbedderConfig", "EmbedderStage"]
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmbedderConfig:
+    # Upper bound of one chunk, in model tokens (OSMOSE_CHUNK_MAX_TOKENS).
+    chunk_max_tokens: int = 256
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbedderConfig:
+        return cls(chunk_max_tokens=settings.chunk_max_tokens)
+
+
 class EmbedderStage:
     name = "embedder"
+    Config = EmbedderConfig
 
-    def __init__(self, settings: Settings, embeddings: CachedEmbeddings, *,
+    def __init__(self, config: EmbedderConfig = EmbedderConfig(), *, embeddings: CachedEmbeddings,
                  count_tokens: TokenCounter | None = None, models: ModelRuntime | None = None) -> None:
-        self.settings = settings
+        self.config = config
         self.embeddings = embeddings
         # A remote backend (TEI) is charged to the document: calls, tokens, cache hits, seconds.
         self.models = models if getattr(embeddings.backend, "remote", False) else None
@@ -37,7 +49,7 @@ class EmbedderStage:
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         doc = item.document
-        drafts = build_chunks(doc, item.segments, max_tokens=self.settings.chunk_max_tokens,
+        drafts = build_chunks(doc, item.segments, max_tokens=self.config.chunk_max_tokens,
                               count_tokens=self.count_tokens)
         session = self.models.session(label=doc.file_name or doc.doc_id) if self.models is not None else None
         with bind_accounting(session.accounting) if session is not None else contextlib.nullcontext():

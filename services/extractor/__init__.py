@@ -12,9 +12,10 @@ from osmose.services.extractor.extract import (
     ExtractorLimits,
     extract_concepts,
 )
-from osmose.services.extractor.stage import ExtractorStage
+from osmose.services.extractor.stage import ExtractorConfig, ExtractorStage
 
 __all__ = [
+    "ExtractorConfig",
     "MAX_CONCEPTS_PER_DOCUMENT",
     "MAX_CONCEPTS_PER_SEGMENT",
     "ExtractorLimits",

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
@@ -30,18 +31,27 @@ from osmose.v1 import pipeline_pb2 as ppb
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime, ModelSession
 
-__all__ = ["ExtractorStage"]
+__all__ = ["ExtractorConfig", "ExtractorStage"]
 
 logger = logging.getLogger(__name__)
 
 _NO_SEGMENTS_WARNING = "extractor: no segments from triage; used fixed windows of slides"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExtractorConfig:
+    limits: ExtractorLimits = field(default_factory=ExtractorLimits)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractorConfig:
+        return cls()   # nothing in Settings tunes the extractor yet
+
+
 class ExtractorStage:
     """Fills ``item.concepts`` (names, types, mentions, saliences; no canonical keys yet).
 
     Replaces any concepts already on the item, so a replay gives the same result.
-    FAST items pass through untouched (the tier skips concept work).
+    (FAST documents never reach it: the pipeline declaration leaves it out of their plan.)
 
     With a model runtime that serves ``concept_extraction``, segments are packed
     several to a prompt and all prompts of the document are in flight at once (the
@@ -53,18 +63,15 @@ class ExtractorStage:
     """
 
     name = "extractor"
+    Config = ExtractorConfig
 
-    def __init__(self, settings: Settings, *, limits: ExtractorLimits | None = None,
-                 models: ModelRuntime | None = None) -> None:
-        self.settings = settings
-        self.limits = limits or ExtractorLimits()
+    def __init__(self, config: ExtractorConfig = ExtractorConfig(), *, models: ModelRuntime | None = None) -> None:
+        self.config = config
+        self.limits = config.limits
         self.models = models if models is not None and models.serves(TASK) else None
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         log_extra = {"job_id": item.job_id, "tenant": item.tenant, "doc_id": item.document.doc_id}
-        if item.plan.tier == pb.TIER_FAST:
-            logger.debug("extractor skipped: FAST tier", extra=log_extra)
-            return item
         if not item.segments and item.document.slides and _NO_SEGMENTS_WARNING not in item.warnings:
             item.warnings.append(_NO_SEGMENTS_WARNING)
         started = time.perf_counter()

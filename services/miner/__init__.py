@@ -14,9 +14,10 @@ from osmose.services.miner.canonical import (
     normalise,
 )
 from osmose.services.miner.relations import RelationLimits, co_occurrences, similarities
-from osmose.services.miner.stage import MinerLimits, MinerStage
+from osmose.services.miner.stage import MinerConfig, MinerLimits, MinerStage
 
 __all__ = [
+    "MinerConfig",
     "SIMILARITY_MERGE_THRESHOLD",
     "MinerLimits",
     "MinerStage",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from osmose import ids
-from osmose.config import Settings
+from osmose.config import DEFAULT_TENANT, Settings
 from osmose.embeddings.base import Embeddings
 from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
 from osmose.models.context import bind_accounting
@@ -35,7 +35,7 @@ from osmose.v1 import pipeline_pb2 as ppb
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime, ModelSession
 
-__all__ = ["MinerLimits", "MinerStage"]
+__all__ = ["MinerConfig", "MinerLimits", "MinerStage"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,15 @@ class MinerLimits:
             raise ValueError("need similar_min <= merge_threshold <= 1")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MinerConfig:
+    limits: MinerLimits = field(default_factory=MinerLimits)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MinerConfig:
+        return cls()   # nothing in Settings tunes the miner yet
+
+
 class MinerStage:
     """Canonicalises ``item.concepts`` and, in DEEP, derives ``item.relations``.
 
@@ -64,23 +73,21 @@ class MinerStage:
     """
 
     name = "miner"
+    Config = MinerConfig
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, *, limits: MinerLimits | None = None,
+    def __init__(self, config: MinerConfig = MinerConfig(), *, embeddings: Embeddings,
                  models: ModelRuntime | None = None) -> None:
-        self.settings = settings
+        self.config = config
         self.embeddings = embeddings
-        self.limits = limits or MinerLimits()
+        self.limits = config.limits
         # Charges remote embedding calls to the document and, if it serves relation_typing, types relations.
         self.models = models
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         log_extra = {"job_id": item.job_id, "tenant": item.tenant, "doc_id": item.document.doc_id}
-        if item.plan.tier == pb.TIER_FAST:
-            logger.debug("miner skipped: FAST tier", extra=log_extra)
-            return item
         started = time.perf_counter()
         language = item.plan.language or item.document.language or "en"
-        tenant = item.tenant or self.settings.tenant
+        tenant = item.tenant or DEFAULT_TENANT
         session = self.models.session(label=item.document.file_name or item.document.doc_id) if self.models else None
         try:
             return await self._process(item, session, language, tenant, started, log_extra)

@@ -1,7 +1,6 @@
 """Persister: the only writer of the stores. Writes a document's graph and chunk
-vectors idempotently and serves search over them."""
+vectors idempotently (its process also serves the query side, :mod:`osmose.query`)."""
 
-from osmose.services.persister.search import RelatedHit, Searcher, SearchHit, SupportingSlide
-from osmose.services.persister.stage import PersisterStage
+from osmose.services.persister.stage import PersisterConfig, PersisterStage
 
-__all__ = ["PersisterStage", "RelatedHit", "SearchHit", "Searcher", "SupportingSlide"]
+__all__ = ["PersisterConfig", "PersisterStage"]

@@ -2,6 +2,6 @@
 tier, flags the slides where vision is worth its cost and cuts the deck into
 topical segments."""
 
-from osmose.services.triage.stage import TriageStage
+from osmose.services.triage.stage import TriageConfig, TriageStage
 
-__all__ = ["TriageStage"]
+__all__ = ["TriageConfig", "TriageStage"]

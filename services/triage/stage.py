@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from osmose.config import Settings
+from osmose.config import Limits, Settings, TriagePolicy
 from osmose.errors import PermanentError
 from osmose.parsing import parse_document
 from osmose.parsing.limits import read_bounded
@@ -17,18 +18,35 @@ from osmose.services.triage.segmentation import segment_document
 from osmose.slide_text import slide_text
 from osmose.v1 import pipeline_pb2 as ppb
 
-__all__ = ["TriageStage"]
+__all__ = ["TriageConfig", "TriageStage"]
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TriageConfig:
+    limits: Limits = field(default_factory=Limits)
+    policy: TriagePolicy = field(default_factory=TriagePolicy)
+    # LibreOffice for legacy .ppt; None = looked up on PATH.
+    soffice: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TriageConfig:
+        return cls(limits=settings.limits, policy=settings.triage, soffice=settings.soffice)
+
+    def parse_settings(self) -> Settings:
+        """What the parsers read (limits and LibreOffice), in the form they take."""
+        return Settings(limits=self.limits, soffice=self.soffice)
+
+
 class TriageStage:
     name = "triage"
+    Config = TriageConfig
 
-    def __init__(self, settings: Settings, *, parser: ParserPool | None = None) -> None:
+    def __init__(self, config: TriageConfig = TriageConfig(), *, parser: ParserPool | None = None) -> None:
         """`parser`: worker processes that parse with a deadline (the hosts pass one);
         without it documents are parsed in this process (tests, tools)."""
-        self.settings = settings
+        self.config = config
         self.parser = parser
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
@@ -41,19 +59,19 @@ class TriageStage:
             path = Path(item.source_uri)
             name = item.document.file_name or path.name
             if self.parser is None:
-                doc = parse_document(path, settings=self.settings, file_name=name)
+                doc = parse_document(path, settings=self.config.parse_settings(), file_name=name)
             else:
-                data = read_bounded(path, self.settings.limits)
-                doc = self.parser.parse(data, settings=self.settings, file_name=name)
+                data = read_bounded(path, self.config.limits)
+                doc = self.parser.parse(data, settings=self.config.parse_settings(), file_name=name)
             item.document.CopyFrom(doc)
         doc = item.document
 
         profile = detect_languages(slide_text(s, vision=False) for s in doc.slides)
         doc.language = profile.dominant
         for slide in doc.slides:
-            slide.vision_decision.CopyFrom(vision_decision(slide, policy=self.settings.triage))
+            slide.vision_decision.CopyFrom(vision_decision(slide, policy=self.config.policy))
 
-        choice = choose_tier(doc, requested=item.plan.tier, policy=self.settings.triage)
+        choice = choose_tier(doc, requested=item.plan.tier, policy=self.config.policy)
         item.plan.tier = choice.tier
         item.plan.tier_reason = choice.reason
         item.plan.tier_requested = choice.requested

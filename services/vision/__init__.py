@@ -10,9 +10,10 @@ from osmose.services.vision.describe import describe_slide
 from osmose.services.vision.exceptions import ConversionError, RenderError, VisionError
 from osmose.services.vision.ocr import OcrResult, Tesseract, clean_ocr_text, tesseract_languages
 from osmose.services.vision.renderer import DocumentRenderer, PdfPageRenderer, RenderedPage
-from osmose.services.vision.stage import SlideDescriber, VisionStage
+from osmose.services.vision.stage import SlideDescriber, VisionConfig, VisionStage
 
 __all__ = [
+    "VisionConfig",
     "ConversionError",
     "DocumentRenderer",
     "OcrResult",

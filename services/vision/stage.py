@@ -24,9 +24,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from osmose.config import Settings
+from osmose.config import DEFAULT_DATA_DIR, Limits, Settings
 from osmose.services.vision.describe import describe_slide
 from osmose.services.vision.exceptions import RenderError
 from osmose.services.vision.llm_describer import TASK as VISION_TASK
@@ -40,7 +41,7 @@ from osmose.v1 import pipeline_pb2 as ppb
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime, ModelSession
 
-__all__ = ["DEFAULT_CONCURRENCY", "OCR_MAX_WORDS", "SlideDescriber", "VisionStage"]
+__all__ = ["DEFAULT_CONCURRENCY", "OCR_MAX_WORDS", "SlideDescriber", "VisionConfig", "VisionStage"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,22 +92,46 @@ class _Context:
     cpu: asyncio.Semaphore | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class VisionConfig:
+    # Where rendered pages are cached (DATA_DIR/render-cache).
+    data_dir: Path = DEFAULT_DATA_DIR
+    limits: Limits = field(default_factory=Limits)
+    # LibreOffice and Tesseract; None = looked up on PATH.
+    soffice: str | None = None
+    tesseract: str | None = None
+    # Flagged slides worked on at once (rendering and OCR are CPU-bound).
+    concurrency: int = DEFAULT_CONCURRENCY
+    ocr_max_words: int = OCR_MAX_WORDS
+    render_pixels: int = RENDER_PIXEL_BUDGET
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VisionConfig:
+        return cls(data_dir=settings.data_dir, limits=settings.limits, soffice=settings.soffice,
+                   tesseract=settings.tesseract)
+
+
 class VisionStage:
     name = "vision"
 
-    def __init__(self, settings: Settings, *, describer: SlideDescriber | None = None,
-                 models: ModelRuntime | None = None,
-                 concurrency: int = DEFAULT_CONCURRENCY, ocr_max_words: int = OCR_MAX_WORDS,
-                 render_pixels: int = RENDER_PIXEL_BUDGET) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.settings = settings
+    Config = VisionConfig
+
+    def __init__(self, config: VisionConfig = VisionConfig(), *, models: ModelRuntime | None = None,
+                 describer: SlideDescriber | None = None) -> None:
+        self.config = config
         self.describer = describer
         # Used only when it serves vision_summary (a vision endpoint is configured).
         self.models = models if models is not None and models.serves(VISION_TASK) else None
-        self.concurrency = concurrency
-        self.ocr_max_words = ocr_max_words
-        self.render_pixels = render_pixels
+        self.concurrency = config.concurrency
+        self.ocr_max_words = config.ocr_max_words
+        self.render_pixels = config.render_pixels
+        # What the renderer and Tesseract read, in the form they take.
+        self._tools = Settings(data_dir=config.data_dir, limits=config.limits, soffice=config.soffice,
+                               tesseract=config.tesseract)
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         doc = item.document
@@ -120,12 +145,12 @@ class VisionStage:
         if describer is None and self.models is not None:
             session = self.models.session(label=doc.file_name or doc.doc_id)
             describer = ModelDescriber(session, unit=unit)
-        tesseract = Tesseract.from_settings(self.settings)
+        tesseract = Tesseract.from_settings(self._tools)
         wants_ocr = any(self._wants_ocr(s) for s in flagged)
         codes = [c for c in (list(item.plan.languages) or [item.plan.language or doc.language]) if c]
         languages = await tesseract.languages_for(codes) if wants_ocr and tesseract.available else ""
         needs_render = describer is not None or wants_ocr
-        renderer = (DocumentRenderer(self.settings, doc, item.source_uri, max_pixels=self.render_pixels,
+        renderer = (DocumentRenderer(self._tools, doc, item.source_uri, max_pixels=self.render_pixels,
                                      gray=describer is None) if needs_render else None)
         ctx = _Context(renderer, tesseract, languages, unit, describer, asyncio.Semaphore(self.concurrency))
         # With a model, pages wait on the GPU pool, not on this machine's cores: keep all of

@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from osmose.bus.topics import stage_names
+from osmose.pipeline import PIPELINE
 from tests.support import OSMOSE
 
-STAGES = list(stage_names())
+STAGES = list(PIPELINE.names())
 
 
 def free_ports(count: int) -> list[int]:

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from osmose.hosts.service_client import ServiceClient
-from osmose.hosts.service_rpc import service_name
+from osmose.pipeline import PIPELINE
 from osmose.v1 import envelope_pb2 as epb
 from tests.e2e.cluster import STAGES, Cluster, health_status
 from tests.fixtures.builders import build_title_body_pptx
@@ -106,15 +106,15 @@ def test_every_process_is_healthy_and_lists_its_services_by_reflection(cluster: 
     common = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
     for stage, port in cluster.ports.items():
         assert health_status(port) == SERVING
-        assert health_status(port, service_name(stage)) == SERVING
+        assert health_status(port, PIPELINE[stage].grpc_service) == SERVING
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             database = ProtoReflectionDescriptorDatabase(channel)
             services = set(database.get_services())
-            expected = {service_name(stage), *common}
+            expected = {PIPELINE[stage].grpc_service, *common}
             if stage == "triage":
                 expected.add("osmose.v1.IngestionService")
             assert expected <= services, (stage, services)
-            methods = {m.name for m in DescriptorPool(database).FindServiceByName(service_name(stage)).methods}
+            methods = {m.name for m in DescriptorPool(database).FindServiceByName(PIPELINE[stage].grpc_service).methods}
             assert "Process" in methods
             if stage == "persister":
                 assert {"Search", "Stats"} <= methods

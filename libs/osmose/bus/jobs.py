@@ -27,7 +27,8 @@ from google.protobuf.message import DecodeError
 
 from osmose.bus.exceptions import TopicError
 from osmose.bus.kafka_client import BusConfig, new_consumer, translate
-from osmose.bus.topics import job_topic, stage_names
+from osmose.bus.topics import job_topic
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
 
 __all__ = [
@@ -50,13 +51,13 @@ def is_terminal(job: epb.Job) -> bool:
     return job.state in TERMINAL_STATES
 
 
-def progress_of(stage: str, event: str) -> int:
+def progress_of(stage: str, event: str, pipeline: Pipeline = PIPELINE) -> int:
     """Monotone progress of a job within one run."""
     if event in ("done", "failed", "cancelled"):
         return PROGRESS_DONE
     if event in ("queued", "replayed") or not stage:
         return 0
-    base = 10 * (stage_names().index(stage) + 1)
+    base = 10 * (pipeline.position(stage) + 1)
     return base + 5 if event == "finished" else base
 
 

@@ -1,4 +1,4 @@
-"""Every Kafka topic of the pipeline, declared once and derived from :data:`osmose.pipeline.STAGES`.
+"""Every Kafka topic of the pipeline, derived from the stage declaration (:data:`osmose.pipeline.PIPELINE`).
 
 Services create these topics idempotently at start (:func:`osmose.bus.kafka_client.ensure_topics`);
 `osmose topics --json` prints the same declaration for the Helm chart and for operators.
@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from osmose.pipeline import STAGES
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
 
 __all__ = [
@@ -40,13 +40,12 @@ __all__ = [
     "consumer_group",
     "dead_letter_topic",
     "declare_topics",
+    "describe_pipeline",
     "input_topic",
     "input_topics",
     "job_topic",
-    "next_stage",
     "priority_from_name",
     "priority_name",
-    "stage_names",
 ]
 
 TopicKind = Literal["input", "dead-letter", "job-status"]
@@ -104,13 +103,13 @@ def _check_prefix(prefix: str) -> str:
     return prefix
 
 
-def stage_names() -> tuple[str, ...]:
-    return tuple(s.name for s in STAGES)
+_STAGE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 def _check_stage(stage: str) -> str:
-    if stage not in stage_names():
-        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(stage_names())}")
+    # Names come from the declaration; this only keeps a topic name well-formed.
+    if not _STAGE.match(stage):
+        raise ValueError(f"stage name must be a lower-case identifier, got {stage!r}")
     return stage
 
 
@@ -151,23 +150,10 @@ def priority_from_name(name: str | None) -> int:
     raise ValueError(f"unknown priority {name!r}; choose one of {', '.join(PRIORITIES)}")
 
 
-def next_stage(stage: str, tier: int) -> str | None:
-    """The stage after `stage` that runs for `tier`, or None when the job is done.
-
-    Stages a tier skips get no message at all (unlike a pipeline that pushes every
-    message through every stage and filters there).
-    """
-    names = stage_names()
-    for later in STAGES[names.index(_check_stage(stage)) + 1:]:
-        if tier in later.tiers:
-            return later.name
-    return None
-
-
-def declare_topics(prefix: str) -> tuple[TopicSpec, ...]:
+def declare_topics(prefix: str, pipeline: Pipeline = PIPELINE) -> tuple[TopicSpec, ...]:
     """All topics of one deployment, inputs and dead letters in pipeline order, then the job topic."""
     specs: list[TopicSpec] = []
-    for stage in STAGES:
+    for stage in pipeline:
         for priority in PRIORITIES:
             specs.append(TopicSpec(
                 name=input_topic(prefix, stage.name, priority), kind="input", stage=stage.name,
@@ -181,3 +167,17 @@ def declare_topics(prefix: str) -> tuple[TopicSpec, ...]:
         name=job_topic(prefix), kind="job-status", partitions=JOB_PARTITIONS, retention_ms=JOB_RETENTION_MS,
         compacted=True, description="latest status snapshot of every job, keyed by job id"))
     return tuple(specs)
+
+
+def describe_pipeline(prefix: str, pipeline: Pipeline = PIPELINE) -> dict[str, object]:
+    """The pipeline as a deployment sees it (`osmose describe --json`): each stage's declaration
+    with its consumer group and topics, each tier's plan, and every topic with its settings.
+    The Helm chart is generated from and tested against this."""
+    description = pipeline.describe()
+    for stage in description["stages"]:  # type: ignore[union-attr]
+        name = stage["name"]
+        stage["consumer_group"] = consumer_group(prefix, name)
+        stage["topics"] = {"input": input_topics(prefix, name), "dead_letter": dead_letter_topic(prefix, name)}
+        stage["partitions"] = INPUT_PARTITIONS
+    return {"prefix": _check_prefix(prefix), **description, "job_topic": job_topic(prefix),
+            "priorities": list(PRIORITIES), "topics": [t.as_dict() for t in declare_topics(prefix, pipeline)]}

@@ -1,4 +1,4 @@
-"""Commands of the distributed mode: `serve`, `submit`, `dlq`, `topics`.
+"""Commands of the distributed mode: `serve`, `submit`, `dlq`, `topics`, `describe`.
 
 The stages run as gRPC services passing work over Kafka (`osmose serve`); clients
 submit documents to the front door (`osmose submit`) and get exactly the report
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from osmose.bus.topics import PRIORITIES, stage_names
+from osmose.bus.topics import PRIORITIES
 from osmose.cli.common import (
     TIERS,
     data_dir_option,
@@ -28,11 +28,12 @@ from osmose.cli.common import (
     setup_logging,
     tenant_option,
 )
+from osmose.pipeline import PIPELINE
 
-__all__ = ["dlq", "serve", "submit", "topics"]
+__all__ = ["describe", "dlq", "serve", "submit", "topics"]
 
-_STAGES = list(stage_names())
-DEFAULT_SERVER = "127.0.0.1:50051"
+_STAGES = list(PIPELINE.names())
+DEFAULT_SERVER = f"127.0.0.1:{PIPELINE.front_door.port}"
 
 
 def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
@@ -51,8 +52,9 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
 @click.command()
 @click.argument("stage", type=click.Choice([*_STAGES, "all"]), metavar="STAGE|all")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="gRPC port. Default: triage 50051 (with the front door), vision 50052, extractor 50053, "
-                   "embedder 50054, miner 50055, persister 50056; `all` 50051.")
+              help="gRPC port. Default: the stage's declared port ("
+                   + ", ".join(f"{s.name} {s.port}" for s in PIPELINE)
+                   + f"); `all` {PIPELINE.front_door.port}. `osmose describe` lists them.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @data_dir_option
 @graph_uri_option
@@ -99,7 +101,7 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
       osmose serve all --data-dir /tmp/osmose
       osmose serve embedder --kafka kafka:9092 --blob-dir /shared/blobs
     """
-    from osmose.hosts.service import DEFAULT_PORTS, ServiceHost, ServiceOptions
+    from osmose.hosts.service import ServiceHost, ServiceOptions
     from osmose.hosts.service_worker import RetryPolicy
 
     settings = settings_from(data_dir, graph_uri=graph_uri, kafka_bootstrap=kafka_bootstrap,
@@ -109,7 +111,7 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
     _bus_config(settings, "osmose")
     stages = _STAGES if stage == "all" else [stage]
     options = ServiceOptions(
-        host=host, port=port or DEFAULT_PORTS[stages[0]], max_in_flight=max_in_flight,
+        host=host, port=port or PIPELINE[stages[0]].port, max_in_flight=max_in_flight,
         retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
         claim_check_bytes=claim_check_bytes)
     sys.exit(run_async(ServiceHost(settings, stages, options).run()))
@@ -331,3 +333,35 @@ def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool,
                 "job-status": "job status, keyed by job id"}[s.kind]
         click.echo(f"{s.name:<{width}}  {s.partitions:>10}  {s.retention_ms // 86_400_000:>7} d  "
                    f"{s.configs()['cleanup.policy']:<14}  {what}")
+
+
+# -- describe --------------------------------------------------------------------------------------
+
+@click.command()
+@kafka_options
+@json_option
+def describe(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool) -> None:
+    """Print the pipeline as declared: stages (role, port, resources, tiers), consumer groups, topics.
+
+    Everything here comes from one declaration (osmose.pipeline); the services use
+    exactly these names and ports, and the Helm chart is generated from and tested
+    against `osmose describe --json`. Needs no broker.
+    """
+    from osmose.bus.topics import describe_pipeline
+
+    settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    setup_logging(settings, 0)
+    try:
+        description = describe_pipeline(settings.topic_prefix, PIPELINE)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(description, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'stage':<10} {'role':<10} {'port':>5}  {'tiers':<20} {'consumer group':<22} resources")
+    for stage in description["stages"]:
+        click.echo(f"{stage['name']:<10} {stage['role']:<10} {stage['port']:>5}  {','.join(stage['tiers']):<20} "
+                   f"{stage['consumer_group']:<22} {','.join(stage['resources']) or '-'}")
+    for tier, plan in description["tiers"].items():
+        click.echo(f"{tier}: {' -> '.join(plan)}")
+    click.echo(f"job status: {description['job_topic']}; `osmose topics` lists every topic")

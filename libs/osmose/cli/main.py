@@ -150,7 +150,9 @@ def search(query: str, tenant: str | None, data_dir: Path | None, graph_uri: str
 
     hits = run_async(go())
     if as_json:
-        click.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
+        from osmose.query import hit_as_dict
+
+        click.echo(json.dumps([hit_as_dict(h) for h in hits], ensure_ascii=False))
     else:
         print_hits(query, hits)
 
@@ -199,9 +201,9 @@ def stats(tenant: str | None, data_dir: Path | None, graph_uri: str | None, serv
 
 
 def _register_distributed_commands() -> None:
-    from osmose.cli.distributed import dlq, serve, submit, topics
+    from osmose.cli.distributed import describe, dlq, serve, submit, topics
 
-    for command in (serve, submit, dlq, topics):
+    for command in (serve, submit, dlq, topics, describe):
         cli.add_command(command)
 
 

@@ -1,7 +1,8 @@
 """The in-process host: all six stages in one process on the embedded default.
 
-Stages run in the order :mod:`osmose.pipeline` declares, each only for the tiers
-it serves. Documents are independent: one that fails is reported and the others
+The front door (triage) runs first and decides the tier; then the tier's plan
+(:meth:`osmose.pipeline.Pipeline.plan`) runs in order, and the writer's calls are
+serialised. Documents are independent: one that fails is reported and the others
 go on. Two documents are in flight at a time so one's parsing overlaps another's
 embedding; store writes are serialised (local Qdrant and SQLite have one writer).
 """
@@ -18,9 +19,10 @@ from pathlib import Path
 from osmose.config import Settings
 from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.report import IngestReport, fill_report
-from osmose.pipeline import STAGES
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.stage import PipelineStage
 from osmose.v1 import pipeline_pb2 as ppb
+from osmose.v1 import services_pb2 as spb
 
 __all__ = ["InProcessPipeline", "ProgressCallback"]
 
@@ -33,10 +35,11 @@ ProgressCallback = Callable[[int, str], None]
 class InProcessPipeline:
     """Owns the stores and the model for one data directory. Use as an async context manager."""
 
-    def __init__(self, settings: Settings, *, max_in_flight: int = 2) -> None:
+    def __init__(self, settings: Settings, *, max_in_flight: int = 2, pipeline: Pipeline = PIPELINE) -> None:
         from osmose.hosts.wiring import Resources
 
         self.settings = settings
+        self.pipeline = pipeline
         self.max_in_flight = max_in_flight
         self.resources = Resources(settings)
         self._stages: dict[str, PipelineStage] | None = None
@@ -58,7 +61,7 @@ class InProcessPipeline:
         if self._stages is None:
             from osmose.hosts.wiring import build_stages
 
-            self._stages = build_stages(self.resources)
+            self._stages = build_stages(self.resources, pipeline=self.pipeline)
         return self._stages
 
     async def __aenter__(self) -> InProcessPipeline:
@@ -74,24 +77,16 @@ class InProcessPipeline:
 
     # -- queries ------------------------------------------------------------------------------------
 
-    async def search(self, query: str, *, tenant: str, limit: int) -> list:
+    async def search(self, query: str, *, tenant: str, limit: int) -> list[spb.SearchHit]:
         if self._searcher is None:
             self._searcher = self.resources.searcher()
         return await self._searcher.search(query, tenant=tenant, limit=limit)
 
     async def stats(self, tenant: str | None = None) -> dict[str, dict[str, int]]:
         """Counts per tenant: graph counts plus the chunks in the vector index."""
-        counts = await self.graph.stats(tenant)
-        chunks = await self.vectors.count(tenant)
-        table: dict[str, dict[str, int]] = {}
-        for name in sorted(set(counts) | set(chunks)):
-            c = counts.get(name)
-            table[name] = {
-                "documents": c.documents if c else 0, "slides": c.slides if c else 0,
-                "segments": c.segments if c else 0, "concepts": c.concepts if c else 0,
-                "relations": c.relations if c else 0, "chunks": chunks.get(name, 0),
-            }
-        return table
+        from osmose.query import stats_as_table, tenant_stats
+
+        return stats_as_table(await tenant_stats(graph=self.graph, vectors=self.vectors, tenant=tenant))
 
     # -- ingestion ----------------------------------------------------------------------------------
 
@@ -105,19 +100,19 @@ class InProcessPipeline:
         try:
             if not path.is_file():
                 raise DocumentError(f"no such file: {path}", reason="not-found")
-            for stage_decl in STAGES:
-                if stage_decl.name != "triage" and item.plan.tier not in stage_decl.tiers:
-                    continue
+            decl = self.pipeline.front_door        # it decides the tier, so the plan is known after it
+            while decl is not None:
                 if progress:
-                    progress(index, stage_decl.name)
-                stage = self.stages[stage_decl.name]
+                    progress(index, decl.name)
+                stage = self.stages[decl.name]
                 t0 = time.perf_counter()
-                if stage_decl.name == "persister":
+                if decl.role == "writer":
                     async with self._write_lock:
                         item = await stage.process(item)
                 else:
                     item = await stage.process(item)
-                report.seconds[stage_decl.name] = round(time.perf_counter() - t0, 3)
+                report.seconds[decl.name] = round(time.perf_counter() - t0, 3)
+                decl = self.pipeline.next_stage(decl.name, item.plan.tier)
         except DocumentError as exc:  # "<reason>: <explanation>"
             report.status, report.error = "error", str(exc)
         except ConfigurationError as exc:  # e.g. LibreOffice missing for a .ppt

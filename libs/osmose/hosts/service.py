@@ -1,9 +1,10 @@
 """The service host: `osmose serve STAGE` (one stage per process) and `osmose serve all`.
 
 One process = a grpc.aio server (standard health checking, reflection, the stage's
-RPCs, the front door with triage) + one Kafka consumer per hosted stage + a tail of
-the job topic + one shared producer. Stages are built by :mod:`osmose.hosts.wiring`,
-exactly as the in-process host builds them.
+RPCs; the ingestion API with the front-door stage, Search/Stats with the writer) + one
+Kafka consumer per hosted stage + a tail of the job topic + one shared producer. What a
+stage is (port, role, topics) comes from its declaration (:mod:`osmose.pipeline`);
+stages are built by :mod:`osmose.hosts.wiring`, exactly as the in-process host builds them.
 
 Start-up:
 
@@ -41,7 +42,7 @@ from osmose.bus.consumer import StageConsumer
 from osmose.bus.envelope import CLAIM_CHECK_BYTES
 from osmose.bus.jobs import JobTable, JobTail
 from osmose.bus.kafka_client import BusConfig, Producer, ensure_topics
-from osmose.bus.topics import declare_topics, stage_names
+from osmose.bus.topics import declare_topics
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
 from osmose.hosts.service_client import CHANNEL_OPTIONS
@@ -49,18 +50,13 @@ from osmose.hosts.service_frontdoor import SERVICE_NAME as INGESTION_SERVICE
 from osmose.hosts.service_frontdoor import IngestionServicer
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["DEFAULT_PORTS", "ServiceHost", "ServiceOptions", "serve"]
+__all__ = ["ServiceHost", "ServiceOptions", "serve"]
 
 logger = logging.getLogger(__name__)
 
-#: gRPC port of each stage's process; `serve all` listens on triage's (the front door's)
-DEFAULT_PORTS: dict[str, int] = {
-    "triage": 50051, "vision": 50052, "extractor": 50053, "embedder": 50054, "miner": 50055, "persister": 50056,
-}
-FRONT_DOOR_STAGE = "triage"
-WRITER_STAGE = "persister"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +64,7 @@ class ServiceOptions:
     """How one service process runs (Settings says what it connects to)."""
 
     host: str = "0.0.0.0"
-    port: int | None = None                  # None: DEFAULT_PORTS of the first stage hosted
+    port: int | None = None                  # None: the declared port of the first stage hosted
     # Messages one stage works on at once (per priority class; see osmose.bus.lanes).
     max_in_flight: int = 2
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -84,16 +80,19 @@ class ServiceOptions:
 
 
 class ServiceHost:
-    def __init__(self, settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions()) -> None:
-        unknown = [s for s in stages if s not in stage_names()]
+    def __init__(self, settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions(), *,
+                 pipeline: Pipeline = PIPELINE) -> None:
+        unknown = [s for s in stages if s not in pipeline]
         if unknown or not stages:
-            raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(stage_names())}")
+            raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(pipeline.names())}")
         self.settings = settings
-        self.stages = [s for s in stage_names() if s in stages]    # pipeline order
+        self.pipeline = pipeline
+        self.stages = [s for s in pipeline.names() if s in stages]    # pipeline order
         self.options = options
-        self.port = options.port or DEFAULT_PORTS[self.stages[0]]
+        self.port = options.port or pipeline[self.stages[0]].port
+        everything = len(self.stages) == len(pipeline)
         self.config = BusConfig.from_settings(
-            settings, client_id=f"osmose-{'-'.join(self.stages) if len(self.stages) < 6 else 'all'}",
+            settings, client_id=f"osmose-{'all' if everything else '-'.join(self.stages)}",
             session_timeout_s=options.session_timeout_s, connect_timeout_s=options.connect_timeout_s)
         self._stop = asyncio.Event()
         self._exit_code = 0
@@ -124,15 +123,15 @@ class ServiceHost:
         server: grpc.aio.Server | None = None
         health_servicer = health.aio.HealthServicer()
         try:
-            await asyncio.to_thread(ensure_topics, self.config, declare_topics(self.config.prefix))   # 1.
+            await asyncio.to_thread(ensure_topics, self.config, declare_topics(self.config.prefix, self.pipeline))   # 1.
             await asyncio.to_thread(producer.start)                                                   # 2.
             await tail.start()                                                                        # 3.
             if not await self._until(tail.ready):
                 return self._exit_code
             bus = ServiceBus(config=self.config, producer=producer, blobs=LocalBlobStore(self.settings.blob_path),
                              jobs=table, host=f"{socket.gethostname()}:{os.getpid()}",
-                             claim_check_bytes=self.options.claim_check_bytes)
-            if WRITER_STAGE in self.stages:
+                             claim_check_bytes=self.options.claim_check_bytes, pipeline=self.pipeline)
+            if self.pipeline.writer.name in self.stages:
                 # Open the stores now (on the loop: async store clients bind to it), so a second
                 # writer of the embedded stores fails at start, not on its first document.
                 _ = resources.graph, resources.vectors
@@ -140,11 +139,12 @@ class ServiceHost:
             names = []
             workers = {}
             for name in self.stages:
-                worker = StageWorker(stage=build_stage(name, resources), bus=bus, retry=self.options.retry,
-                                     exclusive=name == WRITER_STAGE)
+                decl = self.pipeline[name]
+                worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.options.retry,
+                                     exclusive=decl.role == "writer")
                 workers[name] = worker
-                names.append(add_stage_services(server, worker, resources))
-            if FRONT_DOOR_STAGE in self.stages:
+                names.extend(add_stage_services(server, decl, worker, resources))
+            if self.pipeline.front_door.name in self.stages:
                 sgrpc.add_IngestionServiceServicer_to_server(
                     IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set), server)
                 names.append(INGESTION_SERVICE)
@@ -195,6 +195,7 @@ class ServiceHost:
         return event.is_set() and not self._stop.is_set()
 
 
-def serve(settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions()) -> int:
+def serve(settings: Settings, stages: list[str], options: ServiceOptions = ServiceOptions(), *,
+          pipeline: Pipeline = PIPELINE) -> int:
     """Run a service host until SIGTERM/SIGINT; returns the process exit status."""
-    return asyncio.run(ServiceHost(settings, stages, options).run())
+    return asyncio.run(ServiceHost(settings, stages, options, pipeline=pipeline).run())

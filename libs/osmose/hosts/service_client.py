@@ -19,7 +19,7 @@ import grpc
 from osmose.bus.jobs import is_terminal
 from osmose.bus.trace import HEADER, TraceContext
 from osmose.errors import OsmoseError
-from osmose.services.persister.search import RelatedHit, SearchHit, SupportingSlide
+from osmose.query.stats import stats_as_table
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
@@ -146,26 +146,17 @@ class ServiceClient:
         raise RequestRejected(grpc.StatusCode.DEADLINE_EXCEEDED,
                               f"timeout: job {job_id} did not end within {timeout_s:.0f} s (it goes on)")
 
-    async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[SearchHit]:
+    async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[spb.SearchHit]:
         try:
             response = await self.persister.Search(spb.SearchRequest(query=query, tenant=tenant, limit=limit),
                                                    timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
-        return [SearchHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
-                          concepts=list(h.concepts), related=[
-                              RelatedHit(name=r.name, canonical_key=r.canonical_key, kind=r.kind,
-                                         weight=r.weight, via=r.via,
-                                         slides=[SupportingSlide(doc_id=x.doc_id, file=x.file, slide=x.slide,
-                                                                 title=x.title) for x in r.slides])
-                              for r in h.related])
-                for h in response.hits]
+        return list(response.hits)
 
     async def stats(self, tenant: str | None = None, *, timeout_s: float = 60.0) -> dict[str, dict[str, int]]:
         try:
             response = await self.persister.Stats(spb.StatsRequest(tenant=tenant or ""), timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
-        return {t.tenant: {"documents": t.documents, "slides": t.slides, "segments": t.segments,
-                           "concepts": t.concepts, "relations": t.relations, "chunks": t.chunks}
-                for t in response.tenants}
+        return stats_as_table(response)

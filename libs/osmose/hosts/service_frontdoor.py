@@ -30,7 +30,6 @@ from osmose.bus.blobs import digest_of
 from osmose.bus.envelope import now_ms
 from osmose.bus.exceptions import BusError
 from osmose.bus.jobs import PROGRESS_DONE, is_terminal
-from osmose.bus.topics import stage_names
 from osmose.bus.trace import child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
@@ -61,7 +60,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         self.bus = bus
         self.settings = settings
         self.ready = ready
-        self.first_stage = stage_names()[0]
+        self.first_stage = bus.pipeline.front_door.name
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()

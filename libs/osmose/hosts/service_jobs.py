@@ -17,7 +17,7 @@ from osmose.bus.envelope import now_ms
 from osmose.bus.jobs import progress_of
 from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.report import IngestReport, fill_report
-from osmose.pipeline import STAGES
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -44,11 +44,12 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return "internal", f"internal error ({type(exc).__name__}): {exc}"
 
 
-def build_report(envelope: epb.Envelope, item: ppb.WorkItem, *, error: str | None = None) -> IngestReport:
+def build_report(envelope: epb.Envelope, item: ppb.WorkItem, *, error: str | None = None,
+                 pipeline: Pipeline = PIPELINE) -> IngestReport:
     report = IngestReport(file=envelope.file or item.document.file_name)
     if error is not None:
         report.status, report.error = "error", error
-    order = {s.name: i for i, s in enumerate(STAGES)}
+    order = {s.name: i for i, s in enumerate(pipeline)}
     for timing in sorted(item.timings, key=lambda t: order.get(t.stage, 99)):
         report.seconds[timing.stage] = round(timing.seconds, 3)
     started = envelope.created_at_ms or now_ms()
@@ -59,7 +60,7 @@ def build_report(envelope: epb.Envelope, item: ppb.WorkItem, *, error: str | Non
 
 def job_snapshot(envelope: epb.Envelope, *, event: str, stage: str, item: ppb.WorkItem | None = None,
                  report: IngestReport | None = None, reason: str = "", trace_id: str = "",
-                 base: epb.Job | None = None) -> epb.Job:
+                 base: epb.Job | None = None, pipeline: Pipeline = PIPELINE) -> epb.Job:
     """A complete snapshot of the job the envelope belongs to, after `event` at `stage`."""
     job = epb.Job()
     if base is not None:
@@ -70,7 +71,7 @@ def job_snapshot(envelope: epb.Envelope, *, event: str, stage: str, item: ppb.Wo
     job.attempt = envelope.attempt
     job.state = _STATE_OF_EVENT[event]
     job.event, job.stage = event, stage
-    job.progress = progress_of(stage, event)
+    job.progress = progress_of(stage, event, pipeline)
     job.updated_at_ms = now_ms()
     job.tier = envelope.tier
     if trace_id:

@@ -1,4 +1,4 @@
-"""gRPC servicers of the stages: ``Process`` for direct calls, the persister's Search and Stats.
+"""gRPC servicers of the stages: ``Process`` for direct calls; the writer's also Search and Stats.
 
 ``Process`` runs the stage on the given work item in this process, exactly as the
 consumer does but without Kafka (tools, debugging, synchronous callers). Errors
@@ -10,25 +10,26 @@ configuration problem, UNAVAILABLE for a transient failure, INTERNAL otherwise.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import grpc
 
 from osmose.errors import ConfigurationError, OsmoseError, PermanentError, RetryableError
 from osmose.hosts.service_jobs import describe_error
 from osmose.hosts.service_worker import StageWorker
+from osmose.pipeline import Stage
+from osmose.query.stats import tenant_stats
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["add_stage_services", "service_name", "status_of"]
+if TYPE_CHECKING:
+    from osmose.hosts.wiring import Resources
+    from osmose.query import Searcher
+
+__all__ = ["add_stage_services", "status_of"]
 
 logger = logging.getLogger(__name__)
-
-
-def service_name(stage: str) -> str:
-    """Fully qualified gRPC service of a stage, e.g. ``osmose.v1.TriageService``."""
-    return f"osmose.v1.{stage.capitalize()}Service"
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -57,11 +58,13 @@ class _StageServicer:
             raise  # unreachable: abort raises
 
 
-class _PersisterServicer(_StageServicer):
-    def __init__(self, worker: StageWorker, resources: Any) -> None:
+class _WriterServicer(_StageServicer):
+    """The writer's service also answers the query side (it is the process that opens the stores)."""
+
+    def __init__(self, worker: StageWorker, resources: Resources) -> None:
         super().__init__(worker)
         self.resources = resources
-        self._searcher = None
+        self._searcher: Searcher | None = None
 
     async def Search(self, request: spb.SearchRequest, context: grpc.aio.ServicerContext) -> spb.SearchResponse:
         if not request.tenant:
@@ -73,39 +76,27 @@ class _PersisterServicer(_StageServicer):
         except Exception as exc:
             code, text = status_of(exc)
             await context.abort(code, text)
-        return spb.SearchResponse(hits=[
-            spb.SearchHit(doc_id=h.doc_id, file=h.file, slide=h.slide, score=h.score, text=h.text,
-                          concepts=h.concepts, related=[
-                              spb.RelatedConcept(
-                                  name=r.name, canonical_key=r.canonical_key, kind=r.kind, weight=r.weight,
-                                  via=r.via, slides=[spb.SupportingSlide(doc_id=x.doc_id, file=x.file,
-                                                                         slide=x.slide, title=x.title)
-                                                     for x in r.slides])
-                              for r in h.related])
-            for h in hits])
+        return spb.SearchResponse(hits=hits)
 
     async def Stats(self, request: spb.StatsRequest, context: grpc.aio.ServicerContext) -> spb.StatsResponse:
-        tenant = request.tenant or None
         try:
-            counts = await self.resources.graph.stats(tenant)
-            chunks = await self.resources.vectors.count(tenant)
+            return await tenant_stats(graph=self.resources.graph, vectors=self.resources.vectors,
+                                      tenant=request.tenant or None)
         except Exception as exc:
             code, text = status_of(exc)
             await context.abort(code, text)
-        response = spb.StatsResponse()
-        for name in sorted(set(counts) | set(chunks)):
-            c = counts.get(name)
-            response.tenants.add(
-                tenant=name, documents=c.documents if c else 0, slides=c.slides if c else 0,
-                segments=c.segments if c else 0, concepts=c.concepts if c else 0,
-                relations=c.relations if c else 0, chunks=chunks.get(name, 0))
-        return response
+            raise  # unreachable: abort raises
 
 
-def add_stage_services(server: grpc.aio.Server, worker: StageWorker, resources: Any) -> str:
-    """Register the stage's service; returns its full name (for health and reflection)."""
-    name = worker.name
-    servicer = _PersisterServicer(worker, resources) if name == "persister" else _StageServicer(worker)
-    register = getattr(sgrpc, f"add_{name.capitalize()}ServiceServicer_to_server")
+def add_stage_services(server: grpc.aio.Server, stage: Stage, worker: StageWorker, resources: Resources) -> list[str]:
+    """Register the declared stage's gRPC service, if it has one; returns the names registered
+    (for health and reflection). The writer's service also carries Search and Stats."""
+    if stage.grpc_service is None:
+        return []
+    servicer = _WriterServicer(worker, resources) if stage.role == "writer" else _StageServicer(worker)
+    short = stage.grpc_service.rsplit(".", 1)[-1]
+    register = getattr(sgrpc, f"add_{short}Servicer_to_server", None)
+    if register is None:
+        raise ValueError(f"stage {stage.name}: no gRPC service {stage.grpc_service} in osmose/v1/services.proto")
     register(servicer, server)
-    return service_name(name)
+    return [stage.grpc_service]

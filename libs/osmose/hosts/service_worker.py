@@ -44,10 +44,11 @@ from osmose.bus.envelope import (
 from osmose.bus.exceptions import EnvelopeError
 from osmose.bus.jobs import JobTable, is_terminal
 from osmose.bus.kafka_client import BusConfig, Producer
-from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, next_stage, priority_name
+from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, priority_name
 from osmose.bus.trace import HEADER, TraceContext, child_of, from_headers
 from osmose.errors import ConfigurationError, OsmoseError, PermanentError
 from osmose.hosts.service_jobs import build_report, describe_error, job_snapshot
+from osmose.pipeline import PIPELINE, Pipeline
 from osmose.stage import PipelineStage
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -83,6 +84,7 @@ class ServiceBus:
     jobs: JobTable
     host: str
     claim_check_bytes: int = CLAIM_CHECK_BYTES
+    pipeline: Pipeline = PIPELINE
 
     async def publish_job(self, job: epb.Job, trace: TraceContext | None = None) -> bool:
         """Publish a snapshot unless readers would ignore it (older than what is known)."""
@@ -169,7 +171,7 @@ class StageWorker:
             await self._fail(envelope, ppb.WorkItem(), exc, attempts=envelope.attempt + 1, retryable=False,
                              trace=trace)
             return
-        await self.bus.publish_job(job_snapshot(envelope, event="entered", stage=self.name, item=item,
+        await self.bus.publish_job(job_snapshot(envelope, pipeline=self.bus.pipeline, event="entered", stage=self.name, item=item,
                                                 trace_id=trace.trace_id, base=self.bus.jobs.get(envelope.job_id)),
                                    trace)
         attempt = envelope.attempt
@@ -199,7 +201,7 @@ class StageWorker:
                     return
                 envelope.attempt = attempt
                 reason, text = describe_error(exc)
-                snapshot = job_snapshot(envelope, event="retrying", stage=self.name, item=item, reason=reason,
+                snapshot = job_snapshot(envelope, pipeline=self.bus.pipeline, event="retrying", stage=self.name, item=item, reason=reason,
                                         base=self.bus.jobs.get(envelope.job_id))
                 snapshot.error = text
                 await self.bus.publish_job(snapshot, trace)
@@ -211,19 +213,19 @@ class StageWorker:
         if self.bus.cancelled(envelope):
             logger.info("%s: job %s was cancelled; not forwarding it", self.name, envelope.job_id, extra=log)
             return
-        following = next_stage(self.name, out.plan.tier)                   # 5.
+        following = self.bus.pipeline.next_stage(self.name, out.plan.tier)                   # 5.
         logger.info("%s: job %s (%s) processed in %.2f s, next: %s", self.name, envelope.job_id,
-                    out.document.file_name, out.timings[-1].seconds, following or "done", extra=log)
+                    out.document.file_name, out.timings[-1].seconds, following.name if following else "done", extra=log)
         base = self.bus.jobs.get(envelope.job_id)
         if following is None:
-            report = build_report(envelope, out)
-            await self.bus.publish_job(job_snapshot(envelope, event="done", stage=self.name, item=out,
+            report = build_report(envelope, out, pipeline=self.bus.pipeline)
+            await self.bus.publish_job(job_snapshot(envelope, pipeline=self.bus.pipeline, event="done", stage=self.name, item=out,
                                                     report=report, base=base), trace)
             logger.info("job %s done: %s", envelope.job_id, report.file, extra=log)
             return
-        await self.bus.publish_job(job_snapshot(envelope, event="finished", stage=self.name, item=out, base=base),
+        await self.bus.publish_job(job_snapshot(envelope, pipeline=self.bus.pipeline, event="finished", stage=self.name, item=out, base=base),
                                    trace)
-        await self.bus.publish_work(forward(envelope, stage=following, tier=out.plan.tier), out, trace)
+        await self.bus.publish_work(forward(envelope, stage=following.name, tier=out.plan.tier), out, trace)
 
     async def _fail(self, envelope: epb.Envelope, item: ppb.WorkItem, exc: BaseException, *, attempts: int,
                     retryable: bool, trace: TraceContext) -> None:
@@ -231,8 +233,8 @@ class StageWorker:
         reason, text = describe_error(exc)
         if retryable:
             text = f"{text} (gave up after {attempts} attempts at {self.name})"
-        report = build_report(envelope, item, error=text)
-        await self.bus.publish_job(job_snapshot(envelope, event="failed", stage=self.name, item=item, report=report,
+        report = build_report(envelope, item, error=text, pipeline=self.bus.pipeline)
+        await self.bus.publish_job(job_snapshot(envelope, pipeline=self.bus.pipeline, event="failed", stage=self.name, item=item, report=report,
                                                 reason=reason, base=self.bus.jobs.get(envelope.job_id)), trace)
 
     async def _dead_letter(self, envelope: epb.Envelope, exc: BaseException, *, attempts: int, retryable: bool,

@@ -1,6 +1,8 @@
 """Wiring: which store, model and backend each stage gets, decided once from Settings.
 
-Every host builds its stages here: the in-process host (all six stages in one
+A stage is built by lookup in its declaration (:mod:`osmose.pipeline`): the class named
+by ``factory``, its config object from ``Config.from_settings``, and the ``resources``
+it declares, passed as keywords. Every host builds its stages here: the in-process host (all six stages in one
 process) and the service host (`osmose serve STAGE`, one stage per process).
 So the choice "embedded store or Neo4j", "local model or TEI", "heuristics or
 an LLM" is made in one place and means the same in both modes.
@@ -16,13 +18,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
-from osmose.pipeline import STAGES
+from osmose.pipeline import PIPELINE, Pipeline, Resource, Stage
 from osmose.stage import PipelineStage
 
 if TYPE_CHECKING:
     from osmose.embeddings.base import Embeddings
     from osmose.models import ModelRuntime
     from osmose.parsing.worker import ParserPool
+    from osmose.query import Searcher
     from osmose.stores.graph import GraphStore
     from osmose.stores.vectors import VectorStore
 
@@ -109,8 +112,12 @@ class Resources:
             self._models = self._track(ModelRuntime.from_settings(s))
         return self._models
 
+    def get(self, resource: Resource) -> Any:
+        """A declared resource by name (see :data:`osmose.pipeline.RESOURCES`)."""
+        return getattr(self, resource)
+
     @property
-    def parser_pool(self) -> ParserPool:
+    def parser(self) -> ParserPool:
         """Worker processes that parse documents with a deadline (osmose.parsing.worker)."""
         if self._parser_pool is None:
             from osmose.parsing.worker import ParserPool
@@ -118,8 +125,8 @@ class Resources:
             self._parser_pool = self._track(ParserPool(size=2))
         return self._parser_pool
 
-    def searcher(self):  # -> Searcher (imported lazily)
-        from osmose.services.persister import Searcher
+    def searcher(self) -> Searcher:
+        from osmose.query import Searcher
 
         return Searcher(embeddings=self.embeddings, vectors=self.vectors, graph=self.graph)
 
@@ -140,35 +147,16 @@ class Resources:
         self._parser_pool = None
 
 
-def build_stage(name: str, resources: Resources) -> PipelineStage:
-    """The stage called `name`, wired to this process's resources."""
-    s = resources.settings
-    if name == "triage":
-        from osmose.services.triage import TriageStage
-
-        return TriageStage(s, parser=resources.parser_pool)
-    if name == "vision":
-        from osmose.services.vision import VisionStage
-
-        return VisionStage(s, models=resources.models)
-    if name == "extractor":
-        from osmose.services.extractor import ExtractorStage
-
-        return ExtractorStage(s, models=resources.models)
-    if name == "embedder":
-        from osmose.services.embedder import EmbedderStage
-
-        return EmbedderStage(s, resources.embeddings, models=resources.models)
-    if name == "miner":
-        from osmose.services.miner import MinerStage
-
-        return MinerStage(s, resources.embeddings, models=resources.models)
-    if name == "persister":
-        from osmose.services.persister import PersisterStage
-
-        return PersisterStage(s, graph=resources.graph, vectors=resources.vectors)
-    raise ValueError(f"unknown stage {name!r}; stages are {', '.join(st.name for st in STAGES)}")
+def build_stage(stage: Stage | str, resources: Resources, *, pipeline: Pipeline = PIPELINE) -> PipelineStage:
+    """The declared stage (or the one called so in `pipeline`), wired to this process's resources."""
+    decl = pipeline[stage] if isinstance(stage, str) else stage
+    cls = decl.load()
+    config = cls.Config.from_settings(resources.settings)
+    built = cls(config, **{name: resources.get(name) for name in sorted(decl.resources)})
+    if built.name != decl.name:
+        raise ValueError(f"{decl.factory} builds a stage named {built.name!r}, declared as {decl.name!r}")
+    return built
 
 
-def build_stages(resources: Resources) -> dict[str, PipelineStage]:
-    return {st.name: build_stage(st.name, resources) for st in STAGES}
+def build_stages(resources: Resources, *, pipeline: Pipeline = PIPELINE) -> dict[str, PipelineStage]:
+    return {decl.name: build_stage(decl, resources) for decl in pipeline}

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from loadtests.fakeservers import ChatServer, Fault, LatencyModel
-from osmose.config import Settings
 from osmose.models import ModelUnavailableError
 from osmose.services.extractor import ExtractorStage
 from osmose.services.extractor.llm_extract import SYSTEM
@@ -60,7 +59,7 @@ def _run(item: ppb.WorkItem, config, cache_dir: Path) -> ppb.WorkItem:  # noqa: 
 
     async def go() -> ppb.WorkItem:
         try:
-            return await ExtractorStage(Settings(data_dir=cache_dir), models=models).process(item)
+            return await ExtractorStage(models=models).process(item)
         finally:
             await models.aclose()
 
@@ -120,7 +119,7 @@ def test_output_that_stays_malformed_falls_back_to_heuristics(chat: ChatServer, 
 def test_server_down_means_heuristics_and_the_document_completes(tmp_path: Path, item_factory: Callable) -> None:
     item = item_factory(_slides(3), per_segment=2)
     out = _run(item, router(llm=closed_port_url(), attempts=2), tmp_path)
-    offline = asyncio.run(ExtractorStage(Settings(data_dir=tmp_path)).process(item_factory(_slides(3), per_segment=2)))
+    offline = asyncio.run(ExtractorStage().process(item_factory(_slides(3), per_segment=2)))
     assert [c.name for c in out.concepts] == [c.name for c in offline.concepts]
     usage = out.model_usage.by_task["concept_extraction"]
     assert usage.fallbacks == 3 and usage.failures == 1 and usage.calls == 2

@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from osmose.config import Settings
-from osmose.services.extractor import ExtractorLimits, ExtractorStage
+from osmose.services.extractor import ExtractorConfig, ExtractorLimits, ExtractorStage
 from osmose.services.extractor.scripts import mention_pattern
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
@@ -65,7 +64,7 @@ MULTILINGUAL = {
 
 
 def _run(item: ppb.WorkItem, limits: ExtractorLimits | None = None) -> ppb.WorkItem:
-    return asyncio.run(ExtractorStage(Settings(), limits=limits).process(item))
+    return asyncio.run(ExtractorStage(ExtractorConfig(limits=limits)).process(item))
 
 
 def _by_name(item: ppb.WorkItem) -> dict[str, pb.Concept]:
@@ -73,7 +72,7 @@ def _by_name(item: ppb.WorkItem) -> dict[str, pb.Concept]:
 
 
 def test_is_a_pipeline_stage() -> None:
-    stage = ExtractorStage(Settings())
+    stage = ExtractorStage()
     assert isinstance(stage, PipelineStage)
     assert stage.name == "extractor"
 
@@ -125,11 +124,6 @@ def test_bounds_per_segment_and_document(item_factory: Callable[..., ppb.WorkIte
         assert sum(segment.segment_id in c.segment_ids for c in item.concepts) <= 3
     with pytest.raises(ValueError):
         ExtractorLimits(per_segment=0)
-
-
-def test_fast_tier_passes_through(item_factory: Callable[..., ppb.WorkItem]) -> None:
-    item = item_factory(SECURITY_DECK, tier=pb.TIER_FAST)
-    assert not _run(item).concepts
 
 
 def test_without_segments_uses_windows_and_warns(item_factory: Callable[..., ppb.WorkItem]) -> None:

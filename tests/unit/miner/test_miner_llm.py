@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from loadtests.fakeservers import ChatServer, LatencyModel
-from osmose.config import Settings
 from osmose.services.miner import MinerStage
 from osmose.services.miner.llm_relations import LABELS
 from osmose.v1 import document_pb2 as pb
@@ -61,7 +60,7 @@ def _run(item: ppb.WorkItem, config, tmp_path: Path, embeddings) -> ppb.WorkItem
 
     async def go() -> ppb.WorkItem:
         try:
-            return await MinerStage(Settings(data_dir=tmp_path), embeddings, models=models).process(item)
+            return await MinerStage(embeddings=embeddings, models=models).process(item)
         finally:
             await models.aclose()
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from osmose.config import Settings
 from osmose.embeddings.minilm import MiniLMEmbeddings
 from osmose.services.miner import MinerStage
 from osmose.v1 import document_pb2 as pb
@@ -34,7 +33,7 @@ def test_real_model_merges_spelling_variants_only(make_concept: Callable[..., pb
             make_concept("software developer", role),
         ],
     )
-    out = asyncio.run(MinerStage(Settings(), model).process(item))
+    out = asyncio.run(MinerStage(embeddings=model).process(item))
     keys = {c.canonical_key for c in out.concepts}
     assert "threat modelling" not in keys and "threat modeling" in keys
     assert {"iso 27001", "iso 27002", "developer", "attacker", "software developer"} <= keys

@@ -11,10 +11,9 @@ import pymupdf
 import pytest
 
 from loadtests.fakeservers import ChatServer, LatencyModel
-from osmose.config import Settings
 from osmose.models import ModelRuntime
 from osmose.models.breaker import BreakerState
-from osmose.services.vision import VisionStage
+from osmose.services.vision import VisionConfig, VisionStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 from tests.unit.models.backends import closed_port_url, router, runtime
@@ -48,7 +47,7 @@ def _item(pdf: Path, pages: int = PAGES) -> ppb.WorkItem:
 def _process(models: ModelRuntime, item: ppb.WorkItem, data_dir: Path) -> ppb.WorkItem:
     async def go() -> ppb.WorkItem:
         try:
-            return await VisionStage(Settings(data_dir=data_dir), models=models).process(item)
+            return await VisionStage(VisionConfig(data_dir=data_dir), models=models).process(item)
         finally:
             await models.aclose()
 
@@ -89,7 +88,7 @@ def test_vision_server_down_gives_degraded_pages_and_the_document_completes(page
 
     async def go() -> tuple[ppb.WorkItem, ppb.WorkItem]:
         try:
-            stage = VisionStage(Settings(data_dir=tmp_path), models=models)
+            stage = VisionStage(VisionConfig(data_dir=tmp_path), models=models)
             first = await stage.process(_item(pages_pdf))
             assert breaker.state is BreakerState.OPEN
             second = await stage.process(_item(pages_pdf))  # the next document: breaker open, no attempt
@@ -112,6 +111,6 @@ def test_vision_server_down_gives_degraded_pages_and_the_document_completes(page
 
 
 def test_offline_default_never_takes_the_model_path(pages_pdf: Path, tmp_path: Path) -> None:
-    item = asyncio.run(VisionStage(Settings(data_dir=tmp_path)).process(_item(pages_pdf)))
+    item = asyncio.run(VisionStage(VisionConfig(data_dir=tmp_path)).process(_item(pages_pdf)))
     assert {s.vision.path for s in item.document.slides[:PAGES]} == {pb.VISION_PATH_DESCRIPTION}
     assert not item.HasField("model_usage")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
 import pytest
 
 from osmose.config import Settings
-from osmose.services.vision import VisionStage
+from osmose.services.vision import VisionConfig, VisionStage
 from osmose.services.vision.libreoffice import render_cache_path
 from osmose.services.vision.ocr import OcrResult, Tesseract
 from osmose.stage import PipelineStage
@@ -38,14 +39,14 @@ def run(stage: VisionStage, item: ppb.WorkItem) -> ppb.WorkItem:
 
 
 def test_is_a_pipeline_stage(settings: Settings) -> None:
-    stage = VisionStage(settings)
+    stage = VisionStage(VisionConfig.from_settings(settings))
     assert isinstance(stage, PipelineStage)
     assert stage.name == "vision"
 
 
 @needs_tesseract
 def test_image_only_page_is_rendered_and_read(settings: Settings, scan_pdf: Path) -> None:
-    item = run(VisionStage(settings), make_item(scan_pdf, [image_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [image_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_OCR
     for word in OCR_WORDS:
@@ -58,7 +59,7 @@ def test_image_only_page_is_rendered_and_read(settings: Settings, scan_pdf: Path
 
 
 def test_text_rich_visual_slide_is_described_without_rendering(settings: Settings, scan_pdf: Path) -> None:
-    item = run(VisionStage(settings), make_item(scan_pdf, [visual_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [visual_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_DESCRIPTION
     assert not vision.degraded
@@ -73,14 +74,14 @@ def test_text_rich_visual_slide_is_described_without_rendering(settings: Setting
 def test_slides_not_flagged_are_untouched(settings: Settings, scan_pdf: Path) -> None:
     item = make_item(scan_pdf, [image_slide(1, needed=False)])
     before = item.SerializeToString(deterministic=True)
-    after = run(VisionStage(settings), item)
+    after = run(VisionStage(VisionConfig.from_settings(settings)), item)
     assert after.SerializeToString(deterministic=True) == before
     assert not after.document.slides[0].HasField("vision")
 
 
 def test_missing_tesseract_degrades_to_a_description(tmp_path: Path, scan_pdf: Path) -> None:
     settings = Settings(data_dir=tmp_path, tesseract=str(tmp_path / "bin" / "tesseract"))
-    item = run(VisionStage(settings), make_item(scan_pdf, [image_slide(1), visual_slide(2)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [image_slide(1), visual_slide(2)]))
     scan, visual = item.document.slides
     assert scan.vision.path == pb.VISION_PATH_DESCRIPTION
     assert scan.vision.degraded
@@ -97,7 +98,7 @@ def test_missing_libreoffice_degrades_a_deck(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, soffice=str(tmp_path / "bin" / "soffice"))
     deck = tmp_path / "deck.pptx"
     deck.write_bytes(deck_bytes([text_pixmap().tobytes("png")]))
-    item = run(VisionStage(settings), make_item(deck, [image_slide(1)], fmt=pb.SOURCE_FORMAT_PPTX))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(deck, [image_slide(1)], fmt=pb.SOURCE_FORMAT_PPTX))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_DESCRIPTION
     assert vision.degraded
@@ -107,7 +108,7 @@ def test_missing_libreoffice_degrades_a_deck(tmp_path: Path) -> None:
 
 
 def test_missing_source_file_degrades(settings: Settings, tmp_path: Path) -> None:
-    item = run(VisionStage(settings), make_item(tmp_path / "gone.pdf", [image_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(tmp_path / "gone.pdf", [image_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.degraded and vision.path == pb.VISION_PATH_DESCRIPTION
     assert "source file not available" in vision.notes[0]
@@ -121,7 +122,7 @@ def test_one_bad_page_does_not_fail_the_document(settings: Settings, tmp_path: P
     add_declared_bomb_page(doc)
     doc.new_page()  # blank
     doc.save(pdf)
-    item = run(VisionStage(settings), make_item(pdf, [image_slide(1), image_slide(2), image_slide(3)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(pdf, [image_slide(1), image_slide(2), image_slide(3)]))
     good, bomb, blank = (s.vision for s in item.document.slides)
     assert good.path == pb.VISION_PATH_OCR and "INVOICE" in good.text
     assert bomb.path == pb.VISION_PATH_DESCRIPTION and bomb.degraded
@@ -141,7 +142,7 @@ def test_ocr_that_finds_nothing_degrades(settings: Settings, tmp_path: Path) -> 
     page = doc.new_page()
     page.draw_rect(pymupdf.Rect(100, 100, 400, 300), color=(0, 0, 0), fill=(0.5, 0.5, 0.5))
     doc.save(pdf)
-    item = run(VisionStage(settings), make_item(pdf, [image_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(pdf, [image_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_DESCRIPTION and vision.degraded
     assert vision.notes[0] == "OCR (eng) found no text"
@@ -155,7 +156,7 @@ def test_ocr_language_follows_the_plan(settings: Settings, tmp_path: Path) -> No
     doc = pymupdf.open()
     add_image_only_page(doc, text_pixmap("Réunion de l'équipe à Genève", fontsize=30))
     doc.save(pdf)
-    item = run(VisionStage(settings), make_item(pdf, [image_slide(1)], languages=["fr", "en"]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(pdf, [image_slide(1)], languages=["fr", "en"]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_OCR
     assert vision.notes[0].startswith("OCR (fra+eng)")
@@ -183,7 +184,7 @@ def test_pages_run_concurrently_but_bounded(settings: Settings, tmp_path: Path,
     monkeypatch.setattr(Tesseract, "recognize", fake_recognize)
     monkeypatch.setattr(Tesseract, "available", property(lambda self: True))
     monkeypatch.setattr(Tesseract, "missing", property(lambda self: ""))
-    item = run(VisionStage(settings, concurrency=2), make_item(pdf, [image_slide(n) for n in range(1, 7)]))
+    item = run(VisionStage(replace(VisionConfig.from_settings(settings), concurrency=2)), make_item(pdf, [image_slide(n) for n in range(1, 7)]))
     assert peak == 2
     assert all(s.vision.path == pb.VISION_PATH_OCR for s in item.document.slides)
     assert item.counters.ocr_pages == 6
@@ -201,7 +202,7 @@ def test_a_crash_inside_one_page_is_recorded_not_raised(settings: Settings, scan
         return value
 
     monkeypatch.setattr("osmose.services.vision.stage.describe_slide", flaky)
-    item = run(VisionStage(settings), make_item(scan_pdf, [visual_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [visual_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_DESCRIPTION and vision.degraded
     assert vision.text == "fallback text"
@@ -223,7 +224,7 @@ class _FakeDescriber:
 
 def test_describer_seam_is_used_when_injected(settings: Settings, scan_pdf: Path) -> None:
     describer = _FakeDescriber()
-    item = run(VisionStage(settings, describer=describer), make_item(scan_pdf, [visual_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings), describer=describer), make_item(scan_pdf, [visual_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_LLM
     assert vision.text == "a picture on slide 1"
@@ -233,7 +234,7 @@ def test_describer_seam_is_used_when_injected(settings: Settings, scan_pdf: Path
 
 
 def test_describer_failure_falls_back_and_is_marked_degraded(settings: Settings, scan_pdf: Path) -> None:
-    item = run(VisionStage(settings, describer=_FakeDescriber(fail=True)), make_item(scan_pdf, [visual_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings), describer=_FakeDescriber(fail=True)), make_item(scan_pdf, [visual_slide(1)]))
     vision = item.document.slides[0].vision
     assert vision.path == pb.VISION_PATH_DESCRIPTION
     assert vision.degraded
@@ -243,15 +244,15 @@ def test_describer_failure_falls_back_and_is_marked_degraded(settings: Settings,
 
 
 def test_replay_gives_the_same_document(settings: Settings, scan_pdf: Path) -> None:
-    first = run(VisionStage(settings), make_item(scan_pdf, [visual_slide(1), image_slide(2, needed=False)]))
-    again = run(VisionStage(settings), make_item(scan_pdf, [visual_slide(1), image_slide(2, needed=False)]))
+    first = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [visual_slide(1), image_slide(2, needed=False)]))
+    again = run(VisionStage(VisionConfig.from_settings(settings)), make_item(scan_pdf, [visual_slide(1), image_slide(2, needed=False)]))
     assert first.document.SerializeToString(deterministic=True) == again.document.SerializeToString(deterministic=True)
 
 
 @pytest.mark.skipif(not BOMB.exists(), reason=f"corpus bomb not found at {BOMB}")
 def test_corpus_bomb_page_is_handled_in_bounded_time(settings: Settings) -> None:
     started = time.perf_counter()
-    item = run(VisionStage(settings), make_item(BOMB, [image_slide(1)]))
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(BOMB, [image_slide(1)]))
     assert time.perf_counter() - started < 60
     vision = item.document.slides[0].vision
     assert vision.path in (pb.VISION_PATH_OCR, pb.VISION_PATH_DESCRIPTION)
@@ -269,7 +270,7 @@ def test_deck_is_rendered_through_libreoffice_once(tmp_path: Path) -> None:
     deck.write_bytes(deck_bytes(["Agenda for the quarterly review", "Backup numbers", picture], hidden=[2]))
     slides = [pb.Slide(number=1, title="Agenda for the quarterly review"),
               pb.Slide(number=2, title="Backup numbers", hidden=True), image_slide(3)]
-    item = run(VisionStage(settings), make_item(deck, slides, fmt=pb.SOURCE_FORMAT_PPTX,
+    item = run(VisionStage(VisionConfig.from_settings(settings)), make_item(deck, slides, fmt=pb.SOURCE_FORMAT_PPTX,
                                                 doc_id="fedcba9876543210fedcba9876543210"))
     vision = item.document.slides[2].vision
     assert vision.path == pb.VISION_PATH_OCR, list(vision.notes)
@@ -282,7 +283,7 @@ def test_deck_is_rendered_through_libreoffice_once(tmp_path: Path) -> None:
 
     # Second run: served from the cache, so it works even without LibreOffice.
     offline = Settings(data_dir=settings.data_dir, soffice=str(tmp_path / "no-soffice"))
-    again = run(VisionStage(offline), make_item(deck, slides, fmt=pb.SOURCE_FORMAT_PPTX,
+    again = run(VisionStage(VisionConfig.from_settings(offline)), make_item(deck, slides, fmt=pb.SOURCE_FORMAT_PPTX,
                                                 doc_id="fedcba9876543210fedcba9876543210"))
     assert again.document.slides[2].vision.path == pb.VISION_PATH_OCR
     assert shutil.which("soffice")  # (the first run really used it)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from osmose import ids
-from osmose.services.persister.search import RelatedHit, Searcher, SupportingSlide
+from osmose.query import Searcher, hit_as_dict
 from osmose.stores.graph import (
     ConceptRow,
     DocumentGraph,
@@ -23,6 +23,7 @@ from osmose.stores.graph import (
 )
 from osmose.stores.sqlite_graph import SqliteGraphStore
 from osmose.stores.vectors import VectorHit
+from osmose.v1 import services_pb2 as spb
 
 pytestmark = pytest.mark.anyio
 
@@ -78,20 +79,20 @@ async def test_hits_carry_concepts_and_related_concepts_with_their_slides(graph:
     hits = await searcher.search("zero trust", tenant="acme", limit=2)
 
     top = hits[0]
-    assert (top.doc_id, top.slide, top.concepts) == ("d1", 1, ["ZTNA", "VPN"])
+    assert (top.doc_id, top.slide, list(top.concepts)) == ("d1", 1, ["ZTNA", "VPN"])
     # VPN is on the hit's slide already; MFA is one hop from ZTNA, read on where it is mentioned most.
-    assert top.related == [RelatedHit("MFA", "mfa", "CO_OCCURS", 2.0, "ZTNA", [
-        SupportingSlide("d2", "d2.pptx", 1, "d2 slide 1"), SupportingSlide("d1", "d1.pptx", 3, "d1 slide 3"),
-    ])]
-    assert hits[1].related == [RelatedHit("MFA", "mfa", "CO_OCCURS", 1.0, "SSO", [
-        SupportingSlide("d2", "d2.pptx", 1, "d2 slide 1"), SupportingSlide("d1", "d1.pptx", 3, "d1 slide 3"),
-    ])]
-    as_json = top.as_dict()
-    assert set(as_json) == {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
+    support = [spb.SupportingSlide(doc_id="d2", file="d2.pptx", slide=1, title="d2 slide 1"),
+               spb.SupportingSlide(doc_id="d1", file="d1.pptx", slide=3, title="d1 slide 3")]
+    assert list(top.related) == [spb.RelatedConcept(name="MFA", canonical_key="mfa", kind="CO_OCCURS", weight=2.0,
+                                                    via="ZTNA", slides=support)]
+    assert list(hits[1].related) == [spb.RelatedConcept(name="MFA", canonical_key="mfa", kind="CO_OCCURS",
+                                                        weight=1.0, via="SSO", slides=support)]
+    as_json = hit_as_dict(top)
+    assert list(as_json) == ["doc_id", "file", "slide", "score", "text", "concepts", "related"]
     assert as_json["related"][0]["slides"][0] == {"doc_id": "d2", "file": "d2.pptx", "slide": 1, "title": "d2 slide 1"}
 
 
 async def test_other_tenants_graph_is_not_searched(graph: SqliteGraphStore) -> None:
     searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d1", 1, "zero trust")]), graph=graph)
     [hit] = await searcher.search("zero trust", tenant="globex", limit=1)
-    assert (hit.concepts, hit.related) == ([], [])
+    assert (list(hit.concepts), list(hit.related)) == ([], [])

@@ -9,20 +9,24 @@ The graph side (three batched reads for the whole result page, whatever the
 number of hits): the concepts mentioned on each hit's slide, their 1-hop
 RELATED_TO neighbours, and for each neighbour the slides that mention it most
 (other than the hit's own), i.e. where to read on.
+
+Hits are :class:`osmose.v1.services_pb2.SearchHit` messages, the one type a hit has
+on every path: the in-process host returns them, the persister's Search RPC sends
+them as they are, and the CLI prints them (:func:`osmose.query.hits_as_json`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
 
 from osmose.embeddings.cached import CachedEmbeddings
 from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
 from osmose.text.sparse import sparse_query
+from osmose.v1 import services_pb2 as spb
 
-__all__ = ["RelatedHit", "SearchHit", "Searcher", "SupportingSlide"]
+__all__ = ["Searcher"]
 
 _PHRASE_BOOST = 1.0   # RRF scores are < 0.1, so a verbatim match ranks first
 _SPACE = re.compile(r"\s+")
@@ -38,47 +42,13 @@ def _normalise(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
-@dataclass
-class SupportingSlide:
-    doc_id: str
-    file: str
-    slide: int
-    title: str
-
-
-@dataclass
-class RelatedHit:
-    """A concept one hop from a concept of the hit's slide."""
-
-    name: str
-    canonical_key: str
-    kind: str            # CO_OCCURS | SIMILAR | TYPED
-    weight: float
-    via: str             # the name of the hit's concept it is related to
-    slides: list[SupportingSlide] = field(default_factory=list)
-
-
-@dataclass
-class SearchHit:
-    doc_id: str
-    file: str
-    slide: int
-    score: float
-    text: str
-    concepts: list[str] = field(default_factory=list)
-    related: list[RelatedHit] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
 class Searcher:
     def __init__(self, *, embeddings: CachedEmbeddings, vectors: VectorStore, graph: GraphStore) -> None:
         self.embeddings = embeddings
         self.vectors = vectors
         self.graph = graph
 
-    async def search(self, query: str, *, tenant: str, limit: int = 5) -> list[SearchHit]:
+    async def search(self, query: str, *, tenant: str, limit: int = 5) -> list[spb.SearchHit]:
         query = query.strip()
         if not query or limit < 1:
             return []
@@ -86,24 +56,24 @@ class Searcher:
         candidates = await self.vectors.hybrid_search(tenant, dense.tolist(), sparse_query(query),
                                                       limit=max(limit * 4, 20))
         phrase = _normalise(query)
-        best: dict[tuple[str, int], SearchHit] = {}
+        best: dict[tuple[str, int], spb.SearchHit] = {}
         for hit in candidates:
             p = hit.payload
             score = hit.score + (_PHRASE_BOOST if phrase and phrase in _normalise(p.get("text", "")) else 0.0)
             key = (p["doc_id"], int(p["slide"]))
             if key not in best or score > best[key].score:
-                best[key] = SearchHit(doc_id=p["doc_id"], file=p.get("file", ""), slide=int(p["slide"]),
+                best[key] = spb.SearchHit(doc_id=p["doc_id"], file=p.get("file", ""), slide=int(p["slide"]),
                                       score=round(score, 6), text=p.get("text", ""))
         hits = sorted(best.values(), key=lambda h: (-h.score, h.doc_id, h.slide))[:limit]
         await self._add_graph_context(tenant, hits)
         return hits
 
-    async def _add_graph_context(self, tenant: str, hits: list[SearchHit]) -> None:
+    async def _add_graph_context(self, tenant: str, hits: list[spb.SearchHit]) -> None:
         mentions = await self.graph.mentions_on_slides(tenant, [(h.doc_id, h.slide) for h in hits])
         expanded: dict[tuple[str, int], list[tuple[str, str]]] = {}
         for hit in hits:
             found = mentions.get((hit.doc_id, hit.slide), [])
-            hit.concepts = list(dict.fromkeys(m.name for m in found))[:CONCEPTS_SHOWN]
+            hit.concepts[:] = list(dict.fromkeys(m.name for m in found))[:CONCEPTS_SHOWN]
             expanded[(hit.doc_id, hit.slide)] = [(m.canonical_key, m.name) for m in found[:CONCEPTS_EXPANDED]]
         keys = list(dict.fromkeys(k for pairs in expanded.values() for k, _ in pairs))
         if not keys:
@@ -114,15 +84,16 @@ class Searcher:
         slides = await self.graph.slides_mentioning(tenant, related_keys, limit=SLIDES_PER_RELATED + 1)
         for hit in hits:
             own = {m.canonical_key for m in mentions.get((hit.doc_id, hit.slide), [])}
-            picked: dict[str, RelatedHit] = {}
+            picked: dict[str, spb.RelatedConcept] = {}
             for key, name in expanded[(hit.doc_id, hit.slide)]:
                 for r in neighbours.get(key, []):
                     if r.canonical_key in own or r.canonical_key in picked:
                         continue
                     support = [
-                        SupportingSlide(s.doc_id, s.file_name, s.number, s.title)
+                        spb.SupportingSlide(doc_id=s.doc_id, file=s.file_name, slide=s.number, title=s.title)
                         for s in slides.get(r.canonical_key, [])
                         if (s.doc_id, s.number) != (hit.doc_id, hit.slide)
                     ][:SLIDES_PER_RELATED]
-                    picked[r.canonical_key] = RelatedHit(r.name, r.canonical_key, r.kind, r.weight, name, support)
-            hit.related = sorted(picked.values(), key=lambda r: (-r.weight, r.name))[:RELATED_PER_HIT]
+                    picked[r.canonical_key] = spb.RelatedConcept(name=r.name, canonical_key=r.canonical_key, kind=r.kind,
+                                                                 weight=r.weight, via=name, slides=support)
+            hit.related.extend(sorted(picked.values(), key=lambda r: (-r.weight, r.name))[:RELATED_PER_HIT])
