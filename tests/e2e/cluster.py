@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from osmose.pipeline import PIPELINE
+from osmose.pipeline import PIPELINE, Pipeline
 from tests.support import OSMOSE
 
 STAGES = list(PIPELINE.names())
@@ -137,19 +137,19 @@ class Cluster:
         return f"--- {stage} log ---\n" + "\n".join(text)
 
 
-def delete_topics(bootstrap: str, prefix: str) -> None:
+def delete_topics(bootstrap: str, prefix: str, pipeline: Pipeline = PIPELINE) -> None:
     """Best effort: leave the shared dev broker as it was."""
     from kafka import KafkaAdminClient
 
-    from osmose.bus.topics import declare_topics
+    from osmose.bus.topics import consumer_group, declare_topics
 
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=5000)
     except Exception:
         return
     try:
-        admin.delete_topics([s.name for s in declare_topics(prefix)], raise_errors=False)
-        groups = [f"{prefix}.{stage}" for stage in STAGES]
+        admin.delete_topics([s.name for s in declare_topics(prefix, pipeline)], raise_errors=False)
+        groups = [consumer_group(prefix, stage) for stage in pipeline.names()]
         with contextlib.suppress(Exception):
             admin.delete_groups(groups)
     except Exception:
