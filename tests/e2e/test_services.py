@@ -259,7 +259,7 @@ def test_front_door_errors_carry_codes_and_reasons_and_cancel_stops_a_queued_job
 
 def _holding_stage(job: epb.Job) -> str | None:
     """The stage working on an unfinished job right now (None between stages or at the end)."""
-    if job.state == epb.JOB_STATE_RUNNING and job.event in ("entered", "retrying"):
+    if job.state == epb.JOB_STATE_RUNNING and job.event in (epb.JOB_EVENT_ENTERED, epb.JOB_EVENT_RETRYING):
         return job.stage
     return None
 

@@ -28,7 +28,6 @@ from google.protobuf.message import DecodeError
 from osmose.bus.exceptions import TopicError
 from osmose.bus.kafka_client import BusConfig, new_consumer, translate
 from osmose.bus.topics import job_topic
-from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
 
 __all__ = [
@@ -37,7 +36,7 @@ __all__ = [
     "JobTable",
     "JobTail",
     "is_terminal",
-    "progress_of",
+    "decode_job",
     "read_topic",
 ]
 
@@ -49,16 +48,6 @@ PROGRESS_DONE = 1000
 
 def is_terminal(job: epb.Job) -> bool:
     return job.state in TERMINAL_STATES
-
-
-def progress_of(stage: str, event: str, pipeline: Pipeline = PIPELINE) -> int:
-    """Monotone progress of a job within one run."""
-    if event in ("done", "failed", "cancelled"):
-        return PROGRESS_DONE
-    if event in ("queued", "replayed") or not stage:
-        return 0
-    base = 10 * (pipeline.position(stage) + 1)
-    return base + 5 if event == "finished" else base
 
 
 def _order(job: epb.Job) -> tuple[int, int]:
@@ -139,7 +128,8 @@ class JobTable:
                     del self._watchers[job_id]
 
 
-def _decode_job(value: bytes | None) -> epb.Job | None:
+def decode_job(value: bytes | None) -> epb.Job | None:
+    """A job snapshot from the job topic; None for a tombstone or an undecodable message."""
     if not value:   # a tombstone
         return None
     job = epb.Job()
@@ -228,7 +218,7 @@ class JobTail:
                 jobs = []
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
-                        job = _decode_job(record.value)
+                        job = decode_job(record.value)
                         if job is not None:
                             jobs.append(job)
                 if jobs:

@@ -47,15 +47,20 @@ def settings_from(data_dir: Path | None = None, tenant: str | None = None, **ove
         raise click.UsageError(str(exc)) from exc
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the job/tenant/trace ids hosts pass as `extra`."""
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with every field the caller passed as `extra`
+    (job_id, doc_id, tenant, trace_id, counts, …)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
-        for key in ("job", "tenant", "trace"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
+        entry: dict[str, object] = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+                                    "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -65,7 +70,7 @@ def setup_logging(settings: Settings, verbose: int, *, default: int | None = Non
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else (
         default if default is not None else getattr(logging, settings.log_level, logging.WARNING))
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if as_json else
+    handler.setFormatter(JsonFormatter() if as_json else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     # Dependencies are chatty about damaged files; their messages become warnings in our reports.

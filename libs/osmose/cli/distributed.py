@@ -163,9 +163,10 @@ async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, pri
                   as_json: bool, timeout: float | None) -> int:
     from osmose.cli.output import IngestProgress, print_report
     from osmose.errors import DocumentError
+    from osmose.hosts.job_ledger import report_from_job
     from osmose.hosts.report import IngestReport
     from osmose.hosts.service_client import RequestRejected, ServiceClient
-    from osmose.hosts.service_jobs import report_from_job
+    from osmose.v1 import envelope_pb2 as epb
 
     def refused(path: Path, error: str) -> IngestReport:
         report = IngestReport(file=str(path), status="error", error=error)
@@ -203,7 +204,7 @@ async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, pri
         with IngestProgress(files, enabled=not as_json or sys.stderr.isatty()) as progress:
             def on_event(index: int):  # noqa: ANN202
                 def update(event) -> None:  # noqa: ANN001
-                    if event.event == "entered":
+                    if event.event == epb.JOB_EVENT_ENTERED:
                         progress.update(index, event.stage)
                 return update
 
@@ -259,7 +260,7 @@ def dlq_list(stage: str, kafka_bootstrap: str | None, topic_prefix: str | None, 
     "error_class", "reason", "message", "attempts", "retryable", "failed_at", "replay",
     "host", "trace_id", "partition", "offset"}.
     """
-    from osmose.bus.dlq import list_dead_letters
+    from osmose.hosts.dead_letters import list_dead_letters
 
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     setup_logging(settings, 0)
@@ -290,7 +291,7 @@ def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None
     is queued again under the same id; `osmose submit`'s watchers and GetJob see it
     run again.
     """
-    from osmose.bus.dlq import replay_dead_letters
+    from osmose.hosts.dead_letters import replay_dead_letters
 
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     setup_logging(settings, 0)

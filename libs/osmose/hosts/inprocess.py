@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from osmose.config import Settings
-from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
-from osmose.hosts.report import IngestReport, fill_report
+from osmose.errors import DocumentError, OsmoseError
+from osmose.hosts.report import IngestReport, describe_error, fill_report
 from osmose.pipeline import PIPELINE, Pipeline
 from osmose.stage import PipelineStage
 from osmose.v1 import pipeline_pb2 as ppb
@@ -113,17 +113,10 @@ class InProcessPipeline:
                     item = await stage.process(item)
                 report.seconds[decl.name] = round(time.perf_counter() - t0, 3)
                 decl = self.pipeline.next_stage(decl.name, item.plan.tier)
-        except DocumentError as exc:  # "<reason>: <explanation>"
-            report.status, report.error = "error", str(exc)
-        except ConfigurationError as exc:  # e.g. LibreOffice missing for a .ppt
-            report.status, report.error = "error", f"configuration: {exc}"
-        except RetryableError as exc:
-            report.status, report.error = "error", f"retryable: {exc}"
-        except OsmoseError as exc:
-            report.status, report.error = "error", f"failed: {exc}"
         except Exception as exc:  # one bad file must never stop the others
-            logger.exception("unexpected failure on %s", path)
-            report.status, report.error = "error", f"internal error ({type(exc).__name__}): {exc}"
+            if not isinstance(exc, OsmoseError):
+                logger.exception("unexpected failure on %s", path)
+            report.status, report.error = "error", describe_error(exc)[1]
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         fill_report(report, item)
         if progress:

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
 from osmose.models.usage import usage_dict
 from osmose.pipeline import tier_name
 from osmose.v1 import pipeline_pb2 as ppb
 
-__all__ = ["IngestReport", "fill_report"]
+__all__ = ["IngestReport", "describe_error", "fill_report"]
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(stable reason code, report text) of an error: the one wording every host uses, in
+    reports, job status, dead letters and gRPC status messages."""
+    if isinstance(exc, DocumentError):          # "<reason>: <explanation>"
+        return exc.reason, str(exc)
+    if isinstance(exc, ConfigurationError):     # e.g. LibreOffice missing for a .ppt
+        return "configuration", f"configuration: {exc}"
+    if isinstance(exc, RetryableError):
+        return "retryable", f"retryable: {exc}"
+    if isinstance(exc, OsmoseError):
+        return getattr(exc, "reason", "failed"), f"failed: {exc}"
+    return "internal", f"internal error ({type(exc).__name__}): {exc}"
 
 
 @dataclass

@@ -18,7 +18,6 @@ the job ends or the client's deadline passes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,12 +28,10 @@ import grpc
 from osmose.bus.blobs import digest_of
 from osmose.bus.envelope import now_ms
 from osmose.bus.exceptions import BusError
-from osmose.bus.jobs import PROGRESS_DONE, is_terminal
+from osmose.bus.jobs import is_terminal
 from osmose.bus.trace import child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
-from osmose.hosts.report import IngestReport
-from osmose.hosts.service_jobs import job_snapshot
 from osmose.hosts.service_worker import ServiceBus
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
@@ -142,17 +139,16 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
         item.document.file_name = file_name
         item.plan.tier = header.tier
-        queued = job_snapshot(envelope, event="queued", stage="", item=item, trace_id=trace.trace_id)
         timeout = self._timeout(context)
         try:
             # The status first, so a watcher never sees a job's work before the job.
-            await asyncio.wait_for(self.bus.publish_job(queued, trace), timeout)
+            await asyncio.wait_for(self.bus.ledger.queued(envelope, item, trace), timeout)
             await asyncio.wait_for(self.bus.publish_work(envelope, item, trace), timeout)
         except (BusError, TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
         logger.info("job %s queued: %s for tenant %s (%s priority)", envelope.job_id, file_name, envelope.tenant,
                     "high" if envelope.priority == epb.PRIORITY_HIGH else "bulk",
-                    extra={"job": envelope.job_id, "tenant": envelope.tenant, "trace": trace.trace_id})
+                    extra={"job_id": envelope.job_id, "tenant": envelope.tenant, "trace_id": trace.trace_id})
         return spb.SubmitResponse(job_id=envelope.job_id, doc_id=envelope.doc_id)
 
     # -- jobs --------------------------------------------------------------------------------------
@@ -195,17 +191,10 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         if is_terminal(job):
             state = epb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"already-ended: job {job.job_id} {state}")
-        cancelled = epb.Job()
-        cancelled.CopyFrom(job)
-        cancelled.state, cancelled.event, cancelled.progress = epb.JOB_STATE_CANCELLED, "cancelled", PROGRESS_DONE
-        cancelled.updated_at_ms = now_ms()
-        report = IngestReport(file=job.file or job.file_name, status="error", error="cancelled: cancelled by request")
-        report.seconds["total"] = round(max(0.0, (now_ms() - job.submitted_at_ms) / 1000), 3)
-        cancelled.report_json = json.dumps(report.as_dict(), ensure_ascii=False)
-        cancelled.error, cancelled.reason = report.error, "cancelled"
         try:
-            await asyncio.wait_for(self.bus.publish_job(cancelled, self._trace(context)), self._timeout(context))
+            cancelled = await asyncio.wait_for(self.bus.ledger.cancel(job, self._trace(context)),
+                                               self._timeout(context))
         except (BusError, TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
-        logger.info("job %s cancelled", job.job_id, extra={"job": job.job_id, "tenant": job.tenant})
-        return self.bus.jobs.get(job.job_id) or cancelled
+        logger.info("job %s cancelled", job.job_id, extra={"job_id": job.job_id, "tenant": job.tenant})
+        return cancelled

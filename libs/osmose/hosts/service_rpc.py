@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from osmose.errors import ConfigurationError, OsmoseError, PermanentError, RetryableError
-from osmose.hosts.service_jobs import describe_error
+from osmose.hosts.report import describe_error
 from osmose.hosts.service_worker import StageWorker
 from osmose.pipeline import Stage
 from osmose.query.stats import tenant_stats

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from osmose.bus.jobs import PROGRESS_DONE, JobTable, is_terminal, progress_of
+from osmose.bus.jobs import PROGRESS_DONE, JobTable, is_terminal
+from osmose.hosts.job_ledger import event_kind, event_name, progress_of
 from osmose.v1 import envelope_pb2 as epb
 
 
 def _job(event: str, stage: str = "", *, replay: int = 0, state: int = epb.JOB_STATE_RUNNING) -> epb.Job:
-    return epb.Job(job_id="j", event=event, stage=stage, replay=replay, state=state,
-                   progress=progress_of(stage, event))
+    return epb.Job(job_id="j", event=event_kind(event), stage=stage, replay=replay, state=state,
+                   progress=progress_of(event_kind(event), stage))
 
 
 def test_progress_is_monotone_along_the_pipeline() -> None:
-    order = [progress_of("", "queued"), progress_of("triage", "entered"), progress_of("triage", "finished"),
-             progress_of("embedder", "entered"), progress_of("persister", "finished"), progress_of("persister", "done")]
+    order = [progress_of(event_kind("queued"), ""), progress_of(event_kind("entered"), "triage"), progress_of(event_kind("finished"), "triage"),
+             progress_of(event_kind("entered"), "embedder"), progress_of(event_kind("finished"), "persister"), progress_of(event_kind("done"), "persister")]
     assert order == sorted(order) and len(set(order)) == len(order)
-    assert progress_of("miner", "failed") == PROGRESS_DONE
+    assert progress_of(event_kind("failed"), "miner") == PROGRESS_DONE
 
 
 def test_older_snapshots_are_ignored_and_the_first_end_wins() -> None:
@@ -45,7 +46,7 @@ def test_watch_yields_history_then_updates_until_the_end() -> None:
 
         async def watch() -> None:
             async for job in table.watch("j"):
-                seen.append(job.event)
+                seen.append(event_name(job.event))
 
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(0)
@@ -63,7 +64,7 @@ def test_watch_of_an_ended_job_returns_at_once() -> None:
     async def scenario() -> list[str]:
         table = JobTable()
         table.apply(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
-        return [job.event async for job in table.watch("j")]
+        return [event_name(job.event) async for job in table.watch("j")]
 
     assert asyncio.run(scenario()) == ["done"]
 

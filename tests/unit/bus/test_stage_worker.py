@@ -13,6 +13,7 @@ from osmose.bus.envelope import decode, encode, now_ms, pack
 from osmose.bus.jobs import JobTable
 from osmose.bus.kafka_client import BusConfig
 from osmose.errors import CorruptDocumentError, RetryableError
+from osmose.hosts.job_ledger import event_name
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
@@ -72,7 +73,7 @@ def test_retryable_errors_are_retried_then_the_work_moves_on(tmp_path: Path) -> 
     worker, stage, producer, bus = _setup(tmp_path, [RetryableError("TEI busy"), RetryableError("TEI busy")])
     asyncio.run(worker.handle(_delivery(bus, tier=pb.TIER_STANDARD)))
     assert stage.calls == 3
-    assert [j.event for j in _jobs(producer)] == ["entered", "retrying", "retrying", "finished"]
+    assert [event_name(j.event) for j in _jobs(producer)] == ["entered", "retrying", "retrying", "finished"]
     (forwarded,) = producer.on(".miner.bulk")                 # STANDARD: embedder -> miner
     env = decode(forwarded)
     assert (env.stage, env.attempt, env.file) == ("miner", 0, "decks/deck.pptx")
@@ -83,7 +84,7 @@ def test_the_last_stage_of_a_tier_ends_the_job_with_its_report(tmp_path: Path) -
     worker, _, producer, bus = _setup(tmp_path, [], stage="persister")
     asyncio.run(worker.handle(_delivery(bus, stage="persister")))
     done = _jobs(producer)[-1]
-    assert done.state == epb.JOB_STATE_SUCCEEDED and done.event == "done"
+    assert done.state == epb.JOB_STATE_SUCCEEDED and done.event == epb.JOB_EVENT_DONE
     assert '"file": "decks/deck.pptx", "status": "ok"' in done.report_json and done.counts["embedded"] == 3
 
 

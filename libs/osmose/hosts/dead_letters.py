@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from osmose.bus.envelope import encode, headers, message_key, now_ms
+from osmose.bus.envelope import encode, headers, message_key
 from osmose.bus.exceptions import EnvelopeError
-from osmose.bus.jobs import JobTable, _decode_job, read_topic
+from osmose.bus.jobs import JobTable, decode_job, read_topic
 from osmose.bus.kafka_client import BusConfig, Producer
 from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, priority_name
 from osmose.bus.trace import TraceContext, parse
+from osmose.hosts.job_ledger import transition
 from osmose.v1 import envelope_pb2 as epb
 
 __all__ = ["DeadLetterEntry", "list_dead_letters", "read_jobs", "replay_dead_letters"]
@@ -71,7 +72,7 @@ def read_jobs(config: BusConfig) -> JobTable:
     table = JobTable(history_limit=1)
 
     def collect(record) -> None:  # noqa: ANN001
-        job = _decode_job(record.value)
+        job = decode_job(record.value)
         if job is not None:
             table.apply(job)
 
@@ -117,16 +118,7 @@ def _replay_one(config: BusConfig, producer: Producer, entry: DeadLetterEntry, j
     envelope.replay = max(envelope.replay, job.replay if job else 0) + 1
     trace = parse(entry.letter.trace_id and f"00-{entry.letter.trace_id}-{'1' * 16}-01") or TraceContext.new()
     trace = trace.child()
-    snapshot = epb.Job()
-    if job is not None:
-        snapshot.CopyFrom(job)
-    snapshot.job_id, snapshot.tenant, snapshot.doc_id = envelope.job_id, envelope.tenant, envelope.doc_id
-    snapshot.file = snapshot.file or envelope.file
-    snapshot.state = epb.JOB_STATE_QUEUED
-    snapshot.event, snapshot.stage = "replayed", envelope.stage
-    snapshot.progress, snapshot.replay = 0, envelope.replay
-    snapshot.error = snapshot.reason = snapshot.report_json = ""
-    snapshot.updated_at_ms = now_ms()
+    snapshot = transition(job, envelope, epb.JOB_EVENT_REPLAYED, stage=envelope.stage)
     producer.publish_sync(job_topic(config.prefix), key=envelope.job_id.encode(),
                           value=snapshot.SerializeToString())
     producer.publish_sync(input_topic(config.prefix, envelope.stage, priority_name(envelope.priority)),
