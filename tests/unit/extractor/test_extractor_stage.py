@@ -11,7 +11,7 @@ import pytest
 
 from osmose.config import Settings
 from osmose.services.extractor import ExtractorLimits, ExtractorStage
-from osmose.services.extractor.scripts import mention_pattern
+from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
