@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from osmose.slide_text import slide_text
+from osmose.text.slide_text import slide_text
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["ChunkDraft", "approx_tokens", "build_chunks"]

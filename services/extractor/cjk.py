@@ -22,15 +22,17 @@ from collections import Counter
 from collections.abc import Sequence
 
 from osmose.services.extractor.lexicon import word_set
+from osmose.text.scripts import HAN, HANGUL_SYLLABLES, IDEOGRAPHIC_MARKS, KATAKANA, KATAKANA_JOINERS
 
 __all__ = ["MIN_OCCURRENCES", "cjk_candidates", "cjk_terms"]
 
 MIN_OCCURRENCES = 2
 
-_JA_RUN = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]{2,}")
-_KANA = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]")
-_ZH_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_HANGUL_WORD = re.compile(r"[\uac00-\ud7af]+")
+# Katakana and kanji (with 々 and 〆) carry the content of Japanese; hiragana the grammar.
+_JA_RUN = re.compile(f"[{KATAKANA}{KATAKANA_JOINERS}{HAN}{IDEOGRAPHIC_MARKS}]{{2,}}")
+_KANA = re.compile(f"[{KATAKANA}{KATAKANA_JOINERS}]")
+_ZH_RUN = re.compile(f"[{HAN}]+")
+_HANGUL_WORD = re.compile(f"[{HANGUL_SYLLABLES}]+")
 _ZH_BREAK = "的"
 _ZH_MAX = 6
 _KANJI_MAX = 6

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from osmose.services.extractor.acronyms import acronym_pairs, standalone_acronyms
 from osmose.services.extractor.cjk import cjk_candidates, cjk_terms
+from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.keyphrases import drop_nested, ends_before_article, keyphrases
-from osmose.services.extractor.language import CJK_LANGUAGES, detect_language, stopwords
 from osmose.services.extractor.mentions import MentionIndex
-from osmose.services.extractor.scripts import cjk_ratio, mention_pattern
 from osmose.services.extractor.segment_text import SegmentText, segment_texts
 from osmose.services.extractor.terms import capitalised_terms, is_product_like
 from osmose.services.extractor.typing_rules import concept_type
+from osmose.text.language import CJK_LANGUAGES, detect_language
+from osmose.text.names import surface_key
+from osmose.text.scripts import cjk_ratio
+from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [
@@ -36,7 +38,6 @@ __all__ = [
     "KEYPHRASE_WORDS_PER_SLIDE",
     "ExtractorLimits",
     "extract_concepts",
-    "surface_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,6 @@ class _DocConcept:
     methods: set[str] = field(default_factory=set)
     aliases: set[str] = field(default_factory=set)
     segment_ids: list[str] = field(default_factory=list)
-
-
-def surface_key(name: str) -> str:
-    """Case- and width-insensitive form under which candidates are combined."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _counted_salience(count: int) -> float:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import yake
 
+from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.junk import is_junk
-from osmose.services.extractor.language import stopwords as stopwords_for
-from osmose.services.extractor.language import yake_code
 from osmose.services.extractor.lexicon import word_set
-from osmose.services.extractor.scripts import mention_pattern
+from osmose.text.stopwords import stopwords as stopwords_for
+from osmose.text.stopwords import yake_code
 
 __all__ = ["MAX_NGRAM", "MAX_TEXT_CHARS", "Keyphrase", "drop_nested", "ends_before_article", "keyphrases"]
 

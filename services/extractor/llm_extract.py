@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from osmose.models import ChatRequest, JsonSchema, parse_json_answer
-from osmose.services.extractor.extract import ExtractorLimits, surface_key
+from osmose.services.extractor.extract import ExtractorLimits
 from osmose.services.extractor.mentions import MentionIndex
 from osmose.services.extractor.segment_text import SegmentText
 from osmose.services.extractor.typing_rules import concept_type
+from osmose.text.names import surface_key
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [

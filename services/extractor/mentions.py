@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from osmose.services.extractor.scripts import cjk_ratio, mention_pattern, space_cjk
-from osmose.services.extractor.segment_text import SlideText
+from osmose.services.extractor.form_matcher import mention_pattern
+from osmose.text.scripts import cjk_ratio, space_cjk
+from osmose.text.slide_text import SlideLines
 
 __all__ = ["MentionIndex", "Occurrences"]
 
@@ -41,7 +42,7 @@ class MentionIndex:
     searched for on the slides that contain all of its words.
     """
 
-    def __init__(self, slides: Sequence[SlideText]) -> None:
+    def __init__(self, slides: Sequence[SlideLines]) -> None:
         self._slides = [(s.number, _LINE_BREAK.join(s.lines)) for s in slides]
         # Spaces between CJK and other scripts, so "SQL注入" holds the word "sql".
         self._words = [frozenset(_WORD.findall(space_cjk(text).casefold())) for _, text in self._slides]

@@ -1,23 +1,24 @@
 """The text of a segment: what the extractor reads from each slide.
 
-Titles come first (keyphrase position features favour early words), then body
-blocks, tables, charts, vision output and speaker notes. Every piece is one line;
-lines are kept apart so phrases are never glued across two bullets.
+Each slide's lines come from :func:`osmose.text.slide_text.slide_lines` (title
+first: keyphrase position features favour early words; every piece one line, so
+phrases are never glued across two bullets). Here they are grouped by segment,
+without repeated footers/headers and without source code.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from osmose import ids
+from osmose.text.slide_text import SlideLines, clean_line, slide_lines
 from osmose.v1 import document_pb2 as pb
 
-__all__ = ["SegmentText", "SlideText", "document_slides", "is_code_line", "segment_texts", "slide_text"]
+__all__ = ["SegmentText", "document_slides", "is_code_line", "segment_texts"]
 
 # Slides per window when triage left no segments (should not happen in the pipeline).
 FALLBACK_WINDOW = 5
@@ -34,26 +35,10 @@ _CODE_LINE = re.compile(
 
 
 @dataclass(frozen=True)
-class SlideText:
-    number: int
-    title: str
-    visible: tuple[str, ...]  # what the audience sees (title first), and what vision read
-    notes: tuple[str, ...] = ()  # speaker notes
-
-    @property
-    def lines(self) -> tuple[str, ...]:
-        return self.visible + self.notes
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-@dataclass(frozen=True)
 class SegmentText:
     segment_id: str
     index: int
-    slides: tuple[SlideText, ...]
+    slides: tuple[SlideLines, ...]
     title: str = ""
 
     @property
@@ -92,26 +77,13 @@ class SegmentText:
         return out
 
 
-def _clean(text: str) -> str:
-    # NFKC folds full-width Latin and compatibility forms, so "ＳＱＬ" is found as "SQL".
-    text = unicodedata.normalize("NFKC", text).replace("\u00a0", " ")
-    return " ".join(text.split())
-
-
-def _split_lines(text: str) -> Iterable[str]:
-    for raw in text.replace("\r", "\n").replace("\v", "\n").split("\n"):
-        line = _clean(raw)
-        if line:
-            yield line
-
-
 def is_code_line(line: str) -> bool:
     """Whether `line` looks like source code (no concepts in ``while (!lock.get()) {}``)."""
     return bool(_CODE_LINE.search(line))
 
 
-def _without(text: SlideText, dropped: set[str]) -> SlideText:
-    return SlideText(
+def _without(text: SlideLines, dropped: set[str]) -> SlideLines:
+    return SlideLines(
         number=text.number,
         title=text.title,
         visible=tuple(line for line in text.visible if line not in dropped and not is_code_line(line)),
@@ -119,44 +91,17 @@ def _without(text: SlideText, dropped: set[str]) -> SlideText:
     )
 
 
-def _boilerplate(slides: Sequence[SlideText]) -> set[str]:
+def _boilerplate(slides: Sequence[SlideLines]) -> set[str]:
     counts = Counter(line for s in slides for line in set(s.visible) if line != s.title)
     threshold = max(BOILERPLATE_MIN_SLIDES, BOILERPLATE_SHARE * len(slides))
     return {line for line, n in counts.items() if n >= threshold}
 
 
-def document_slides(document: pb.Document) -> dict[int, SlideText]:
+def document_slides(document: pb.Document) -> dict[int, SlideLines]:
     """The text of every slide, without repeated footers/headers and source code lines."""
-    texts = [slide_text(s) for s in document.slides]
+    texts = [slide_lines(s) for s in document.slides]
     dropped = _boilerplate(texts)
     return {t.number: _without(t, dropped) for t in texts}
-
-
-def slide_text(slide: pb.Slide) -> SlideText:
-    """Every line of text on a slide, title first, without duplicates."""
-    lines: list[str] = []
-    title = _clean(slide.title)
-    if title:
-        lines.append(title)
-    for block in slide.blocks:
-        lines.extend(_split_lines(block.text))
-    for table in slide.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                lines.extend(_split_lines(cell))
-    for chart in slide.charts:
-        lines.extend(_split_lines(chart.title))
-        for category in chart.categories:
-            lines.extend(_split_lines(category))
-        for series in chart.series:
-            lines.extend(_split_lines(series.name))
-    for picture in slide.pictures:
-        lines.extend(_split_lines(picture.alt_text))
-    lines.extend(_split_lines(slide.vision.text))
-    # A title repeated as a text block, or the same table cell in every row, counts once.
-    visible = tuple(dict.fromkeys(lines))
-    notes = tuple(n for n in dict.fromkeys(_split_lines(slide.notes)) if n not in visible)
-    return SlideText(number=slide.number, title=title, visible=visible, notes=notes)
 
 
 def segment_texts(document: pb.Document, segments: Sequence[pb.Segment]) -> list[SegmentText]:
@@ -176,7 +121,7 @@ def segment_texts(document: pb.Document, segments: Sequence[pb.Segment]) -> list
         SegmentText(
             segment_id=seg.segment_id,
             index=seg.index,
-            title=_clean(seg.title),
+            title=clean_line(seg.title),
             slides=tuple(slides[n] for n in seg.slide_numbers if n in slides),
         )
         for seg in segments

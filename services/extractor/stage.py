@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
 from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
-from osmose.services.extractor.extract import ExtractorLimits, extract_concepts, surface_key
+from osmose.services.extractor.extract import ExtractorLimits, extract_concepts
 from osmose.services.extractor.llm_extract import (
     TASK,
     Batch,
@@ -25,6 +25,7 @@ from osmose.services.extractor.llm_extract import (
     segment_block,
 )
 from osmose.services.extractor.segment_text import SegmentText, segment_texts
+from osmose.text.names import surface_key
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 
 from osmose.services.extractor.junk import NAME_STARTERS
 from osmose.services.extractor.lexicon import word_set
-from osmose.services.extractor.scripts import space_cjk
+from osmose.text.scripts import space_cjk
 
 __all__ = ["MAX_TERM_WORDS", "TermCounts", "capitalised_terms", "is_product_like"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from osmose.services.extractor import lexicon as lx
-from osmose.services.extractor.scripts import cjk_ratio
 from osmose.services.extractor.terms import is_product_like
+from osmose.text.scripts import cjk_ratio
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["Phrase", "concept_type"]

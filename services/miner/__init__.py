@@ -7,11 +7,9 @@ similarity), which have no runtime in them.
 
 from osmose.services.miner.canonical import (
     SIMILARITY_MERGE_THRESHOLD,
-    canonical_key,
     merge_acronyms,
     merge_by_key,
     merge_similar,
-    normalise,
 )
 from osmose.services.miner.relations import RelationLimits, co_occurrences, similarities
 from osmose.services.miner.stage import MinerConfig, MinerLimits, MinerStage
@@ -22,11 +20,9 @@ __all__ = [
     "MinerLimits",
     "MinerStage",
     "RelationLimits",
-    "canonical_key",
     "co_occurrences",
     "merge_acronyms",
     "merge_by_key",
     "merge_similar",
-    "normalise",
     "similarities",
 ]

@@ -3,8 +3,8 @@
 Three passes, each recorded as :class:`MergeRecord` so a wrong merge can be
 inspected (and undone by re-running without it):
 
-1. **Keys** - Unicode NFKC, case folding, punctuation and whitespace
-   normalisation, plural folding (:mod:`plurals`). Concepts with equal keys
+1. **Keys** - :func:`osmose.text.names.canonical_key` (NFKC, case folding,
+   punctuation and whitespace normalisation, plural folding). Concepts with equal keys
    merge; the reason names the first step that made their keys equal
    ("case", "punctuation", "plural") and ``from_key`` is the absorbed form's key
    just before that step.
@@ -21,73 +21,28 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from osmose.services.miner.concept_merge import absorb
-from osmose.services.miner.plurals import fold_plurals
+from osmose.text.names import canonical_key, key_stages
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [
     "SIMILARITY_MERGE_THRESHOLD",
-    "canonical_key",
-    "key_stages",
     "merge_acronyms",
     "merge_by_key",
     "may_merge",
     "merge_similar",
-    "normalise",
 ]
 
 logger = logging.getLogger(__name__)
 
 SIMILARITY_MERGE_THRESHOLD = 0.92
 
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'", "\u02bc": "'"})
-# Hyphens, dashes and underscores join words: "PCI-DSS" is "PCI DSS", "cross-site" is "cross site".
-_JOINERS = re.compile(r"[\u002d\u2010-\u2015\u2212_]+")
-_DROPPED = re.compile(r"[\"\u201c\u201d\u201e\u00ab\u00bb()\[\]{}<>|*\u2022\u00b7]+")
-_POSSESSIVE = re.compile(r"(?<=\w)'s\b")
-_TRAILING_PUNCT = " .,;:!?'/\\"
-_LEADING_PUNCT = " ,;:!?'/\\"  # a leading dot stays: ".NET"
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def _nfkc(name: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", name).split())
-
-
-def _punctuation(folded: str) -> str:
-    text = _POSSESSIVE.sub("", folded.translate(_QUOTES))
-    text = _DROPPED.sub(" ", _JOINERS.sub(" ", text))
-    words = [w.rstrip(_TRAILING_PUNCT).lstrip(_LEADING_PUNCT) or w for w in text.split()]
-    # Keep ".net" and "c++" whole; drop words that were only punctuation.
-    return " ".join(w for w in words if any(ch.isalnum() for ch in w) or w in {"&", "+"})
-
-
-def key_stages(name: str, language: str = "en") -> tuple[str, str, str, str]:
-    """(written, case-folded, punctuation-normalised, plural-folded) forms of `name`."""
-    written = _nfkc(name)
-    folded = written.casefold()
-    punct = _punctuation(folded)
-    # Plurals are decided on the written form (capitals tell "AWS" from "KPIs").
-    written_words = _punctuation(written).split()
-    singular_words = fold_plurals(written_words, language)
-    plural = " ".join(w.casefold() for w in singular_words) if len(written_words) == len(punct.split()) else punct
-    return written, folded, punct, plural
-
-
-def normalise(name: str) -> str:
-    """NFKC, case folding, punctuation and whitespace normalisation (no plural folding)."""
-    return key_stages(name)[2]
-
-
-def canonical_key(name: str, language: str = "en") -> str:
-    """The identity of a concept called `name`: one graph node per key and tenant."""
-    return key_stages(name, language)[3]
 
 
 def _reason(stages: tuple[str, ...], survivor: tuple[str, ...]) -> tuple[str, str]:

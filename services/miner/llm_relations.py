@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from osmose.models import ChatRequest, JsonSchema, parse_json_answer
-from osmose.slide_text import slide_text
+from osmose.text.slide_text import slide_text
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [

@@ -57,7 +57,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from osmose.stores.graph import ConceptRow, DocumentGraph, GraphStore, MentionRow, MergeRow, RelationRow
-from osmose.stores.graph_rules import compact_key, lookup_key
+from osmose.stores.graph_rules import compact_key
+from osmose.text.names import canonical_key
 
 __all__ = ["Resolution", "resolve_across_documents"]
 
@@ -119,8 +120,8 @@ async def resolve_across_documents(store: GraphStore, graph: DocumentGraph) -> t
 def _evidence_terms(concept: ConceptRow) -> set[str]:
     """Keys under which a concept found is the same thing on a document's word: c's key,
     name and aliases (the store matches them against X's key, names and aliases)."""
-    terms = {concept.canonical_key, lookup_key(concept.name)}
-    terms.update(lookup_key(a) for a in concept.aliases)
+    terms = {concept.canonical_key, canonical_key(concept.name)}
+    terms.update(canonical_key(a) for a in concept.aliases)
     terms.discard("")
     return terms
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from osmose.config import TriagePolicy
 from osmose.pipeline import tier_name
-from osmose.slide_text import body_text, word_count
+from osmose.text.slide_text import body_text, reads_as_scan, word_count
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["TierChoice", "choose_tier", "vision_decision"]
 
-_SCAN_MAX_WORDS = 15          # a page with fewer words but a picture is treated as a scan
 _MIN_PICTURE_RATIO = 0.05     # pictures smaller than this share of the page are logos/icons
 
 
@@ -45,7 +44,7 @@ def vision_decision(slide: pb.Slide, *, policy: TriagePolicy) -> pb.VisionDecisi
     pictures = [p for p in slide.pictures if p.box.width * p.box.height >= _MIN_PICTURE_RATIO]
     # Pictures only: a chart's content is already text (its data), it does not make a slide visual.
     ratio = min(1.0, sum(p.box.width * p.box.height for p in pictures))
-    if pictures and words < _SCAN_MAX_WORDS and ratio >= 0.5:
+    if pictures and reads_as_scan(words) and ratio >= 0.5:
         return pb.VisionDecision(needed=True, reason=f"image-only page: pictures cover {ratio:.0%}, {words} words")
     if pictures and ratio >= policy.vision_min_visual_ratio and words < policy.vision_max_words:
         return pb.VisionDecision(

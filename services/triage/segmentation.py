@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from osmose import ids
-from osmose.slide_text import body_text, word_count
+from osmose.text.slide_text import body_text, word_count
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["MAX_SEGMENT_SLIDES", "segment_document"]

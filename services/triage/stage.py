@@ -12,10 +12,10 @@ from osmose.errors import PermanentError
 from osmose.parsing import parse_document
 from osmose.parsing.limits import read_bounded
 from osmose.parsing.worker import ParserPool
-from osmose.services.triage.language import detect_languages
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.services.triage.segmentation import segment_document
-from osmose.slide_text import slide_text
+from osmose.text.language import detect_languages
+from osmose.text.slide_text import slide_text
 from osmose.v1 import pipeline_pb2 as ppb
 
 __all__ = ["TriageConfig", "TriageStage"]

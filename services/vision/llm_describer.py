@@ -12,7 +12,7 @@ structured description instead (marked degraded).
 from __future__ import annotations
 
 from osmose.models import ChatRequest, ImageInput, ModelSession
-from osmose.slide_text import body_text
+from osmose.text.slide_text import body_text
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["TASK", "ModelDescriber", "vision_request"]

@@ -34,19 +34,17 @@ from osmose.services.vision.llm_describer import TASK as VISION_TASK
 from osmose.services.vision.llm_describer import ModelDescriber
 from osmose.services.vision.ocr import Tesseract
 from osmose.services.vision.renderer import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage
-from osmose.slide_text import body_text, word_count
+from osmose.text.slide_text import body_text, reads_as_scan, word_count
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime, ModelSession
 
-__all__ = ["DEFAULT_CONCURRENCY", "OCR_MAX_WORDS", "SlideDescriber", "VisionConfig", "VisionStage"]
+__all__ = ["DEFAULT_CONCURRENCY", "SlideDescriber", "VisionConfig", "VisionStage"]
 
 logger = logging.getLogger(__name__)
 
-# Below this many words of its own text a page is read by OCR (triage's scan threshold).
-OCR_MAX_WORDS = 15
 # Pages in flight per document: one renders while another is read (2 cores).
 DEFAULT_CONCURRENCY = 2
 
@@ -102,7 +100,6 @@ class VisionConfig:
     tesseract: str | None = None
     # Flagged slides worked on at once (rendering and OCR are CPU-bound).
     concurrency: int = DEFAULT_CONCURRENCY
-    ocr_max_words: int = OCR_MAX_WORDS
     render_pixels: int = RENDER_PIXEL_BUDGET
 
     def __post_init__(self) -> None:
@@ -127,7 +124,6 @@ class VisionStage:
         # Used only when it serves vision_summary (a vision endpoint is configured).
         self.models = models if models is not None and models.serves(VISION_TASK) else None
         self.concurrency = config.concurrency
-        self.ocr_max_words = config.ocr_max_words
         self.render_pixels = config.render_pixels
         # What the renderer and Tesseract read, in the form they take.
         self._tools = Settings(data_dir=config.data_dir, limits=config.limits, soffice=config.soffice,
@@ -189,7 +185,7 @@ class VisionStage:
         return item
 
     def _wants_ocr(self, slide: pb.Slide) -> bool:
-        return word_count(body_text(slide)) < self.ocr_max_words
+        return reads_as_scan(word_count(body_text(slide)))
 
     async def _page_or_fallback(self, slide: pb.Slide, ctx: _Context) -> _Page:
         try:
@@ -216,7 +212,7 @@ class VisionStage:
             image = await self._model_path(page, slide, ctx)
             if page.result.path == pb.VISION_PATH_LLM:
                 return page
-        if words >= self.ocr_max_words:
+        if not reads_as_scan(words):
             _describe(page, slide, ctx, f"described from parsed content: {words} words of text on the page")
         else:
             await self._ocr_path(page, slide, ctx, words=words, image=image)

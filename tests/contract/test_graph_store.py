@@ -40,9 +40,9 @@ from osmose.stores.graph import (
     SlideRow,
     TenantCounts,
 )
-from osmose.stores.graph_rules import lookup_key
 from osmose.stores.neo4j_graph import Neo4jGraphStore
 from osmose.stores.sqlite_graph import SqliteGraphStore
+from osmose.text.names import canonical_key
 from tests.contract.graph_dumps import dump, purge
 
 pytestmark = pytest.mark.anyio
@@ -515,7 +515,7 @@ async def check_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple
             assert all(m.name.startswith(mine) for m in mentions)
         related = await graph_store.related_concepts(tenant, KEYS, limit=100)
         slides = await graph_store.slides_mentioning(tenant, KEYS, limit=100)
-        found = await graph_store.find_concepts(tenant, [*KEYS, lookup_key(f"{tenant}:alias")])
+        found = await graph_store.find_concepts(tenant, [*KEYS, canonical_key(f"{tenant}:alias")])
         for key in KEYS:
             assert all(r.name.startswith(mine) for r in related[key])
             assert {(r.canonical_key, r.kind): r.weight for r in related[key]} == model.neighbours(key)
@@ -524,7 +524,7 @@ async def check_no_data_crosses_tenants(graph_store: GraphStore, ops: list[tuple
             assert (concept is not None) == (key in model.mentioned())
             assert concept is None or (concept.name.startswith(mine) and concept.aliases == (f"{mine}alias",))
             assert [c.canonical_key for c in found[key]] == ([key] if key in model.mentioned() else [])
-        assert [c.canonical_key for c in found[lookup_key(f"{tenant}:alias")]] == sorted(model.mentioned())
+        assert [c.canonical_key for c in found[canonical_key(f"{tenant}:alias")]] == sorted(model.mentioned())
         for doc_id in ("d0", "d1", "d2"):
             document = await graph_store.get_document(tenant, doc_id)
             assert (document is not None) == (doc_id in model.docs)
@@ -713,5 +713,20 @@ async def test_sqlite_fills_the_lookup_table_of_a_version_1_file(tmp_path: Path,
     try:
         found = await store.find_concepts(tenant, ["email", "mail"])
         assert [c.canonical_key for c in found["email"]] == ["e mail"] == [c.canonical_key for c in found["mail"]]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_recomputes_the_lookup_keys_of_a_version_2_file(tmp_path: Path, anyio_backend: str) -> None:
+    tenant = new_tenant()
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    await store.write_document(deck(tenant, "doc-1", mentions={"kpi": {1: 1}}, aliases={"kpi": ("KPIs",)}))
+    await store._call(lambda: store._conn.executescript(
+        "UPDATE concept_lookup SET lookup_key = 'kpis' WHERE lookup_key = 'kpi'; PRAGMA user_version = 2;"))
+    await store.close()
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    try:
+        found = await store.find_concepts(tenant, ["kpi", "kpis"])
+        assert [c.canonical_key for c in found["kpi"]] == ["kpi"] and not found.get("kpis")
     finally:
         await store.close()

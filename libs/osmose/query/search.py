@@ -17,29 +17,22 @@ them as they are, and the CLI prints them (:func:`osmose.query.hits_as_json`).
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from osmose.embeddings.cached import CachedEmbeddings
 from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
+from osmose.text.names import surface_key
 from osmose.text.sparse import sparse_query
 from osmose.v1 import services_pb2 as spb
 
 __all__ = ["Searcher"]
 
 _PHRASE_BOOST = 1.0   # RRF scores are < 0.1, so a verbatim match ranks first
-_SPACE = re.compile(r"\s+")
 # Graph context per hit: names shown, concepts expanded, neighbours kept, slides per neighbour.
 CONCEPTS_SHOWN = 10
 CONCEPTS_EXPANDED = 5
 RELATED_PER_CONCEPT = 3
 RELATED_PER_HIT = 5
 SLIDES_PER_RELATED = 3
-
-
-def _normalise(text: str) -> str:
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 class Searcher:
@@ -55,11 +48,11 @@ class Searcher:
         dense = (await self.embeddings.embed_texts([query])).vectors[0]
         candidates = await self.vectors.hybrid_search(tenant, dense.tolist(), sparse_query(query),
                                                       limit=max(limit * 4, 20))
-        phrase = _normalise(query)
+        phrase = surface_key(query)
         best: dict[tuple[str, int], spb.SearchHit] = {}
         for hit in candidates:
             p = hit.payload
-            score = hit.score + (_PHRASE_BOOST if phrase and phrase in _normalise(p.get("text", "")) else 0.0)
+            score = hit.score + (_PHRASE_BOOST if phrase and phrase in surface_key(p.get("text", "")) else 0.0)
             key = (p["doc_id"], int(p["slide"]))
             if key not in best or score > best[key].score:
                 best[key] = spb.SearchHit(doc_id=p["doc_id"], file=p.get("file", ""), slide=int(p["slide"]),

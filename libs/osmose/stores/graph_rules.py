@@ -11,17 +11,16 @@
   documents use (ties: the smallest), aliases the union, so the node does not
   depend on the order documents arrive in.
 - :func:`lookup_keys`: the keys under which :meth:`GraphStore.find_concepts`
-  finds a concept besides its canonical key: the keys of every name and alias
-  documents gave it, and its canonical key without spaces (``"e mail"`` ->
-  ``"email"``), so the persister can resolve a new document's concepts against
-  the tenant's existing ones (:mod:`osmose.services.persister.resolve`).
+  finds a concept besides its canonical key: the canonical keys
+  (:func:`osmose.text.names.canonical_key`, plurals folded) of every name and
+  alias documents gave it, and its canonical key without spaces (``"e mail"``
+  -> ``"email"``), so the persister can resolve a new document's concepts
+  against the tenant's existing ones (:mod:`osmose.services.persister.resolve`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,22 +34,18 @@ from osmose.stores.graph import (
     SegmentRow,
     SlideRow,
 )
+from osmose.text.names import canonical_key
 
 __all__ = [
     "PreparedDocument",
     "PreparedRelation",
     "compact_key",
-    "lookup_key",
     "lookup_keys",
     "prepare",
     "resolve_concept",
 ]
 
 logger = logging.getLogger(__name__)
-
-_JOINERS = re.compile(r"[\u002d\u2010-\u2015\u2212_/\\]+")
-_DROPPED = re.compile(r"[^\w\s&+#]+")
-
 
 @dataclass(frozen=True)
 class PreparedRelation:
@@ -160,23 +155,14 @@ def _most_common(counts: Counter[str]) -> str:
     return min(counts, key=lambda value: (-counts[value], value))
 
 
-def lookup_key(text: str) -> str:
-    """A forgiving key for looking names up: NFKC, case folding, joiners as spaces, no punctuation.
-
-    Not a canonical key (no plural folding); it only finds candidates, which
-    the resolver then checks.
-    """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_DROPPED.sub("", _JOINERS.sub(" ", folded)).split())
-
-
 def compact_key(key: str) -> str:
     return key.replace(" ", "")
 
 
 def lookup_keys(key: str, names: Iterable[str], aliases: Iterable[str]) -> set[str]:
     """Keys other than `key` under which the concept is found (see module doc)."""
-    found = {lookup_key(text) for text in (*names, *aliases)}
+    # The store knows no document language: names are keyed with the default (English) plurals.
+    found = {canonical_key(text) for text in (*names, *aliases)}
     found.add(compact_key(key))
     found.discard(key)
     found.discard("")

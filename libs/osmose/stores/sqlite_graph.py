@@ -69,7 +69,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # 2: concept_lookup (filled from concept_sources when a version-1 file is opened).
-SCHEMA_VERSION = 2
+# 3: lookup keys are canonical keys (plurals folded): recomputed when an older file is opened.
+SCHEMA_VERSION = 3
 # Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 10.0
 # Pairs per statement in batched reads; SQLite allows 32766 parameters.
@@ -260,7 +261,7 @@ class SqliteGraphStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                if version == 1:  # fill concept_lookup: recompute every concept once
+                if 0 < version < 3:  # (re)fill concept_lookup: recompute every concept once
                     self._conn = conn  # _refresh_concepts works on self._conn
                     for (tenant,) in conn.execute("SELECT DISTINCT tenant FROM concepts").fetchall():
                         rows = conn.execute("SELECT canonical_key FROM concepts WHERE tenant = ?", (tenant,))

@@ -49,6 +49,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from osmose.stores.vectors import SparseVector
+from osmose.text.scripts import UNSPACED
 
 __all__ = ["AVG_DOC_LEN", "B", "K1", "analyse", "sparse_encode", "sparse_query", "token_index", "tokenize"]
 
@@ -61,21 +62,6 @@ MAX_TOKEN_CHARS = 64
 _HASH_PERSON = b"osmose-sparse-1"
 _INDEX_MASK = 0x7FFF_FFFF
 
-# Letters of scripts written without spaces between words (punctuation and
-# currency signs inside these blocks are left out).
-_UNSPACED = (
-    "\u2e80-\u2fdf"  # CJK and Kangxi radicals
-    "\u3005-\u3007\u3021-\u3029\u3038-\u303b"  # 々 〆 〇, Hangzhou numerals
-    "\u3041-\u3096\u3099-\u309f"  # Hiragana
-    "\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"  # Katakana (not the ・ separator)
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
-    "\U00020000-\U0002fa1f\U00030000-\U000323af"  # Han, supplementary planes
-    "\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"  # Hangul
-    "\u0e01-\u0e3a\u0e40-\u0e4e\u0e50-\u0e59"  # Thai
-    "\u0e81-\u0edf"  # Lao
-    "\u1000-\u1049\u1050-\u109f"  # Myanmar
-    "\u1780-\u17d3\u17d7\u17dc\u17dd\u17e0-\u17e9"  # Khmer
-)
 _CONNECTORS = "-.'\u2019_&"
 # Optional in Hebrew and Arabic writing: points, harakat, Quranic marks, tatweel.
 _OPTIONAL_MARKS = re.compile(
@@ -93,12 +79,12 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     marks scans ~130k code points (about 0.1 s, once per process)."""
     marks = _ranges(c for c in range(0x300, 0x20000) if unicodedata.category(chr(c)).startswith("M"))
     marks += "\U000e0100-\U000e01ef"  # variation selectors supplement
-    letters = f"[^\\W_{_UNSPACED}]"
+    letters = f"[^\\W_{UNSPACED}]"
     # Letters/digits with marks after them, written as an unrolled loop: a plain
     # alternation (letter|mark)+ makes the regex engine twice as slow.
     piece = f"{letters}+(?:[{marks}]+{letters}*)*"
     tokens = re.compile(
-        f"([{_UNSPACED}]+)|({piece}(?:[{re.escape(_CONNECTORS)}]{piece})*(?:\\+\\+|#)?)"
+        f"([{UNSPACED}]+)|({piece}(?:[{re.escape(_CONNECTORS)}]{piece})*(?:\\+\\+|#)?)"
     )
     # A Thai/Myanmar/... tone or vowel mark belongs to the letter before it.
     clusters = re.compile(f".[{marks}]*", re.DOTALL)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.mentions import MentionIndex
-from osmose.services.extractor.scripts import mention_pattern, space_cjk
-from osmose.services.extractor.segment_text import SlideText
+from osmose.text.scripts import space_cjk
+from osmose.text.slide_text import SlideLines
 
 
 def _index(*slides: tuple[str, ...]) -> MentionIndex:
-    return MentionIndex([SlideText(number=i, title="", visible=lines) for i, lines in enumerate(slides, 1)])
+    return MentionIndex([SlideLines(number=i, title="", visible=lines) for i, lines in enumerate(slides, 1)])
 
 
 def test_case_insensitive_whole_words_per_slide() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from osmose.services.extractor.extract import extract_concepts
 from osmose.services.extractor.junk import is_junk
-from osmose.services.extractor.language import stopwords
+from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
 

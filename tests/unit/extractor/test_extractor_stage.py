@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from osmose.services.extractor import ExtractorConfig, ExtractorLimits, ExtractorStage
-from osmose.services.extractor.scripts import mention_pattern
+from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from osmose.services.extractor.junk import is_junk
-from osmose.services.extractor.language import stopwords
 from osmose.services.extractor.terms import capitalised_terms
+from osmose.text.stopwords import stopwords
 
 
 def _terms(lines: list[str], language: str = "en") -> set[str]:

@@ -1,10 +1,10 @@
-"""What the extractor reads: slide text, footers, source code, keyphrase filters."""
+"""What the extractor reads: segments without footers and source code, keyphrase filters."""
 
 from __future__ import annotations
 
 from osmose.services.extractor.keyphrases import _extractor, drop_nested, ends_before_article, keyphrases
-from osmose.services.extractor.language import detect_language, stopwords, yake_code
-from osmose.services.extractor.segment_text import document_slides, is_code_line, segment_texts, slide_text
+from osmose.services.extractor.segment_text import document_slides, is_code_line, segment_texts
+from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
 
@@ -13,18 +13,6 @@ def _slide(number: int, title: str, *lines: str, notes: str = "") -> pb.Slide:
         number=number, title=title, notes=notes,
         blocks=[pb.TextBlock(text=title, role=pb.BLOCK_ROLE_TITLE), *(pb.TextBlock(text=t) for t in lines)],
     )
-
-
-def test_slide_text_reads_every_part_once() -> None:
-    slide = _slide(1, "Dashboards", "KPI per team\nDelivery lead time", notes="Mention the\u00a0Power BI refresh.")
-    slide.tables.add().rows.add(cells=["Team", "Lead time"])
-    chart = slide.charts.add(title="Incidents per month", categories=["January"])
-    chart.series.add(name="Critical incidents")
-    slide.vision.text = "A bar chart of incidents"
-    text = slide_text(slide)
-    assert text.visible == ("Dashboards", "KPI per team", "Delivery lead time", "Team", "Lead time",
-                            "Incidents per month", "January", "Critical incidents", "A bar chart of incidents")
-    assert text.notes == ("Mention the Power BI refresh.",)
 
 
 def test_footers_and_code_are_not_read() -> None:
@@ -64,12 +52,6 @@ def test_phrase_before_an_article_ends_in_a_verb() -> None:
     assert not ends_before_article("Threat models", text, "en")
 
 
-def test_languages_and_stopwords() -> None:
-    assert yake_code("cs") == "cz" and yake_code("he") == "" and yake_code("pt-BR") == "pt"
-    assert detect_language("Les développeurs doivent valider toutes les entrées utilisateur", "en") == "fr"
-    assert detect_language("ok", "de") == "de"
-    assert detect_language("データベースを管理します", "en") == "ja"
-    assert detect_language("数据库管理员", "en") == "zh"
-    assert detect_language("데이터베이스 관리", "en") == "ko"
+def test_keyphrase_stopwords_for_a_language_yake_lacks() -> None:
     # Hebrew has no YAKE list: the language-neutral one plus English, not Norwegian ("og" = "and").
     assert "the" in stopwords("he") and "og" not in _extractor("", 10).stopword_set

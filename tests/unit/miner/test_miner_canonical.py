@@ -6,65 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from osmose.services.miner.canonical import (
-    canonical_key,
-    merge_acronyms,
-    merge_by_key,
-    merge_similar,
-    normalise,
-)
-from osmose.services.miner.plurals import fold_plurals, singular
+from osmose.services.miner.canonical import merge_acronyms, merge_by_key, merge_similar
 from osmose.v1 import document_pb2 as pb
 
 TOPIC, ROLE, TOOL, PRACTICE = (pb.CONCEPT_TYPE_TOPIC, pb.CONCEPT_TYPE_ROLE, pb.CONCEPT_TYPE_TOOL,
                                pb.CONCEPT_TYPE_PRACTICE)
-
-
-@pytest.mark.parametrize(
-    ("name", "key"),
-    [
-        ("Developers", "developer"),
-        ("developer", "developer"),
-        ("  SQL   Server ", "sql server"),
-        ("ＳＱＬ Server", "sql server"),  # full-width letters (NFKC)
-        ("PCI-DSS", "pci dss"),
-        ("cross\u2011site scripting", "cross site scripting"),
-        ("“Zero Trust”", "zero trust"),
-        ("user's guide", "user guide"),
-        ("Key Performance Indicators", "key performance indicator"),
-        ("KPIs", "kpi"),
-        ("AWS", "aws"),
-        ("HTTPS", "https"),
-        ("analysis", "analysis"),
-        ("business process", "business process"),
-        ("classes", "class"),
-        ("policies", "policy"),
-        ("Kubernetes", "kubernetes"),
-        (".NET", ".net"),
-        ("C++", "c++"),
-        ("Node.js", "node.js"),
-        ("ISO/IEC 27001", "iso/iec 27001"),
-        ("Straße", "strasse"),
-    ],
-)
-def test_canonical_key(name: str, key: str) -> None:
-    assert canonical_key(name) == key
-
-
-def test_normalise_does_not_fold_plurals() -> None:
-    assert normalise("Developers") == "developers"
-
-
-def test_plurals_are_conservative_outside_english() -> None:
-    assert fold_plurals(["développeurs", "web"], "fr") == ["développeur", "web"]
-    assert fold_plurals(["processus"], "fr") == ["processus"]
-    assert fold_plurals(["accès"], "fr") == ["accès"]
-    assert fold_plurals(["desarrolladores"], "es") == ["desarrollador"]
-    assert fold_plurals(["análisis"], "es") == ["análisis"]
-    assert fold_plurals(["aplicaciones"], "es") == ["aplicaciones"]
-    assert fold_plurals(["Entwickler"], "de") == ["Entwickler"]
-    assert fold_plurals(["разработчики"], "ru") == ["разработчики"]
-    assert singular("DNS") == "DNS" and singular("APIs") == "API"
 
 
 def test_case_punctuation_and_plural_merges_are_recorded(make_concept: Callable[..., pb.Concept]) -> None:

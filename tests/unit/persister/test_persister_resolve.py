@@ -136,3 +136,14 @@ async def test_merges_of_the_miner_follow_the_remapped_key(store: SqliteGraphSto
         ("kpi", "key performance indicator", "tenant:acronym"),
     ]
     assert {m.canonical_key for m in resolved.mentions} == {"key performance indicator"}
+
+
+async def test_plural_aliases_resolve_like_the_miners_keys(store: SqliteGraphStore) -> None:
+    # The alias "KPIs" folds to the key "kpi" (osmose.text.names.canonical_key), both ways.
+    await persist(store, doc("acme", "d1", [KPI_SHORT]))
+    resolutions = await persist(store, doc("acme", "d2", [
+        ("key performance indicator", "Key Performance Indicators", "STANDARD", ("KPIs",))]))
+    assert resolutions == [Resolution("key performance indicator", "kpi", "tenant:acronym", 1.0)]
+    await persist(store, doc("globex", "d3", [("service level objective", "Service Level Objectives", "STANDARD", ("SLOs",))]))
+    assert await persist(store, doc("globex", "d4", [("slo", "SLO", "ENTITY", ())])) == [
+        Resolution("slo", "service level objective", "tenant:acronym", 1.0)]

@@ -1,4 +1,4 @@
-"""Writing-system helpers: which characters are CJK, and word boundaries that respect them.
+"""Finding a surface form in text as a whole word or phrase, in any script.
 
 Chinese and Japanese have no spaces between words and Korean attaches particles
 to nouns, so "word boundary" has to mean "boundary against a letter or digit of
@@ -11,40 +11,9 @@ import functools
 import re
 from collections.abc import Iterator
 
-__all__ = [
-    "CJK_CHARS",
-    "FormMatcher",
-    "cjk_ratio",
-    "is_cjk_char",
-    "mention_pattern",
-    "space_cjk",
-]
+from osmose.text.scripts import is_cjk_char
 
-# Hiragana, Katakana (+ phonetic extensions, half-width forms), CJK ideographs
-# (+ extension A, compatibility), Hangul syllables and jamo.
-CJK_CHARS = (
-    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    "\uff66-\uff9f\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
-)
-_CJK_RE = re.compile(f"[{CJK_CHARS}]")
-_SCRIPT_EDGE = re.compile(f"(?<=[{CJK_CHARS}])(?=[^\\s{CJK_CHARS}])|(?<=[^\\s{CJK_CHARS}])(?=[{CJK_CHARS}])")
-
-
-def is_cjk_char(ch: str) -> bool:
-    return bool(_CJK_RE.match(ch))
-
-
-def cjk_ratio(text: str) -> float:
-    """Share of the letters in `text` that are CJK (0 when there are no letters)."""
-    letters = sum(1 for ch in text if ch.isalpha())
-    if not letters:
-        return 0.0
-    return len(_CJK_RE.findall(text)) / letters
-
-
-def space_cjk(text: str) -> str:
-    """Put a space wherever CJK and non-CJK characters touch (``SQL注入`` -> ``SQL 注入``)."""
-    return _SCRIPT_EDGE.sub(" ", text)
+__all__ = ["FormMatcher", "mention_pattern"]
 
 
 class FormMatcher:

@@ -14,7 +14,6 @@ import re
 __all__ = ["fold_plurals", "singular"]
 
 
-
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 

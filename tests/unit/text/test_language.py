@@ -1,8 +1,10 @@
+"""Language detection: a document's languages (triage) and one segment's (extraction)."""
+
 from __future__ import annotations
 
 import pytest
 
-from osmose.services.triage.language import detect_languages
+from osmose.text.language import detect_language, detect_languages
 
 SAMPLES = {
     "en": "The security operations center monitors alerts around the clock and escalates incidents.",
@@ -38,3 +40,17 @@ def test_too_little_text_is_unknown() -> None:
     profile = detect_languages(["A", "B c", "12", ""])
     assert profile.dominant == ""
     assert profile.languages == []
+
+
+def test_segment_language() -> None:
+    assert detect_language("Les développeurs doivent valider toutes les entrées utilisateur", "en") == "fr"
+    assert detect_language("ok", "de") == "de"
+    assert detect_language("データベースを管理します", "en") == "ja"
+    assert detect_language("数据库管理员", "en") == "zh"
+    assert detect_language("데이터베이스 관리", "en") == "ko"
+
+
+def test_segment_language_among_the_documents() -> None:
+    jargon = "Le pipeline de déploiement continu et le monitoring des microservices en production"
+    assert detect_language(jargon, "en", allowed=["fr", "en"]) == "fr"
+    assert detect_language(SAMPLES["de"], "es", allowed=["es", "pt"]) in {"es", "pt"}
