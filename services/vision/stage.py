@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from osmose.config import Settings
+from osmose.documents.rendering import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage, RenderError
 from osmose.services.vision.describe import describe_slide
-from osmose.services.vision.exceptions import RenderError
 from osmose.services.vision.llm_describer import TASK as VISION_TASK
 from osmose.services.vision.llm_describer import ModelDescriber
 from osmose.services.vision.ocr import Tesseract
-from osmose.services.vision.renderer import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage
 from osmose.slide_text import body_text, word_count
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb

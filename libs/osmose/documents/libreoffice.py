@@ -1,56 +1,61 @@
-"""Legacy PowerPoint 97-2003 (.ppt) to PPTX with LibreOffice, headless.
+"""LibreOffice, headless: legacy .ppt to PPTX (parsing) and decks to PDF (rendering).
 
-Each conversion runs in its own temporary directory with its own LibreOffice
-profile (``-env:UserInstallation``), so concurrent conversions never share the
-profile lock, and in its own process group, so a timeout kills ``soffice.bin``
-too, not only the ``soffice`` launcher script.
+The one place that knows how ``soffice`` is found (:func:`~osmose.documents.system_tools.soffice_tool`),
+called and bounded, for both halves of the package:
 
-Creating a profile costs LibreOffice most of a second, so the profile left by
-the first successful conversion is kept (per process) and copied for the next.
+- every conversion runs in its own temporary directory with its own LibreOffice
+  profile (``-env:UserInstallation``), so concurrent conversions never share the
+  profile lock and a crashed one cannot leave it locked;
+- creating a profile costs LibreOffice most of a second, so the profile left by the
+  first successful conversion is kept (per process) and copied for the next;
+- it runs in its own session, killed as a group on timeout (``soffice.bin`` too,
+  not only the launcher script), within ``limits.convert_timeout_s``;
+- it does not inherit a worker's address-space ceiling (meant for MuPDF): LibreOffice
+  reserves far more than it uses. The deadline still bounds it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
-import contextlib
+import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from osmose.config import Settings
+from osmose.documents.exceptions import ConversionError, ConverterMissingError
+from osmose.documents.system_tools import run_bounded, run_bounded_sync, soffice_tool, tool_env
 from osmose.errors import CorruptDocumentError, DocumentError
-from osmose.parsing.exceptions import ConverterMissingError
 
-__all__ = ["convert_ppt_to_pptx", "find_soffice"]
+__all__ = ["convert_deck_to_pdf", "convert_ppt_to_pptx", "find_soffice"]
 
 logger = logging.getLogger(__name__)
 
-_SOFFICE_NAMES = ("soffice", "libreoffice")
-_OUTPUT_FILTER = "pptx:Impress MS PowerPoint 2007 XML"
+_PPTX_FILTER = "pptx:Impress MS PowerPoint 2007 XML"
+# Impress's PDF filter with hidden slides included (PowerPoint numbers them too), so page n is slide n.
+_PDF_FILTER = "pdf:impress_pdf_Export:" + json.dumps(
+    {"ExportHiddenSlides": {"type": "boolean", "value": "true"}}, separators=(",", ":"))
 _STDERR_TAIL = 400
 _template_lock = threading.Lock()
 _template_profile: Path | None = None
 
 
 def find_soffice(settings: Settings) -> str:
-    """Path of LibreOffice's ``soffice``: ``settings.soffice`` or the first on PATH."""
+    """Path of LibreOffice's ``soffice`` for parsing; raises :class:`ConverterMissingError` without it."""
+    tool = soffice_tool(settings)
+    if tool.path:
+        return tool.path
     if settings.soffice:
-        if Path(settings.soffice).is_file() and os.access(settings.soffice, os.X_OK):
-            return settings.soffice
         raise ConverterMissingError(
             f"OSMOSE_SOFFICE points to {settings.soffice!r}, which is not an executable file; "
             "legacy .ppt files need LibreOffice (install it or run `make setup`)"
         )
-    for name in _SOFFICE_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
     raise ConverterMissingError(
         "legacy .ppt files need LibreOffice, and `soffice` is not on PATH: install LibreOffice "
         "(Debian/Ubuntu: apt-get install libreoffice-impress-nogui) or run `make setup`, "
@@ -59,7 +64,7 @@ def find_soffice(settings: Settings) -> str:
 
 
 def convert_ppt_to_pptx(data: bytes, *, settings: Settings) -> bytes:
-    """PPTX bytes converted from the legacy .ppt bytes `data`."""
+    """PPTX bytes converted from the legacy .ppt bytes `data` (synchronous: runs in the parse worker)."""
     soffice = find_soffice(settings)
     timeout = settings.limits.convert_timeout_s
     with tempfile.TemporaryDirectory(prefix="osmose-ppt-") as tmp:
@@ -67,36 +72,95 @@ def convert_ppt_to_pptx(data: bytes, *, settings: Settings) -> bytes:
         source = work / "input.ppt"  # fixed ASCII name: the submitted name may be anything
         source.write_bytes(data)
         out_dir = work / "out"
-        profile = work / "profile"
-        _seed_profile(profile)
-        cmd = [
-            soffice,
-            f"-env:UserInstallation={profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--nodefault",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            _OUTPUT_FILTER,
-            "--outdir",
-            str(out_dir),
-            str(source),
-        ]
         started = time.perf_counter()
-        stdout, stderr = _run(cmd, timeout=timeout, home=work)
+        try:
+            done = run_bounded_sync(_command(soffice, work, _PPTX_FILTER, out_dir, source), timeout_s=timeout,
+                                    env=_env(work), cwd=work, preexec_fn=_lift_memory_ceiling, reap_group=True)
+        except TimeoutError:
+            raise DocumentError(
+                f"LibreOffice did not convert this .ppt within {timeout:.0f}s (limits.convert_timeout_s)",
+                reason="conversion-timeout",
+            ) from None
+        except OSError as exc:
+            raise ConverterMissingError(f"could not start LibreOffice ({soffice}): {exc}") from exc
         target = out_dir / "input.pptx"
         if not target.is_file() or target.stat().st_size == 0:
-            lines = [line for line in (stderr or stdout).splitlines() if "javaldx" not in line]  # Java noise
+            output = (done.stderr or done.stdout).decode("utf-8", "replace")
+            lines = [line for line in output.splitlines() if "javaldx" not in line]  # Java noise
             detail = " ".join(lines).strip()[-_STDERR_TAIL:]
             raise CorruptDocumentError(
                 f"LibreOffice could not convert this .ppt to PPTX ({detail or 'no output'})",
                 reason="conversion-failed",
             )
         logger.info("converted legacy .ppt (%d bytes) in %.1fs", len(data), time.perf_counter() - started)
-        _keep_profile(profile)
+        _keep_profile(work / "profile")
         return target.read_bytes()
+
+
+async def convert_deck_to_pdf(source: Path, *, soffice: str, dest: Path, timeout_s: float) -> Path:
+    """`dest` (a PDF of every slide of `source`), converting only when it is not there yet.
+
+    `dest` is a cache entry named after the deck's content: a replay or a re-ingest
+    of the same file never converts twice. Raises :class:`ConversionError`.
+    """
+    if dest.is_file() and dest.stat().st_size > 0:
+        logger.debug("render cache hit %s", dest)
+        return dest
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="osmose-soffice-") as tmp:
+        work = Path(tmp)
+        # A plain copy with a plain name: LibreOffice names its output after the input.
+        deck = work / "in" / f"deck{source.suffix.lower() or '.pptx'}"
+        deck.parent.mkdir()
+        shutil.copyfile(source, deck)
+        out_dir = work / "out"
+        # Profile copies off the event loop: other pages keep rendering meanwhile.
+        argv = await asyncio.to_thread(_command, soffice, work, _PDF_FILTER, out_dir, deck)
+        try:
+            done = await run_bounded(argv, timeout_s=timeout_s,
+                                     env=_env(work), cwd=work, preexec_fn=_lift_memory_ceiling, reap_group=True)
+        except TimeoutError:
+            raise ConversionError(f"LibreOffice did not finish within {timeout_s:g}s") from None
+        except OSError as exc:
+            raise ConversionError(f"LibreOffice could not be started: {exc}") from exc
+        produced = out_dir / "deck.pdf"
+        if done.returncode != 0 or not produced.is_file() or produced.stat().st_size == 0:
+            tail = done.stderr.decode("utf-8", "replace").strip()[-300:]
+            raise ConversionError(f"LibreOffice produced no PDF (exit code {done.returncode}): {tail}")
+        await asyncio.to_thread(_keep_profile, work / "profile")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic publish: a concurrent reader sees no PDF or a whole one.
+        partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+        shutil.move(produced, partial)
+        os.replace(partial, dest)
+    logger.info("converted %s to PDF in %.2fs", source.name, time.perf_counter() - started)
+    return dest
+
+
+def _command(soffice: str, work: Path, output_filter: str, out_dir: Path, source: Path) -> list[str]:
+    """The conversion command, with a profile of its own under `work` (seeded from the kept one)."""
+    profile = work / "profile"
+    _seed_profile(profile)
+    return [
+        soffice,
+        f"-env:UserInstallation={profile.as_uri()}",
+        "--headless",
+        "--invisible",
+        "--nologo",
+        "--nodefault",
+        "--norestore",
+        "--nolockcheck",
+        "--convert-to",
+        output_filter,
+        "--outdir",
+        str(out_dir),
+        str(source),
+    ]
+
+
+def _env(home: Path) -> dict[str, str]:
+    # HOME in the work dir: LibreOffice writes there; svp: no display needed.
+    return tool_env(HOME=str(home), SAL_USE_VCLPLUGIN="svp")
 
 
 def _seed_profile(profile: Path) -> None:
@@ -126,44 +190,8 @@ def _keep_profile(profile: Path) -> None:
 
 
 def _lift_memory_ceiling() -> None:
-    """LibreOffice reserves far more address space than it uses: it must not inherit
-    the parse worker's ceiling (osmose.parsing.worker), which is meant for MuPDF.
-    The deadline still bounds it."""
+    """Runs in the child before exec: raise the soft address-space limit to the hard one."""
     import resource
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-
-
-def _run(cmd: list[str], *, timeout: float, home: Path) -> tuple[str, str]:
-    env = {**os.environ, "HOME": str(home), "SAL_USE_VCLPLUGIN": "svp"}
-    try:
-        proc = subprocess.Popen(  # fixed argv, no shell
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=home,
-            start_new_session=True,
-            preexec_fn=_lift_memory_ceiling,
-        )
-    except OSError as exc:
-        raise ConverterMissingError(f"could not start LibreOffice ({cmd[0]}): {exc}") from exc
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise DocumentError(
-            f"LibreOffice did not convert this .ppt within {timeout:.0f}s (limits.convert_timeout_s)",
-            reason="conversion-timeout",
-        ) from None
-    finally:
-        _kill_group(proc.pid)  # helpers that outlive the launcher would hold the temp dir
-    return stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

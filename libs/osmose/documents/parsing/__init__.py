@@ -12,12 +12,14 @@ Modules, one topic each: ``sniff`` (real format from bytes), ``limits``
 (bounds and warnings), ``ooxml_package``/``ooxml_salvage`` (opening and
 repairing OOXML zips), ``pptx_parser``/``pptx_shapes``/``pptx_charts``/
 ``pptx_pictures`` (decks), ``pdf_parser``/``pdf_page``/``pdf_tables`` (PDFs),
-``legacy_ppt`` (LibreOffice conversion), ``geometry`` (boxes, reading order),
+``worker`` (``ParserPool``: parsing in bounded worker processes), ``geometry`` (boxes, reading order),
 ``images`` (image sizes from headers), ``ooxml_text`` (DrawingML text).
+Legacy .ppt files are converted by :mod:`osmose.documents.libreoffice` first;
+errors and reason codes are listed in :mod:`osmose.documents.exceptions`.
 """
 
-from osmose.parsing.document_parser import parse_document, parse_document_bytes
-from osmose.parsing.exceptions import ConverterMissingError
-from osmose.parsing.sniff import detect_format
+from osmose.documents.exceptions import ConverterMissingError
+from osmose.documents.parsing.document_parser import parse_document, parse_document_bytes
+from osmose.documents.parsing.sniff import detect_format
 
 __all__ = ["ConverterMissingError", "detect_format", "parse_document", "parse_document_bytes"]

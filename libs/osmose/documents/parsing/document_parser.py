@@ -27,6 +27,10 @@ from lxml import etree
 
 from osmose import ids
 from osmose.config import Settings
+from osmose.documents.libreoffice import convert_ppt_to_pptx
+from osmose.documents.parsing.limits import WarningLog, read_bounded
+from osmose.documents.parsing.pptx_parser import parse_pptx
+from osmose.documents.parsing.sniff import detect_format, extension_warning
 from osmose.errors import (
     CorruptDocumentError,
     DocumentError,
@@ -34,10 +38,6 @@ from osmose.errors import (
     OsmoseError,
     RetryableError,
 )
-from osmose.parsing.legacy_ppt import convert_ppt_to_pptx
-from osmose.parsing.limits import WarningLog, read_bounded
-from osmose.parsing.pptx_parser import parse_pptx
-from osmose.parsing.sniff import detect_format, extension_warning
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["parse_document", "parse_document_bytes"]
@@ -126,7 +126,7 @@ def parse_document_bytes(data: bytes, *, settings: Settings, file_name: str) -> 
 def _parse_format(data: bytes, *, doc: pb.Document, settings: Settings, warnings: WarningLog) -> None:
     if doc.format == pb.SOURCE_FORMAT_PDF:
         # Imported here: PyMuPDF takes seconds to import when pymupdf_layout is installed.
-        from osmose.parsing.pdf_parser import parse_pdf
+        from osmose.documents.parsing.pdf_parser import parse_pdf
 
         parse_pdf(data, doc=doc, settings=settings, warnings=warnings)
     elif doc.format == pb.SOURCE_FORMAT_PPT:

@@ -28,14 +28,14 @@ from lxml import etree
 from pptx.presentation import Presentation
 
 from osmose.config import Limits
+from osmose.documents.parsing.limits import MAX_ZIP_ENTRIES, UNCOMPRESSED_FACTOR, WarningLog, check_page_count
+from osmose.documents.parsing.ooxml_salvage import readable_members, rebuild_zip, scan_local_entries
 from osmose.errors import (
     CorruptDocumentError,
     DocumentTooLargeError,
     EmptyDocumentError,
     UnsupportedFormatError,
 )
-from osmose.parsing.limits import MAX_ZIP_ENTRIES, UNCOMPRESSED_FACTOR, WarningLog, check_page_count
-from osmose.parsing.ooxml_salvage import readable_members, rebuild_zip, scan_local_entries
 
 __all__ = ["OpenedPackage", "open_presentation"]
 

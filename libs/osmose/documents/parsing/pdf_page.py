@@ -16,11 +16,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from osmose.parsing.geometry import Rect, column_order, coverage_ratio, to_box
-from osmose.parsing.limits import WarningLog
-from osmose.parsing.ooxml_text import clean_text, one_line
-from osmose.parsing.pdf_tables import Path, TableBudget, find_page_tables, paths_from_drawings
-from osmose.pymupdf_loader import pymupdf
+from osmose.documents.parsing.geometry import Rect, column_order, coverage_ratio, to_box
+from osmose.documents.parsing.limits import WarningLog
+from osmose.documents.parsing.ooxml_text import clean_text, one_line
+from osmose.documents.parsing.pdf_tables import Path, TableBudget, find_page_tables, paths_from_drawings
+from osmose.documents.pymupdf_loader import pymupdf
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["ImageHashes", "read_page"]

@@ -17,12 +17,12 @@ import re
 import threading
 
 from osmose.config import Settings
+from osmose.documents.parsing.limits import WarningLog, cap_slide_text, check_page_count
+from osmose.documents.parsing.ooxml_text import one_line
+from osmose.documents.parsing.pdf_page import ImageHashes, read_page
+from osmose.documents.parsing.pdf_tables import TableBudget
+from osmose.documents.pymupdf_loader import pymupdf
 from osmose.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
-from osmose.parsing.limits import WarningLog, cap_slide_text, check_page_count
-from osmose.parsing.ooxml_text import one_line
-from osmose.parsing.pdf_page import ImageHashes, read_page
-from osmose.parsing.pdf_tables import TableBudget
-from osmose.pymupdf_loader import pymupdf
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["PYMUPDF_LOCK", "parse_pdf"]

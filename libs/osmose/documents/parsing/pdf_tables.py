@@ -30,9 +30,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from osmose.parsing.geometry import Rect
-from osmose.parsing.ooxml_text import clean_text
-from osmose.pymupdf_loader import pymupdf
+from osmose.documents.parsing.geometry import Rect
+from osmose.documents.parsing.ooxml_text import clean_text
+from osmose.documents.pymupdf_loader import pymupdf
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [

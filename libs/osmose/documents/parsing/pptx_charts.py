@@ -19,7 +19,7 @@ import re
 from lxml import etree
 from pptx.opc.package import Part
 
-from osmose.parsing.ooxml_text import one_line, qn, text_of_body
+from osmose.documents.parsing.ooxml_text import one_line, qn, text_of_body
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["MAX_CHART_POINTS", "MAX_CHART_SERIES", "read_chart"]

@@ -16,14 +16,14 @@ from lxml import etree
 from pptx.presentation import Presentation
 
 from osmose.config import Settings
+from osmose.documents.parsing.geometry import Rect, coverage_ratio, to_box
+from osmose.documents.parsing.limits import WarningLog, cap_slide_text
+from osmose.documents.parsing.ooxml_package import open_presentation
+from osmose.documents.parsing.ooxml_text import one_line, qn, text_of_body
+from osmose.documents.parsing.pptx_pictures import PictureReader
+from osmose.documents.parsing.pptx_placeholders import PlaceholderGeometry
+from osmose.documents.parsing.pptx_shapes import ShapeContent, ShapeWalker
 from osmose.errors import CorruptDocumentError
-from osmose.parsing.geometry import Rect, coverage_ratio, to_box
-from osmose.parsing.limits import WarningLog, cap_slide_text
-from osmose.parsing.ooxml_package import open_presentation
-from osmose.parsing.ooxml_text import one_line, qn, text_of_body
-from osmose.parsing.pptx_pictures import PictureReader
-from osmose.parsing.pptx_placeholders import PlaceholderGeometry
-from osmose.parsing.pptx_shapes import ShapeContent, ShapeWalker
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["parse_pptx"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from lxml import etree
 from pptx.opc.package import Part
 
-from osmose.parsing.images import read_image_header
-from osmose.parsing.limits import WarningLog
-from osmose.parsing.ooxml_text import qn
+from osmose.documents.parsing.images import read_image_header
+from osmose.documents.parsing.limits import WarningLog
+from osmose.documents.parsing.ooxml_text import qn
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["PictureReader"]

@@ -15,7 +15,7 @@ from lxml import etree
 from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.opc.package import Part
 
-from osmose.parsing.ooxml_text import qn
+from osmose.documents.parsing.ooxml_text import qn
 
 __all__ = ["XYWH", "Inheritance", "PlaceholderGeometry", "own_xfrm", "placeholder_key", "xfrm_xywh"]
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from lxml import etree
 from pptx.opc.package import Part
 
-from osmose.parsing.geometry import Rect, row_order
-from osmose.parsing.limits import WarningLog
-from osmose.parsing.ooxml_text import max_font_size_pt, qn, text_of_body
-from osmose.parsing.pptx_charts import read_chart
-from osmose.parsing.pptx_pictures import PictureReader
-from osmose.parsing.pptx_placeholders import Inheritance, own_xfrm, placeholder_key, xfrm_xywh
+from osmose.documents.parsing.geometry import Rect, row_order
+from osmose.documents.parsing.limits import WarningLog
+from osmose.documents.parsing.ooxml_text import max_font_size_pt, qn, text_of_body
+from osmose.documents.parsing.pptx_charts import read_chart
+from osmose.documents.parsing.pptx_pictures import PictureReader
+from osmose.documents.parsing.pptx_placeholders import Inheritance, own_xfrm, placeholder_key, xfrm_xywh
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["ShapeContent", "ShapeWalker"]

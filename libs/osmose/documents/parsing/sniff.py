@@ -1,7 +1,7 @@
 """What a file really is, from its bytes (the name's extension is only a hint).
 
 * OOXML zip (``PK\\x03\\x04``)  -> PPTX; the zip's main part is checked later by
-  :mod:`osmose.parsing.ooxml_package` (Word/Excel zips are rejected there).
+  :mod:`osmose.documents.parsing.ooxml_package` (Word/Excel zips are rejected there).
 * ``%PDF-`` in the first KiB   -> PDF.
 * OLE2 compound file           -> legacy .ppt when it has a ``PowerPoint Document``
   stream; rejected when encrypted (``EncryptedSummary``: password-protected .ppt;
@@ -18,13 +18,13 @@ from pathlib import PurePath
 
 import olefile
 
+from osmose.documents.parsing.limits import is_blank
 from osmose.errors import (
     CorruptDocumentError,
     EmptyDocumentError,
     EncryptedDocumentError,
     UnsupportedFormatError,
 )
-from osmose.parsing.limits import is_blank
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["EXTENSIONS", "classify_ole_streams", "describe_bytes", "detect_format", "extension_warning"]

@@ -1,14 +1,12 @@
-"""Render PDF pages to PNG in a separate, bounded process.
+"""Render PDF pages to PNG in a bounded worker process.
 
-Run as ``python -m osmose.services.vision.render_worker CONFIG_JSON``; the parent
-(:mod:`osmose.services.vision.renderer`) talks to it over pipes:
+The worker side of :mod:`osmose.documents.rendering.renderer`: an
+:mod:`osmose.documents.worker_process` worker running :func:`render_handler`.
 
-1. the worker caps its own address space (``RLIMIT_AS``), opens the PDF and
-   writes one JSON line: ``{"page_count": N}`` or ``{"error": "..."}``;
-2. for every line ``{"page": n}`` (1-based) read on stdin it renders that page
-   into ``out_dir`` and answers one JSON line (``ok``, ``png``, size, dpi,
-   ``blank``, ``seconds``, MuPDF ``warnings``, or ``error``);
-3. it exits at end of input.
+1. at start the worker opens the PDF and says ``{"page_count": N}`` or ``{"error": "..."}``;
+2. for every request ``{"page": n}`` (1-based) it renders that page and answers
+   ``ok``, size, dpi, ``blank``, ``seconds`` and MuPDF ``warnings`` with the PNG as
+   body, or ``ok: false`` with the ``error``; one bad page does not stop it.
 
 Why a process and not a thread: MuPDF keeps the GIL for the whole of a render
 (so a thread would stall the event loop and could not be interrupted), it is not
@@ -18,17 +16,13 @@ worker, not the service. The parent enforces a per-page deadline by killing it.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import resource
-import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-__all__ = ["PageRender", "declared_oversized_images", "page_zoom", "render_page"]
+__all__ = ["MAX_DPI", "PageRender", "declared_oversized_images", "page_zoom", "render_handler", "render_page"]
 
 # A render never goes beyond this resolution: more does not help OCR and costs memory.
 MAX_DPI = 300
@@ -74,7 +68,7 @@ def declared_oversized_images(page: Any, *, max_image_pixels: int) -> list[str]:
 def render_page(page: Any, *, max_pixels: int, max_image_pixels: int, gray: bool = True,
                 max_dpi: int = MAX_DPI) -> PageRender:
     """Render one PyMuPDF page to PNG within the pixel budget (raises ValueError for bomb pages)."""
-    from osmose.pymupdf_loader import pymupdf
+    from osmose.documents.pymupdf_loader import pymupdf
 
     oversized = declared_oversized_images(page, max_image_pixels=max_image_pixels)
     if oversized:
@@ -94,63 +88,58 @@ def _single_colour(samples: bytes, n: int) -> bool:
     return not samples or samples == samples[:n] * (len(samples) // n)
 
 
-def _emit(out: IO[str], message: dict[str, Any]) -> None:
-    out.write(json.dumps(message) + "\n")
-    out.flush()
-
-
 def _warnings(pymupdf: Any) -> list[str]:
     lines = [w.strip()[:_MAX_WARNING_CHARS] for w in pymupdf.TOOLS.mupdf_warnings(reset=True).splitlines()]
     return list(dict.fromkeys(w for w in lines if w))[:_MAX_WARNINGS]
 
 
-def serve(config: dict[str, Any], requests: IO[str], out: IO[str]) -> None:
-    """Steps 1-3 of the protocol in the module docstring."""
-    limit = int(config.get("memory_limit_bytes") or 0)
-    if limit > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from osmose.pymupdf_loader import pymupdf  # without its slow optional add-ons
+class _RenderHandler:
+    """One open PDF; renders its pages on request (steps 1 and 2 of the module docstring)."""
 
-    pymupdf.TOOLS.mupdf_display_errors(False)
-    pymupdf.TOOLS.mupdf_display_warnings(False)
-    try:
-        doc = pymupdf.open(config["pdf"], filetype="pdf")
-        if doc.needs_pass:
-            raise ValueError("the PDF is encrypted")
-    except Exception as exc:  # any open failure ends the worker with a reason
-        _emit(out, {"error": f"cannot open PDF: {type(exc).__name__}: {exc}"})
-        return
-    _emit(out, {"page_count": doc.page_count})
-    out_dir = Path(config["out_dir"])
-    for line in requests:
-        if not line.strip():
-            continue
-        number = int(json.loads(line)["page"])
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        # Imported here, under the worker's memory ceiling: a ceiling too low to load
+        # PyMuPDF ends the worker before its hello ("did not start").
+        from osmose.documents.pymupdf_loader import pymupdf  # without its slow optional add-ons
+
+        pymupdf.TOOLS.mupdf_display_errors(False)
+        pymupdf.TOOLS.mupdf_display_warnings(False)
+        self._pymupdf = pymupdf
+        self._max_pixels = int(config["max_pixels"])
+        self._max_image_pixels = int(config["max_image_pixels"])
+        self._gray = config.get("colorspace", "gray") == "gray"
+        self._doc: Any = None
+        self._error = ""
+        try:
+            doc = pymupdf.open(config["pdf"], filetype="pdf")
+            if doc.needs_pass:
+                raise ValueError("the PDF is encrypted")
+            self._doc = doc
+        except Exception as exc:  # any open failure is the worker's one answer
+            self._error = f"cannot open PDF: {type(exc).__name__}: {exc}"
+
+    def hello(self) -> dict[str, Any]:
+        return {"error": self._error} if self._error else {"page_count": self._doc.page_count}
+
+    def handle(self, header: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
+        number = int(header["page"])
         started = time.perf_counter()
         reply: dict[str, Any] = {"page": number}
+        png = b""
         try:
-            if not 1 <= number <= doc.page_count:
-                raise ValueError(f"page {number} is outside 1..{doc.page_count}")
-            result = render_page(doc[number - 1], max_pixels=int(config["max_pixels"]),
-                                 max_image_pixels=int(config["max_image_pixels"]),
-                                 gray=config.get("colorspace", "gray") == "gray")
-            path = out_dir / f"page-{number:05d}.png"
-            path.write_bytes(result.png)
-            reply.update(ok=True, png=str(path), width=result.width, height=result.height, dpi=result.dpi,
-                         blank=result.blank)
+            if self._doc is None:
+                raise ValueError(self._error)
+            if not 1 <= number <= self._doc.page_count:
+                raise ValueError(f"page {number} is outside 1..{self._doc.page_count}")
+            result = render_page(self._doc[number - 1], max_pixels=self._max_pixels,
+                                 max_image_pixels=self._max_image_pixels, gray=self._gray)
+            png = result.png
+            reply.update(ok=True, width=result.width, height=result.height, dpi=result.dpi, blank=result.blank)
         except Exception as exc:  # one bad page is reported, the next request is served
             reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-        reply.update(seconds=round(time.perf_counter() - started, 4), warnings=_warnings(pymupdf))
-        _emit(out, reply)
+        reply.update(seconds=round(time.perf_counter() - started, 4), warnings=_warnings(self._pymupdf))
+        return reply, png
 
 
-def main() -> None:
-    # The protocol gets a private copy of stdout; fd 1 then points at stderr so
-    # anything a C library prints cannot corrupt the JSON stream.
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    serve(json.loads(sys.argv[1]), sys.stdin, out)
-
-
-if __name__ == "__main__":
-    main()
+def render_handler(config: Mapping[str, Any]) -> _RenderHandler:
+    """The worker-side factory: `config` has ``pdf``, ``max_pixels``, ``max_image_pixels``, ``colorspace``."""
+    return _RenderHandler(config)

@@ -1,32 +1,31 @@
-"""Page images for the vision stage: PDFs with PyMuPDF, decks through LibreOffice first.
+"""Page images of a document: PDFs with PyMuPDF, decks through LibreOffice first.
 
-Rendering happens in a worker process (:mod:`.render_worker`) with a memory
-ceiling and a per-page deadline, so a decompression bomb or a pathological page
-costs one page, never the document or the service.
+Rendering happens in a worker process (:mod:`.render_worker`, run by
+:mod:`osmose.documents.worker_process`) with a memory ceiling and a per-page
+deadline, so a decompression bomb or a pathological page costs one page, never
+the document or the service.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import sys
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any, TypeVar
 
 from osmose.config import Settings
+from osmose.documents.exceptions import ConversionError, RenderError
+from osmose.documents.libreoffice import convert_deck_to_pdf
+from osmose.documents.system_tools import soffice_tool
+from osmose.documents.worker_process import WorkerGone, WorkerProcess, WorkerSpec
 from osmose.ids import doc_id_for_bytes
-from osmose.services.vision.exceptions import ConversionError, RenderError
-from osmose.services.vision.libreoffice import convert_to_pdf, render_cache_path
-from osmose.services.vision.tools import kill_group, locate
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["DocumentRenderer", "PdfPageRenderer", "RenderedPage", "RENDER_PIXEL_BUDGET",
-           "RENDERER_PDF", "RENDERER_DECK"]
+           "RENDERER_PDF", "RENDERER_DECK", "render_cache_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,12 @@ WORKER_START_TIMEOUT_S = 60.0
 WORKER_MEMORY_LIMIT_BYTES = 2 * 1024**3
 _DECK_FORMATS = {pb.SOURCE_FORMAT_PPTX, pb.SOURCE_FORMAT_PPT}
 _DECK_SUFFIXES = {".pptx", ".pptm", ".ppsx", ".ppt", ".pps"}
+_T = TypeVar("_T")
+
+
+def render_cache_path(data_dir: Path, doc_id: str) -> Path:
+    """Where a deck's PDF is kept: named after the hash of the deck's bytes, so never converted twice."""
+    return data_dir / "cache" / "renders" / f"{doc_id}.pdf"
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,13 @@ class PdfPageRenderer:
                  memory_limit_bytes: int = WORKER_MEMORY_LIMIT_BYTES) -> None:
         self.pdf = pdf
         self.page_timeout_s = page_timeout_s
-        self._config = {"pdf": str(pdf), "max_pixels": max_pixels, "max_image_pixels": max_image_pixels,
-                        "colorspace": "gray" if gray else "rgb", "memory_limit_bytes": memory_limit_bytes}
+        self._spec = WorkerSpec(
+            handler="osmose.documents.rendering.render_worker:render_handler",
+            memory_limit_bytes=memory_limit_bytes, start_timeout_s=WORKER_START_TIMEOUT_S, capture_stderr=True,
+            config={"pdf": str(pdf), "max_pixels": max_pixels, "max_image_pixels": max_image_pixels,
+                    "colorspace": "gray" if gray else "rgb"})
         self._lock = asyncio.Lock()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._stderr: IO[bytes] | None = None
+        self._worker: WorkerProcess | None = None
         self._page_count: int | None = None
         self._fatal: str = ""
 
@@ -95,99 +101,63 @@ class PdfPageRenderer:
     async def render(self, number: int) -> RenderedPage:
         """Page `number` (1-based) as PNG; raises :class:`RenderError` when it cannot be rendered."""
         async with self._lock:
-            proc = await self._ensure_worker()
-            assert proc.stdin is not None and proc.stdout is not None
+            worker = await self._ensure_worker()
             try:
-                proc.stdin.write(json.dumps({"page": number}).encode() + b"\n")
-                await proc.stdin.drain()
-                line = await asyncio.wait_for(proc.stdout.readline(), timeout=self.page_timeout_s)
+                reply, png = await _in_thread(worker, worker.request, {"page": number},
+                                              timeout_s=self.page_timeout_s)
             except TimeoutError:
-                await self._stop_worker()
+                self._worker = None  # killed; the next page starts a new one
                 raise RenderError(f"rendering took more than {self.page_timeout_s:g}s") from None
-            except (BrokenPipeError, ConnectionResetError):
-                line = b""
+            except WorkerGone as exc:
+                self._worker = None
+                raise RenderError(f"render worker died ({exc})") from None
             except asyncio.CancelledError:
-                # A reply may still be on its way: a reused worker would hand it to the next page.
-                kill_group(proc.pid)
-                self._proc = None
+                self._worker = None  # interrupted mid-page: never reused
                 raise
-            if not line:
-                reason = await self._stop_worker()
-                raise RenderError(f"render worker died ({reason})")
-        try:
-            reply: dict[str, Any] = json.loads(line)
-        except ValueError:
-            raise RenderError(f"render worker sent an unreadable reply: {line[:120]!r}") from None
         warnings = tuple(reply.get("warnings") or ())
         if not reply.get("ok"):
             raise RenderError(str(reply.get("error") or "unknown error") +
                               (f" [MuPDF: {'; '.join(warnings)}]" if warnings else ""))
-        png_path = Path(reply["png"])
-        png = png_path.read_bytes()
-        png_path.unlink(missing_ok=True)
         return RenderedPage(number=number, png=png, width=int(reply["width"]), height=int(reply["height"]),
                             dpi=float(reply["dpi"]), blank=bool(reply["blank"]), seconds=float(reply["seconds"]),
                             warnings=warnings)
 
     async def aclose(self) -> None:
         async with self._lock:
-            await self._stop_worker()
-            if self._tmp is not None:
-                self._tmp.cleanup()
-                self._tmp = None
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                await asyncio.to_thread(worker.close)
 
-    async def _ensure_worker(self) -> asyncio.subprocess.Process:
+    async def _ensure_worker(self) -> WorkerProcess:
         if self._fatal:
             raise RenderError(self._fatal)
-        if self._proc is not None and self._proc.returncode is None:
-            return self._proc
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="osmose-render-")
-        tmp = Path(self._tmp.name)
-        self._stderr = (tmp / "worker.stderr").open("ab")
-        config = json.dumps({**self._config, "out_dir": str(tmp)})
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "osmose.services.vision.render_worker", config,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self._stderr,
-            start_new_session=True)
-        assert self._proc.stdout is not None
+        if self._worker is not None and self._worker.alive:
+            return self._worker
+        worker = WorkerProcess(self._spec)
         try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout=WORKER_START_TIMEOUT_S)
-        except TimeoutError:
-            line = b""
-        hello: dict[str, Any] = json.loads(line) if line.strip() else {}
+            hello = await _in_thread(worker, worker.wait_ready)
+        except (TimeoutError, WorkerGone) as exc:
+            self._fatal = f"render worker did not start ({exc})"
+            raise RenderError(self._fatal) from None
         if "page_count" not in hello:
-            ended = await self._stop_worker()
-            self._fatal = str(hello.get("error") or f"render worker did not start ({ended})")
+            await asyncio.to_thread(worker.close)
+            self._fatal = str(hello.get("error") or "render worker did not start (no page count)")
             raise RenderError(self._fatal)
         self._page_count = int(hello["page_count"])
-        return self._proc
+        self._worker = worker
+        return worker
 
-    async def _stop_worker(self) -> str:
-        """Stop the worker; returns how it ended, for error messages."""
-        proc, self._proc = self._proc, None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-        if proc is None:
-            return "not running"
-        if proc.stdin is not None:
-            with contextlib.suppress(Exception):
-                proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=2.0)
-        except TimeoutError:
-            kill_group(proc.pid)
-            await proc.wait()
-        kill_group(proc.pid)  # anything it may have left behind in its group
-        tail = ""
-        if self._tmp is not None:
-            err = Path(self._tmp.name) / "worker.stderr"
-            lines = err.read_text("utf-8", "replace").strip().splitlines() if err.exists() else []
-            tail = lines[-1][:200] if lines else ""
-        code = proc.returncode
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"{how}: {tail}" if tail else how
+
+async def _in_thread(worker: WorkerProcess, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """`call` (blocking I/O with the worker) in a thread; cancelling it kills the worker at once,
+    so a reply still on its way can never reach the next page."""
+    task = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        worker.interrupt()
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # ends with WorkerGone
+        raise
 
 
 class DocumentRenderer:
@@ -213,7 +183,7 @@ class DocumentRenderer:
             "max_pixels": max(1, min(max_pixels, settings.limits.max_image_pixels)),
             "max_image_pixels": settings.limits.max_image_pixels, "gray": gray,
             "page_timeout_s": page_timeout_s, "memory_limit_bytes": memory_limit_bytes}
-        self._soffice = locate("LibreOffice", settings.soffice, "soffice", "libreoffice")
+        self._soffice = soffice_tool(settings)
         self._lock = asyncio.Lock()
         self._pages: PdfPageRenderer | None = None
         self._fatal = ""
@@ -263,9 +233,9 @@ class DocumentRenderer:
             pdf = self.source
             if self.is_deck:
                 try:
-                    pdf = await convert_to_pdf(self.source, soffice=self._soffice.path or "soffice",
-                                               dest=self._cached_pdf(),
-                                               timeout_s=self.settings.limits.convert_timeout_s)
+                    pdf = await convert_deck_to_pdf(self.source, soffice=self._soffice.path or "soffice",
+                                                    dest=self._cached_pdf(),
+                                                    timeout_s=self.settings.limits.convert_timeout_s)
                 except ConversionError as exc:
                     self._fatal = str(exc)
                     raise RenderError(self._fatal) from exc

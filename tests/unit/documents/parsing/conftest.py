@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Limits, Settings
-from osmose.parsing import parse_document
+from osmose.documents.parsing import parse_document
 from osmose.v1 import document_pb2 as pb
 
 

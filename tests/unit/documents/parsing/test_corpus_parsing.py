@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Settings
+from osmose.documents.parsing import parse_document
 from osmose.errors import DocumentError
-from osmose.parsing import parse_document
 from osmose.v1 import document_pb2 as pb
+from tests.support import CORPUS
 
 pytestmark = pytest.mark.corpus
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
 MANIFEST = CORPUS / "MANIFEST.tsv"
 # LibreOffice drops this deck's notes when converting it to PPTX (documented in the MANIFEST).
 NOTES_LOST_IN_CONVERSION = {"pptx/poi-41246-fr.ppt"}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Limits, Settings
+from osmose.documents.parsing import document_parser, parse_document, parse_document_bytes
 from osmose.errors import CorruptDocumentError, DocumentError, DocumentTooLargeError, RetryableError
-from osmose.parsing import document_parser, parse_document, parse_document_bytes
 from osmose.v1 import document_pb2 as pb
 from tests.fixtures.builders import build_title_body_pptx
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from osmose.parsing.geometry import Rect, column_order, coverage_ratio, row_order, to_box
+from osmose.documents.parsing.geometry import Rect, column_order, coverage_ratio, row_order, to_box
 
 
 def test_to_box_is_relative_and_clipped_to_the_page() -> None:

@@ -7,7 +7,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from osmose.parsing.images import read_image_header
+from osmose.documents.parsing.images import read_image_header
 
 
 def _encode(fmt: str, size: tuple[int, int]) -> bytes:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Limits, Settings
+from osmose.documents.parsing import ConverterMissingError, parse_document
 from osmose.errors import ConfigurationError, CorruptDocumentError, DocumentError
-from osmose.parsing import ConverterMissingError, parse_document
 from osmose.v1 import document_pb2 as pb
 from tests.fixtures.builders import NOTES_TEXT, build_legacy_ppt, build_ole2_file
 

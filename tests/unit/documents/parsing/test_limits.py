@@ -5,8 +5,14 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Limits
+from osmose.documents.parsing.limits import (
+    WarningLog,
+    cap_slide_text,
+    check_page_count,
+    is_blank,
+    read_bounded,
+)
 from osmose.errors import DocumentTooLargeError, EmptyDocumentError
-from osmose.parsing.limits import WarningLog, cap_slide_text, check_page_count, is_blank, read_bounded
 from osmose.v1 import document_pb2 as pb
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from osmose.documents.parsing.ooxml_salvage import rebuild_zip, scan_local_entries
 from osmose.errors import (
     CorruptDocumentError,
     DocumentTooLargeError,
     EmptyDocumentError,
     UnsupportedFormatError,
 )
-from osmose.parsing.ooxml_salvage import rebuild_zip, scan_local_entries
 from osmose.v1 import document_pb2 as pb
 from tests.fixtures.builders import (
     build_docx_like_zip,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from osmose.config import Settings
+from osmose.documents.parsing import parse_document, parse_document_bytes
+from osmose.documents.parsing.worker import ParserPool
 from osmose.errors import CorruptDocumentError, DocumentError, EmptyDocumentError
-from osmose.parsing import parse_document, parse_document_bytes
-from osmose.parsing.worker import ParserPool
 from tests.fixtures.builders import build_many_slides_pptx, build_title_body_pptx
 
 
@@ -30,7 +30,7 @@ def test_worker_parses_exactly_like_the_caller_process(tmp_path: Path, pool: Par
     assert there == here
     again = pool.parse(deck.read_bytes(), settings=settings, file_name=deck.name)
     assert again == here
-    assert len(pool._idle.queue) == 1  # the worker was reused, not restarted
+    assert pool.workers.started == 1  # the worker was reused, not restarted
 
 
 @pytest.mark.parametrize(("data", "expected"), [

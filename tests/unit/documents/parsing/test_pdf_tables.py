@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from osmose.parsing.geometry import Rect
-from osmose.parsing.pdf_page import _Block, _Line, _without_table_text
-from osmose.parsing.pdf_tables import TableBudget, lattice_regions
+from osmose.documents.parsing.geometry import Rect
+from osmose.documents.parsing.pdf_page import _Block, _Line, _without_table_text
+from osmose.documents.parsing.pdf_tables import TableBudget, lattice_regions
 from osmose.v1 import document_pb2 as pb
 
 PAGE = Rect(0, 0, 600, 800)

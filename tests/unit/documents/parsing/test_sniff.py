@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from osmose.documents.parsing import detect_format
+from osmose.documents.parsing.sniff import classify_ole_streams, describe_bytes, extension_warning
 from osmose.errors import (
     CorruptDocumentError,
     EmptyDocumentError,
     EncryptedDocumentError,
     UnsupportedFormatError,
 )
-from osmose.parsing import detect_format
-from osmose.parsing.sniff import classify_ole_streams, describe_bytes, extension_warning
 from osmose.v1 import document_pb2 as pb
 from tests.fixtures.builders import build_ole2_file, build_text_pdf, build_title_body_pptx
 

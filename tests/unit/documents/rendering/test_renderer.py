@@ -13,14 +13,19 @@ import pymupdf
 import pytest
 
 from osmose.config import Limits, Settings
-from osmose.services.vision.exceptions import RenderError
-from osmose.services.vision.libreoffice import render_cache_path
-from osmose.services.vision.render_worker import page_zoom
-from osmose.services.vision.renderer import RENDER_PIXEL_BUDGET, DocumentRenderer, PdfPageRenderer
+from osmose.documents.rendering import (
+    RENDER_PIXEL_BUDGET,
+    DocumentRenderer,
+    PdfPageRenderer,
+    RenderError,
+    render_cache_path,
+)
+from osmose.documents.rendering.render_worker import page_zoom
 from osmose.v1 import document_pb2 as pb
-from tests.unit.vision.builders import add_declared_bomb_page, add_image_only_page, text_pixmap
+from tests.fixtures.pdf_pages import add_declared_bomb_page, add_image_only_page, text_pixmap
+from tests.support import CORPUS
 
-BOMB = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "bad" / "pdfjs-bomb-giant.pdf"
+BOMB = CORPUS / "bad" / "pdfjs-bomb-giant.pdf"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -97,7 +102,7 @@ def test_corpus_jbig2_bomb_stays_bounded_in_time_and_memory() -> None:
     script = (
         "import asyncio, json, resource, sys, time\n"
         "from pathlib import Path\n"
-        "from osmose.services.vision.renderer import PdfPageRenderer\n"
+        "from osmose.documents.rendering.renderer import PdfPageRenderer\n"
         "async def main():\n"
         "    async with PdfPageRenderer(Path(sys.argv[1]), max_pixels=2_500_000,"
         " max_image_pixels=40_000_000) as r:\n"
