@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osmose.config import Limits, Settings, TriagePolicy
+from osmose.documents.parsing import parse_document
+from osmose.documents.parsing.limits import read_bounded
+from osmose.documents.parsing.worker import ParserPool
 from osmose.errors import PermanentError
-from osmose.parsing import parse_document
-from osmose.parsing.limits import read_bounded
-from osmose.parsing.worker import ParserPool
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.services.triage.segmentation import segment_document
 from osmose.text.language import detect_languages

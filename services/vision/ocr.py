@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from osmose.config import Settings
-from osmose.services.vision.tools import Tool, locate, run_bounded, tool_env
+from osmose.documents.system_tools import Tool, run_bounded, tesseract_tool, tool_env
 
 __all__ = ["OcrResult", "Tesseract", "clean_ocr_text", "tesseract_languages"]
 
@@ -110,7 +110,7 @@ class Tesseract:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tesseract:
-        return cls(locate("Tesseract", settings.tesseract, "tesseract"), timeout_s=settings.limits.ocr_timeout_s)
+        return cls(tesseract_tool(settings), timeout_s=settings.limits.ocr_timeout_s)
 
     @property
     def available(self) -> bool:

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from osmose.config import DEFAULT_DATA_DIR, Limits, Settings
+from osmose.documents.rendering import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage, RenderError
 from osmose.services.vision.describe import describe_slide
-from osmose.services.vision.exceptions import RenderError
 from osmose.services.vision.llm_describer import TASK as VISION_TASK
 from osmose.services.vision.llm_describer import ModelDescriber
 from osmose.services.vision.ocr import Tesseract
-from osmose.services.vision.renderer import RENDER_PIXEL_BUDGET, DocumentRenderer, RenderedPage
 from osmose.text.slide_text import body_text, reads_as_scan, word_count
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb

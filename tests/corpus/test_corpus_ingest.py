@@ -107,7 +107,7 @@ def _norm(text: str) -> str:
 
 def test_speaker_notes_are_in_the_chunks(good_run, manifest, corpus: Path) -> None:
     from osmose.config import Settings
-    from osmose.parsing import parse_document
+    from osmose.documents.parsing import parse_document
 
     data, _, reports = good_run
     with_notes = [p for p, row in manifest.items()
@@ -125,7 +125,7 @@ def test_speaker_notes_are_in_the_chunks(good_run, manifest, corpus: Path) -> No
 
 def _distinctive_line(corpus: Path, path: str) -> tuple[str, int]:
     from osmose.config import Settings
-    from osmose.parsing import parse_document
+    from osmose.documents.parsing import parse_document
 
     doc = parse_document(corpus / path, settings=Settings())
     counts: dict[str, int] = {}

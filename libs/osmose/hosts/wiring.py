@@ -22,9 +22,9 @@ from osmose.pipeline import PIPELINE, Pipeline, Resource, Stage
 from osmose.stage import PipelineStage
 
 if TYPE_CHECKING:
+    from osmose.documents.parsing.worker import ParserPool
     from osmose.embeddings.base import Embeddings
     from osmose.models import ModelRuntime
-    from osmose.parsing.worker import ParserPool
     from osmose.query import Searcher
     from osmose.stores.graph import GraphStore
     from osmose.stores.vectors import VectorStore
@@ -120,7 +120,7 @@ class Resources:
     def parser(self) -> ParserPool:
         """Worker processes that parse documents with a deadline (osmose.parsing.worker)."""
         if self._parser_pool is None:
-            from osmose.parsing.worker import ParserPool
+            from osmose.documents.parsing.worker import ParserPool
 
             self._parser_pool = self._track(ParserPool(size=2))
         return self._parser_pool

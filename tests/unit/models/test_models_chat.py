@@ -23,8 +23,8 @@ from osmose.models import (
 from osmose.models.breaker import BreakerState
 from osmose.models.config import parse_router_config
 from osmose.models.openai_chat import health, list_models
+from tests.fixtures.pdf_pages import text_pixmap
 from tests.unit.models.backends import LLM_MODEL, FakeClock, closed_port_url, router, router_dict, runtime
-from tests.unit.vision.builders import text_pixmap
 
 TASK = "concept_extraction"
 SCHEMA = JsonSchema("osmose_concepts", {

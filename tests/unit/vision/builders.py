@@ -1,58 +1,24 @@
 """Builders for the vision tests: PDFs, decks and slides made on the fly (no parser involved).
 
-Imported as ``tests.unit.vision.builders``, like ``tests.support``."""
+Imported as ``tests.unit.vision.builders``, like ``tests.support``; the PDF page builders
+shared with the rendering tests live in ``tests.fixtures.pdf_pages``."""
 
 from __future__ import annotations
 
 import io
 import shutil
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-import pymupdf
 import pytest
 
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
-OCR_WORDS = ("INVOICE", "2024", "TOTAL")
 FULL_PAGE = pb.Box(x=0.0, y=0.0, width=1.0, height=1.0)
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
-
-
-def text_pixmap(text: str = " ".join(OCR_WORDS), *, width: float = 612, height: float = 792,
-                fontsize: float = 28, dpi: int = 150) -> pymupdf.Pixmap:
-    """A picture of `text`: a text page rendered to pixels (no text layer survives)."""
-    src = pymupdf.open()
-    page = src.new_page(width=width, height=height)
-    page.insert_text((60, height / 4), text, fontsize=fontsize)
-    return page.get_pixmap(dpi=dpi)
-
-
-def add_image_only_page(doc: pymupdf.Document, pix: pymupdf.Pixmap) -> None:
-    page = doc.new_page()
-    page.insert_image(page.rect, pixmap=pix)
-
-
-def add_declared_bomb_page(doc: pymupdf.Document, *, width: int = 100_000, height: int = 100_000) -> None:
-    """A page drawing an image that declares `width` x `height` pixels but carries 1 MB of data."""
-    page = doc.new_page()
-    page.insert_text((72, 72), "BOMB PAGE", fontsize=20)
-    xref = doc.get_new_xref()
-    doc.update_object(xref, f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} "
-                            "/ColorSpace /DeviceGray /BitsPerComponent 8 >>")
-    doc.update_stream(xref, zlib.compress(b"\x00" * 1_000_000, 9), compress=False)
-    doc.xref_set_key(xref, "Filter", "/FlateDecode")
-    kind, value = doc.xref_get_key(page.xref, "Resources")
-    if kind == "xref":
-        doc.xref_set_key(int(value.split()[0]), "XObject", f"<< /Im0 {xref} 0 R >>")
-    else:
-        doc.xref_set_key(page.xref, "Resources/XObject", f"<< /Im0 {xref} 0 R >>")
-    contents = page.get_contents()[0]
-    doc.update_stream(contents, doc.xref_stream(contents) + b"\nq 612 0 0 792 0 0 cm /Im0 Do Q\n")
 
 
 def image_slide(number: int, *, needed: bool = True, words: str = "") -> pb.Slide:

@@ -8,16 +8,13 @@ import pymupdf
 import pytest
 
 from osmose.config import Settings
-from tests.unit.vision.builders import add_image_only_page, text_pixmap
+from tests.fixtures.pdf_pages import build_scan_pdf
 
 
 @pytest.fixture(scope="session")
 def scan_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One page that is only a picture of the words INVOICE 2024 TOTAL."""
-    path = tmp_path_factory.mktemp("pdf") / "scan.pdf"
-    doc = pymupdf.open()
-    add_image_only_page(doc, text_pixmap())
-    doc.save(path)
+    path = build_scan_pdf(tmp_path_factory.mktemp("pdf") / "scan.pdf")
     assert not pymupdf.open(path)[0].get_text().strip()  # really no text layer
     return path
 

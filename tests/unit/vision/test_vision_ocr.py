@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from osmose.config import Settings
+from osmose.documents.system_tools import locate
 from osmose.services.vision.ocr import Tesseract, clean_ocr_text, tesseract_languages
-from osmose.services.vision.tools import locate
-from tests.unit.vision.builders import OCR_WORDS, needs_tesseract, text_pixmap
+from tests.fixtures.pdf_pages import OCR_WORDS, text_pixmap
+from tests.unit.vision.builders import needs_tesseract
 
 
 def test_clean_keeps_text_and_drops_noise() -> None:

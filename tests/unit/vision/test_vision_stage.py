@@ -12,22 +12,19 @@ import pymupdf
 import pytest
 
 from osmose.config import Settings
+from osmose.documents.rendering import render_cache_path
 from osmose.services.vision import VisionConfig, VisionStage
-from osmose.services.vision.libreoffice import render_cache_path
 from osmose.services.vision.ocr import OcrResult, Tesseract
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+from tests.fixtures.pdf_pages import OCR_WORDS, add_declared_bomb_page, add_image_only_page, text_pixmap
 from tests.unit.vision.builders import (
-    OCR_WORDS,
-    add_declared_bomb_page,
-    add_image_only_page,
     deck_bytes,
     image_slide,
     make_item,
     needs_soffice,
     needs_tesseract,
-    text_pixmap,
     visual_slide,
 )
 
