@@ -12,18 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from osmose.text.budget import approx_token_counts, pack_greedy
 from osmose.text.slide_text import slide_text
 from osmose.v1 import document_pb2 as pb
 
-__all__ = ["ChunkDraft", "approx_tokens", "build_chunks"]
+__all__ = ["ChunkDraft", "TokenCounter", "build_chunks"]
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 _SEPARATOR = " › "
-
-
-def approx_tokens(texts: Sequence[str]) -> list[int]:
-    """A conservative estimate for backends without a local tokenizer (~3 characters a token)."""
-    return [len(t) // 3 + 2 for t in texts]
 
 
 @dataclass(frozen=True)
@@ -63,33 +59,33 @@ def _split_long_line(line: str, budget: int, count: TokenCounter) -> list[str]:
 
 
 def _pack(text: str, budget: int, count: TokenCounter) -> list[str]:
+    """The lines of `text` packed greedily into pieces within `budget`; a line over the
+    budget is cut on its own (:func:`_split_long_line`) and breaks the run of packed lines."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         return []
-    sizes = count(lines)
+    # [CLS]/[SEP] are counted once per chunk, not per line
+    sized = [(line, max(size - 2, 1)) for line, size in zip(lines, count(lines), strict=True)]
     pieces: list[str] = []
-    current: list[str] = []
-    used = 0
-    for line, size in zip(lines, sizes, strict=True):
-        size = max(size - 2, 1)  # [CLS]/[SEP] are counted once per chunk, not per line
+    run: list[tuple[str, int]] = []
+
+    def close_run() -> None:
+        groups = pack_greedy(run, size=lambda entry: entry[1], max_size=budget)
+        pieces.extend("\n".join(line for line, _ in group) for group in groups)
+        run.clear()
+
+    for line, size in sized:
         if size > budget:
-            if current:
-                pieces.append("\n".join(current))
-                current, used = [], 0
+            close_run()
             pieces.extend(_split_long_line(line, budget, count))
-            continue
-        if used + size > budget and current:
-            pieces.append("\n".join(current))
-            current, used = [], 0
-        current.append(line)
-        used += size
-    if current:
-        pieces.append("\n".join(current))
+        else:
+            run.append((line, size))
+    close_run()
     return pieces
 
 
 def build_chunks(doc: pb.Document, segments: Sequence[pb.Segment], *, max_tokens: int,
-                 count_tokens: TokenCounter = approx_tokens) -> list[ChunkDraft]:
+                 count_tokens: TokenCounter = approx_token_counts) -> list[ChunkDraft]:
     segment_of = {n: seg for seg in segments for n in seg.slide_numbers}
     drafts: list[ChunkDraft] = []
     for slide in doc.slides:

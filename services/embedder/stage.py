@@ -11,7 +11,8 @@ from osmose import ids
 from osmose.config import Settings
 from osmose.embeddings.cached import CachedEmbeddings
 from osmose.models.context import bind_accounting
-from osmose.services.embedder.chunking import TokenCounter, approx_tokens, build_chunks
+from osmose.services.embedder.chunking import TokenCounter, build_chunks
+from osmose.text.budget import approx_token_counts
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -45,7 +46,7 @@ class EmbedderStage:
         self.models = models if getattr(embeddings.backend, "remote", False) else None
         # The local model's tokenizer gives exact chunk sizes; remote backends get an estimate.
         backend_counter = getattr(embeddings.backend, "count_tokens", None)
-        self.count_tokens = count_tokens or backend_counter or approx_tokens
+        self.count_tokens = count_tokens or backend_counter or approx_token_counts
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         doc = item.document

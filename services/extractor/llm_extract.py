@@ -1,20 +1,16 @@
-"""Concepts from a language model: several segments per prompt, JSON-schema answers, provenance kept.
+"""Concepts from a language model: the task's prompt, schema and the mapping of its answers.
 
-Logic only: :func:`pack` groups segments into calls, :func:`build_request` writes
-one prompt, :func:`read_answer` validates an answer and maps it back to the
-segments, :func:`concepts_from_answers` turns per-segment answers into
-``pb.Concept`` (mentions counted in the slide text, so every concept points to
-the slides it came from; a name the model made up that occurs nowhere and
-names no slide of its segment is dropped). The stage drives the calls.
-
-Prompt layout: the static instructions and the schema go in the system message,
-identical for every call (vLLM's prefix cache then serves them from its KV
-cache); the user message is ``SEGMENT <id>`` blocks of ``[slide N] text`` lines.
+Logic only: :data:`TASK` declares the structured task (run by
+:func:`osmose.models.structured.ask_segments`), :func:`segment_block` writes a
+segment as the prompt shows it (``[slide N] text`` lines), and
+:func:`concepts_from_answers` turns per-segment answers into ``pb.Concept``
+(mentions counted in the slide text, so every concept points to the slides it
+came from; a name the model made up that occurs nowhere and names no slide of
+its segment is dropped).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from collections import Counter
@@ -22,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from osmose.models import ChatRequest, JsonSchema, parse_json_answer
+from osmose.models.structured import SegmentTask, segments_schema
 from osmose.services.extractor.extract import ExtractorLimits
 from osmose.services.extractor.mentions import MentionIndex
 from osmose.services.extractor.segment_text import SegmentText
@@ -32,57 +28,28 @@ from osmose.v1 import document_pb2 as pb
 
 __all__ = [
     "MAX_CONCEPTS_PER_SEGMENT_LLM",
-    "PROMPT_VERSION",
     "SCHEMA",
     "SYSTEM",
     "TASK",
-    "Batch",
-    "build_request",
     "concepts_from_answers",
-    "pack",
-    "read_answer",
-    "repair_request",
     "segment_block",
 ]
 
-TASK = "concept_extraction"
 MAX_CONCEPTS_PER_SEGMENT_LLM = 15
 MAX_NAME_CHARS = 120
 _TYPE_NAMES = ("ENTITY", "PRACTICE", "STANDARD", "TOOL", "ROLE", "TOPIC")
 
-SCHEMA: dict[str, Any] = {
+SCHEMA: dict[str, Any] = segments_schema("concepts", {
     "type": "object",
     "additionalProperties": False,
-    "required": ["segments"],
+    "required": ["name", "type", "slides"],
     "properties": {
-        "segments": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "concepts"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "concepts": {
-                        "type": "array",
-                        "maxItems": MAX_CONCEPTS_PER_SEGMENT_LLM,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["name", "type", "slides"],
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
-                                "type": {"type": "string", "enum": list(_TYPE_NAMES)},
-                                "aliases": {"type": "array", "items": {"type": "string"}},
-                                "slides": {"type": "array", "items": {"type": "integer"}},
-                            },
-                        },
-                    },
-                },
-            },
-        },
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+        "type": {"type": "string", "enum": list(_TYPE_NAMES)},
+        "aliases": {"type": "array", "items": {"type": "string"}},
+        "slides": {"type": "array", "items": {"type": "integer"}},
     },
-}
+}, max_items=MAX_CONCEPTS_PER_SEGMENT_LLM)
 
 SYSTEM = f"""You extract the key concepts of presentation segments for a knowledge graph.
 
@@ -102,11 +69,8 @@ Rules:
 - Answer every SEGMENT by its id, in one JSON object and nothing else:
 {json.dumps(SCHEMA, separators=(",", ":"))}"""
 
-REPAIR = ("\n\nYour previous answer could not be used ({error}). Answer again: one JSON object that "
-          "matches the schema, for every SEGMENT above, and nothing else.")
-
-#: identifies the prompt and schema: part of every per-segment cache key
-PROMPT_VERSION = hashlib.sha256((SYSTEM + REPAIR).encode()).hexdigest()[:16]
+TASK = SegmentTask(name="concept_extraction", title="concept extraction", system=SYSTEM,
+                   schema_name="osmose_concepts", schema=SCHEMA, answer_field="concepts")
 
 
 def segment_block(seg: SegmentText, max_chars: int) -> str:
@@ -123,65 +87,6 @@ def segment_block(seg: SegmentText, max_chars: int) -> str:
                 lines.append(entry)
                 used += len(entry) + 1
     return "\n".join(lines)
-
-
-def item_key(block: str) -> str:
-    """The per-segment cache key: prompt version + the segment's text."""
-    return hashlib.sha256(f"{PROMPT_VERSION}\x00{block}".encode()).hexdigest()
-
-
-@dataclass
-class Batch:
-    """Segments sent together: local ids s1..sk map back to segment ids."""
-
-    segments: list[SegmentText] = field(default_factory=list)
-    blocks: list[str] = field(default_factory=list)
-
-    @property
-    def chars(self) -> int:
-        return sum(len(b) for b in self.blocks)
-
-    def local_ids(self) -> dict[str, SegmentText]:
-        return {f"s{i + 1}": seg for i, seg in enumerate(self.segments)}
-
-
-def pack(segments: Sequence[SegmentText], blocks: Sequence[str], *, batch_size: int, max_chars: int) -> list[Batch]:
-    """Consecutive segments, at most `batch_size` and about `max_chars` of text per call."""
-    batches: list[Batch] = []
-    current = Batch()
-    for seg, block in zip(segments, blocks, strict=True):
-        if current.segments and (len(current.segments) >= batch_size or current.chars + len(block) > max_chars):
-            batches.append(current)
-            current = Batch()
-        current.segments.append(seg)
-        current.blocks.append(block)
-    if current.segments:
-        batches.append(current)
-    return batches
-
-
-def build_request(batch: Batch) -> ChatRequest:
-    parts = [f"SEGMENT {local}\n{block}" for local, block in zip(batch.local_ids(), batch.blocks, strict=True)]
-    return ChatRequest(system=SYSTEM, user="\n\n".join(parts), schema=JsonSchema("osmose_concepts", SCHEMA))
-
-
-def repair_request(first: ChatRequest, error: str) -> ChatRequest:
-    """The same question again with what was wrong (a different prompt, so a different cache key)."""
-    return ChatRequest(system=first.system, user=first.user + REPAIR.format(error=error[:300]), schema=first.schema)
-
-
-def read_answer(text: str, batch: Batch) -> dict[str, list[dict[str, Any]]]:
-    """Segment id -> its concepts, for the segments the answer covers.
-
-    Raises :class:`~osmose.models.ModelOutputError` when the answer is not schema-valid JSON."""
-    value = parse_json_answer(text, SCHEMA)
-    local = batch.local_ids()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for entry in value["segments"]:
-        seg = local.get(str(entry["id"]).strip())
-        if seg is not None and seg.segment_id not in out:
-            out[seg.segment_id] = list(entry["concepts"])
-    return out
 
 
 def _clean(name: str) -> str:

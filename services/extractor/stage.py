@@ -8,23 +8,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from osmose.config import Settings
-from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
+from osmose.models.structured import SegmentBlock, ask_segments
 from osmose.services.extractor.extract import ExtractorLimits, extract_concepts
-from osmose.services.extractor.llm_extract import (
-    TASK,
-    Batch,
-    build_request,
-    concepts_from_answers,
-    item_key,
-    pack,
-    read_answer,
-    repair_request,
-    segment_block,
-)
-from osmose.services.extractor.segment_text import SegmentText, segment_texts
+from osmose.services.extractor.llm_extract import TASK, concepts_from_answers, segment_block
+from osmose.services.extractor.segment_text import segment_texts
 from osmose.text.names import surface_key
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -69,7 +59,7 @@ class ExtractorStage:
     def __init__(self, config: ExtractorConfig = ExtractorConfig(), *, models: ModelRuntime | None = None) -> None:
         self.config = config
         self.limits = config.limits
-        self.models = models if models is not None and models.serves(TASK) else None
+        self.models = models if models is not None and models.serves(TASK.name) else None
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
         log_extra = {"job_id": item.job_id, "tenant": item.tenant, "doc_id": item.document.doc_id}
@@ -107,62 +97,19 @@ class ExtractorStage:
         )
 
     async def _with_model(self, item: ppb.WorkItem, session: ModelSession, language: str) -> list[pb.Concept]:
-        route = session.route(TASK)
+        route = session.route(TASK.name)
         assert route is not None
         segs = [s for s in segment_texts(item.document, item.segments) if s.slides]
-        blocks = [segment_block(seg, route.max_input_chars) for seg in segs]
-        answers: dict[str, list[dict[str, Any]]] = {}
-        # 1. Segments answered before (any deck, any version): no call.
-        recalled = await asyncio.gather(*(session.recall(TASK, item_key(b)) for b in blocks))
-        todo = [(seg, block) for seg, block, hit in zip(segs, blocks, recalled, strict=True) if hit is None]
-        for seg, hit in zip(segs, recalled, strict=True):
-            if hit is not None:
-                answers[seg.segment_id] = hit[0]
-        # 2. The others, packed, all calls in flight at once.
-        batches = pack([s for s, _ in todo], [b for _, b in todo], batch_size=route.batch_size,
-                       max_chars=route.max_input_chars)
-        outcomes = await asyncio.gather(*(self._run_batch(session, batch, answers) for batch in batches))
-        failed = [seg for missing, _ in outcomes for seg in missing]
-        reasons = list(dict.fromkeys(reason for _, reason in outcomes if reason))
-        concepts = concepts_from_answers(segs, answers, language=language, limits=self.limits)
-        if not failed:
+        units = [SegmentBlock(seg.segment_id, segment_block(seg, route.max_input_chars)) for seg in segs]
+        got = await ask_segments(session, TASK, units)
+        concepts = concepts_from_answers(segs, got.answers, language=language, limits=self.limits)
+        if not got.failed:
             return concepts
-        if route.fallback == "fail":
-            raise ModelUnavailableError(f"concept extraction failed for {len(failed)} segments: {'; '.join(reasons)}")
-        session.fallback(TASK, len(failed))
-        item.warnings.append(f"extractor: the language model did not answer for {len(failed)} of {len(segs)} "
-                             f"segments ({'; '.join(reasons)[:300]}); heuristics used for them")
-        return self._merge(concepts, await self._heuristics_for(item, failed, language))
+        item.warnings.append(f"extractor: the language model did not answer for {len(got.failed)} of {len(segs)} "
+                             f"segments ({got.reason[:300]}); heuristics used for them")
+        return self._merge(concepts, await self._heuristics_for(item, got.failed, language))
 
-    async def _run_batch(self, session: ModelSession, batch: Batch,
-                         answers: dict[str, list[dict[str, Any]]]) -> tuple[list[SegmentText], str]:
-        """Asks about one batch; returns the segments left without an answer and why."""
-        try:
-            got, target = await self._ask(session, batch)
-        except (ModelUnavailableError, ModelRequestError) as exc:
-            return list(batch.segments), f"{type(exc).__name__}: {exc}"
-        missing = []
-        for seg, block in zip(batch.segments, batch.blocks, strict=True):
-            if seg.segment_id in got:
-                answers[seg.segment_id] = got[seg.segment_id]
-                await session.remember(TASK, target, item_key(block), got[seg.segment_id])
-            else:
-                missing.append(seg)
-        return missing, "segments missing from the answer" if missing else ""
-
-    @staticmethod
-    async def _ask(session: ModelSession, batch: Batch) -> tuple[dict[str, list[dict[str, Any]]], Target]:
-        """One call, and one repair call when the answer is unusable."""
-        request = build_request(batch)
-        answer = await session.chat(TASK, request)
-        try:
-            return read_answer(answer.text, batch), answer.target
-        except ModelOutputError as exc:
-            logger.info("extractor: unusable answer from %s (%s); asking again", answer.target.label, exc)
-            repaired = await session.chat(TASK, repair_request(request, str(exc)))
-            return read_answer(repaired.text, batch), repaired.target
-
-    async def _heuristics_for(self, item: ppb.WorkItem, failed: Sequence[SegmentText],
+    async def _heuristics_for(self, item: ppb.WorkItem, failed: Sequence[SegmentBlock],
                               language: str) -> list[pb.Concept]:
         wanted = {seg.segment_id for seg in failed}
         segments = [s for s in item.segments if s.segment_id in wanted]

@@ -1,44 +1,37 @@
 """Typed relations from a language model (DEEP): how a segment's concepts relate, and in which direction.
 
-Logic only, no runtime. Per segment, its most salient concepts are listed with
-local ids (``CONCEPT c3: Zero Trust Network Access``) next to the segment's text;
-the model answers pairs of ids with a label from a closed set. Ids rather than
-names make the mapping back to canonical keys exact. Several segments go in one
-prompt, the static instructions first (prefix caching), and each segment's answer
-is cached under its own content. A relation's evidence is the set of segments
-that state it; its weight the number of them, so replays never double-count.
+Logic only, no runtime: :data:`TASK` declares the structured task (run by
+:func:`osmose.models.structured.ask_segments`: several segments per prompt, each
+segment's answer cached under its own content). Per segment, its most salient
+concepts are listed with local ids (``CONCEPT c3: Zero Trust Network Access``)
+next to the segment's text; the model answers pairs of ids with a label from a
+closed set. Ids rather than names make the mapping back to canonical keys exact.
+A relation's evidence is the set of segments that state it; its weight the
+number of them, so replays never double-count.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from osmose.models import ChatRequest, JsonSchema, parse_json_answer
+from osmose.models.structured import SegmentTask, segments_schema
 from osmose.text.slide_text import slide_text
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [
     "LABELS",
-    "PROMPT_VERSION",
     "SCHEMA",
     "SYSTEM",
     "TASK",
     "SegmentQuestion",
-    "build_request",
-    "item_key",
-    "pack",
     "questions",
-    "read_answer",
     "relations_from_answers",
-    "repair_request",
 ]
 
-TASK = "relation_typing"
 LABELS = ("IS_A", "PART_OF", "USES", "IMPLEMENTS", "DEPENDS_ON", "REGULATES", "PRODUCES", "CONTRASTS_WITH",
           "RELATED_TO")
 # Concepts of one segment shown to the model (the most salient; pairs grow quadratically).
@@ -46,39 +39,17 @@ MAX_CONCEPTS_PER_SEGMENT = 12
 MAX_RELATIONS_PER_SEGMENT = 20
 MAX_TYPED_RELATIONS = 1000
 
-SCHEMA: dict[str, Any] = {
+SCHEMA: dict[str, Any] = segments_schema("relations", {
     "type": "object",
     "additionalProperties": False,
-    "required": ["segments"],
+    "required": ["source", "target", "label"],
     "properties": {
-        "segments": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "relations"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "relations": {
-                        "type": "array",
-                        "maxItems": MAX_RELATIONS_PER_SEGMENT,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["source", "target", "label"],
-                            "properties": {
-                                "source": {"type": "string"},
-                                "target": {"type": "string"},
-                                "label": {"type": "string", "enum": list(LABELS)},
-                                "slides": {"type": "array", "items": {"type": "integer"}},
-                            },
-                        },
-                    },
-                },
-            },
-        },
+        "source": {"type": "string"},
+        "target": {"type": "string"},
+        "label": {"type": "string", "enum": list(LABELS)},
+        "slides": {"type": "array", "items": {"type": "integer"}},
     },
-}
+}, max_items=MAX_RELATIONS_PER_SEGMENT)
 
 SYSTEM = f"""You find how the concepts of presentation segments relate, for a knowledge graph.
 
@@ -94,10 +65,8 @@ Use the concept ids, never names. At most {MAX_RELATIONS_PER_SEGMENT} relations 
 Answer every SEGMENT by its id, in one JSON object and nothing else:
 {json.dumps(SCHEMA, separators=(",", ":"))}"""
 
-REPAIR = ("\n\nYour previous answer could not be used ({error}). Answer again: one JSON object that "
-          "matches the schema, for every SEGMENT above, and nothing else.")
-
-PROMPT_VERSION = hashlib.sha256((SYSTEM + REPAIR).encode()).hexdigest()[:16]
+TASK = SegmentTask(name="relation_typing", title="relation typing", system=SYSTEM,
+                   schema_name="osmose_relations", schema=SCHEMA, answer_field="relations")
 
 
 @dataclass
@@ -107,14 +76,6 @@ class SegmentQuestion:
     segment_id: str
     concepts: dict[str, str]  # local id -> canonical key
     block: str  # CONCEPT lines, then [slide N] lines
-
-    @property
-    def key(self) -> str:
-        return item_key(self.block)
-
-
-def item_key(block: str) -> str:
-    return hashlib.sha256(f"{PROMPT_VERSION}\x00{block}".encode()).hexdigest()
 
 
 def questions(document: pb.Document, segments: Sequence[pb.Segment], concepts: Sequence[pb.Concept], *,
@@ -150,50 +111,6 @@ def questions(document: pb.Document, segments: Sequence[pb.Segment], concepts: S
                 lines.append(entry)
                 used += len(entry) + 1
         out.append(SegmentQuestion(seg.segment_id, ids, "\n".join(lines)))
-    return out
-
-
-@dataclass
-class Batch:
-    questions: list[SegmentQuestion] = field(default_factory=list)
-
-    def local_ids(self) -> dict[str, SegmentQuestion]:
-        return {f"s{i + 1}": q for i, q in enumerate(self.questions)}
-
-
-def pack(items: Sequence[SegmentQuestion], *, batch_size: int, max_chars: int) -> list[Batch]:
-    batches: list[Batch] = []
-    current = Batch()
-    chars = 0
-    for question in items:
-        if current.questions and (len(current.questions) >= batch_size or chars + len(question.block) > max_chars):
-            batches.append(current)
-            current, chars = Batch(), 0
-        current.questions.append(question)
-        chars += len(question.block)
-    if current.questions:
-        batches.append(current)
-    return batches
-
-
-def build_request(batch: Batch) -> ChatRequest:
-    parts = [f"SEGMENT {local}\n{q.block}" for local, q in batch.local_ids().items()]
-    return ChatRequest(system=SYSTEM, user="\n\n".join(parts), schema=JsonSchema("osmose_relations", SCHEMA))
-
-
-def repair_request(first: ChatRequest, error: str) -> ChatRequest:
-    return ChatRequest(system=first.system, user=first.user + REPAIR.format(error=error[:300]), schema=first.schema)
-
-
-def read_answer(text: str, batch: Batch) -> dict[str, list[dict[str, Any]]]:
-    """Segment id -> relations (with local concept ids) for the segments the answer covers."""
-    value = parse_json_answer(text, SCHEMA)
-    local = batch.local_ids()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for entry in value["segments"]:
-        question = local.get(str(entry["id"]).strip())
-        if question is not None and question.segment_id not in out:
-            out[question.segment_id] = list(entry["relations"])
     return out
 
 

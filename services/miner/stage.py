@@ -6,21 +6,20 @@ language model serves ``relation_typing``, TYPED relations (see :mod:`llm_relati
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from osmose import ids
 from osmose.config import DEFAULT_TENANT, Settings
 from osmose.embeddings.base import Embeddings
-from osmose.models import ModelOutputError, ModelRequestError, ModelUnavailableError, Target
 from osmose.models.context import bind_accounting
+from osmose.models.structured import ask_segments
 from osmose.services.miner import llm_relations as typed
 from osmose.services.miner.canonical import (
     SIMILARITY_MERGE_THRESHOLD,
@@ -112,7 +111,8 @@ class MinerStage:
             if merge.SerializeToString(deterministic=True) not in seen:
                 merges.append(merge)
 
-        types_relations = item.plan.tier == pb.TIER_DEEP and session is not None and session.serves(typed.TASK)
+        types_relations = (item.plan.tier == pb.TIER_DEEP and session is not None
+                           and session.serves(typed.TASK.name))
         derived = _DERIVED_KINDS | ({pb.RELATION_KIND_TYPED} if types_relations else set())
         relations = [r for r in item.relations if r.kind not in derived]
         if item.plan.tier == pb.TIER_DEEP:
@@ -142,52 +142,15 @@ class MinerStage:
                                concepts: list[pb.Concept]) -> list[pb.Relation]:
         """TYPED relations from the language model; segments it cannot answer for keep
         only their CO_OCCURS/SIMILAR relations (or the document fails: ``fallback: fail``)."""
-        route = session.route(typed.TASK)
+        route = session.route(typed.TASK.name)
         assert route is not None
         asked = typed.questions(item.document, item.segments, concepts, max_chars=route.max_input_chars)
-        answers: dict[str, list[dict[str, Any]]] = {}
-        recalled = await asyncio.gather(*(session.recall(typed.TASK, q.key) for q in asked))
-        todo = []
-        for question, hit in zip(asked, recalled, strict=True):
-            if hit is None:
-                todo.append(question)
-            else:
-                answers[question.segment_id] = hit[0]
-        batches = typed.pack(todo, batch_size=route.batch_size, max_chars=route.max_input_chars)
-        outcomes = await asyncio.gather(*(self._ask(session, b, answers) for b in batches))
-        failed = sum(n for n, _ in outcomes)
-        if failed:
-            reasons = "; ".join(dict.fromkeys(r for _, r in outcomes if r))
-            if route.fallback == "fail":
-                raise ModelUnavailableError(f"relation typing failed for {failed} segments: {reasons}")
-            session.fallback(typed.TASK, failed)
-            item.warnings.append(f"miner: the language model did not type relations for {failed} of {len(asked)} "
-                                 f"segments ({reasons[:300]}); they keep co-occurrence and similarity only")
-        return typed.relations_from_answers(asked, answers)
-
-    @staticmethod
-    async def _ask(session: ModelSession, batch: typed.Batch,
-                   answers: dict[str, list[dict[str, Any]]]) -> tuple[int, str]:
-        """One call (plus one repair call for an unusable answer); returns (segments left, why)."""
-        request = typed.build_request(batch)
-        try:
-            answer = await session.chat(typed.TASK, request)
-            target: Target = answer.target
-            try:
-                got = typed.read_answer(answer.text, batch)
-            except ModelOutputError as exc:
-                answer = await session.chat(typed.TASK, typed.repair_request(request, str(exc)))
-                target, got = answer.target, typed.read_answer(answer.text, batch)
-        except (ModelUnavailableError, ModelRequestError) as exc:
-            return len(batch.questions), f"{type(exc).__name__}: {exc}"
-        missing = 0
-        for question in batch.questions:
-            if question.segment_id in got:
-                answers[question.segment_id] = got[question.segment_id]
-                await session.remember(typed.TASK, target, question.key, got[question.segment_id])
-            else:
-                missing += 1
-        return missing, "segments missing from the answer" if missing else ""
+        got = await ask_segments(session, typed.TASK, asked)
+        if got.failed:
+            item.warnings.append(f"miner: the language model did not type relations for {len(got.failed)} of "
+                                 f"{len(asked)} segments ({got.reason[:300]}); they keep co-occurrence and "
+                                 "similarity only")
+        return typed.relations_from_answers(asked, got.answers)
 
     async def _name_vectors(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         unique = sorted(set(names))

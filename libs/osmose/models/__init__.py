@@ -10,7 +10,8 @@ Modules, one topic each:
 * ``breaker``, ``retry``, ``timeouts``, ``limits`` — the resilience pieces
 * ``cache`` / ``redis_cache`` — content-addressed answers (SQLite default, Redis when configured)
 * ``usage`` / ``context`` — cost accounting per document
-* ``json_output`` — parse, repair and check structured answers
+* ``json_output`` — parse, repair and check structured answers (``jsonschema``)
+* ``structured`` — the structured-task driver over segments (recall, pack, gather, repair, remember)
 * ``exceptions`` — the error classes, in :mod:`osmose.errors`' tree
 
 Stages use a session and never name a model: which model serves a task is configuration.
@@ -31,6 +32,7 @@ from osmose.models.exceptions import (
 from osmose.models.json_output import parse_json_answer, schema_errors
 from osmose.models.openai_chat import ChatRequest, ChatResponse, ImageInput, JsonSchema
 from osmose.models.runtime import ChatAnswer, ModelRuntime, ModelSession
+from osmose.models.structured import SegmentAnswers, SegmentBlock, SegmentTask, ask_segments, segments_schema
 from osmose.models.usage import TaskUsage, UsageRecorder, usage_dict
 
 __all__ = [
@@ -51,12 +53,17 @@ __all__ = [
     "ModelUnavailableError",
     "RouterConfig",
     "RouterConfigError",
+    "SegmentAnswers",
+    "SegmentBlock",
+    "SegmentTask",
     "TaskRoute",
     "TaskUsage",
     "Target",
     "UsageRecorder",
+    "ask_segments",
     "load_router_config",
     "parse_json_answer",
     "schema_errors",
+    "segments_schema",
     "usage_dict",
 ]

@@ -33,7 +33,6 @@ __all__ = [
     "JsonSchema",
     "build_payload",
     "chat_completion",
-    "estimate_tokens",
     "health",
     "key_material",
     "list_models",
@@ -101,11 +100,6 @@ def normalise_text(text: str) -> str:
     prompts get the same cache key."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (≈ 4 characters a token) for rate limits before the server counts."""
-    return max(1, len(text) // 4)
 
 
 def key_material(model: str, params: Mapping[str, Any], request: ChatRequest) -> str:

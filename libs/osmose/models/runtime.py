@@ -36,12 +36,12 @@ from osmose.models.openai_chat import (
     ChatResponse,
     build_payload,
     chat_completion,
-    estimate_tokens,
     key_material,
 )
 from osmose.models.retry import RetryBudget
 from osmose.models.tei import TeiEmbeddings
 from osmose.models.usage import UsageRecorder, add_to_proto
+from osmose.text.budget import CHAT_CHARS_PER_TOKEN, approx_tokens
 from osmose.v1 import pipeline_pb2 as ppb
 
 __all__ = ["ChatAnswer", "ModelRuntime", "ModelSession"]
@@ -49,6 +49,11 @@ __all__ = ["ChatAnswer", "ModelRuntime", "ModelSession"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_TOKENS = 512
+
+
+def _estimate_tokens(text: str) -> int:
+    """A chat model's tokens, before the server counts them (rate limits) or when it does not say."""
+    return approx_tokens(text, chars_per_token=CHAT_CHARS_PER_TOKEN, special_tokens=0)
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ class ModelSession:
                 continue
             payload = await build_payload(target.model, target.params, request)
             expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
-            prompt_estimate = estimate_tokens(request.system) + estimate_tokens(request.user)
+            prompt_estimate = _estimate_tokens(request.system) + _estimate_tokens(request.user)
             name = backend.name
             try:
                 response = await backend.call(lambda http, _t, p=payload, n=name: chat_completion(http, p, endpoint=n),
@@ -193,7 +198,7 @@ class ModelSession:
                 logger.warning("%s: %s on %s failed: %s", self.label or "model call", task, target.label, exc)
                 continue
             usage.prompt_tokens += response.prompt_tokens or prompt_estimate
-            usage.output_tokens += response.output_tokens or estimate_tokens(response.text)
+            usage.output_tokens += response.output_tokens or _estimate_tokens(response.text)
             await cache.put(key, response.to_json())
             return ChatAnswer(text=response.text, target=target, cached=False, response=response)
         summary = "; ".join(f"{type(e).__name__}: {e}" for e in errors)

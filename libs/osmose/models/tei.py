@@ -29,8 +29,9 @@ from osmose.models.exceptions import ModelServerError
 from osmose.models.http import raise_for_response
 from osmose.models.retry import RetryBudget
 from osmose.models.usage import UsageRecorder
+from osmose.text.budget import approx_tokens, pack_greedy
 
-__all__ = ["TeiEmbeddings", "TeiInfo", "plan_batches", "tei_embed", "tei_health", "tei_info"]
+__all__ = ["TeiEmbeddings", "TeiInfo", "tei_embed", "tei_health", "tei_info"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,29 +87,6 @@ async def tei_health(http: httpx.AsyncClient) -> bool:
     return response.status_code == 200
 
 
-def approx_tokens(text: str) -> int:
-    """Over-estimates WordPiece tokens (≈ 3 characters each) so a request stays under the token cap."""
-    return max(1, len(text) // 3 + 2)
-
-
-def plan_batches(texts: Sequence[str], *, max_items: int, max_tokens: int) -> list[list[int]]:
-    """Indexes of `texts` grouped into requests of at most `max_items` texts and about
-    `max_tokens` estimated tokens (a single longer text gets a request of its own)."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    tokens = 0
-    for i, text in enumerate(texts):
-        cost = approx_tokens(text)
-        if current and (len(current) >= max_items or tokens + cost > max_tokens):
-            batches.append(current)
-            current, tokens = [], 0
-        current.append(i)
-        tokens += cost
-    if current:
-        batches.append(current)
-    return batches
-
-
 class TeiEmbeddings:
     """The :class:`~osmose.embeddings.base.Embeddings` interface over a TEI endpoint."""
 
@@ -152,13 +130,15 @@ class TeiEmbeddings:
         info = await self.info()
         usage, budget = self._accounting()
         task_usage = usage.task(TASK)
-        batches = plan_batches(texts, max_items=max(1, info.max_client_batch_size),
-                               max_tokens=max(1, info.max_batch_tokens))
+        # Over-estimated tokens, so a request stays under the server's max_batch_tokens.
+        costs = [approx_tokens(t) for t in texts]
+        batches = pack_greedy(range(len(texts)), size=costs.__getitem__,
+                              max_items=max(1, info.max_client_batch_size), max_size=max(1, info.max_batch_tokens))
         name = self.backend.name
 
         async def one(indexes: list[int]) -> np.ndarray:
             part = [texts[i] for i in indexes]
-            tokens = sum(approx_tokens(t) for t in part)
+            tokens = sum(costs[i] for i in indexes)
             try:
                 vectors = await self.backend.call(lambda http, _t: tei_embed(http, part, endpoint=name),
                                                   task=TASK, usage=task_usage, budget=budget, tokens=tokens)

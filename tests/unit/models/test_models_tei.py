@@ -12,7 +12,6 @@ from loadtests.fakeservers import Fault, LatencyModel, TeiServer, hashed_embeddi
 from osmose.errors import ConfigurationError
 from osmose.models import ModelRuntime
 from osmose.models.context import bind_accounting
-from osmose.models.tei import plan_batches
 from tests.unit.models.backends import router, runtime
 
 
@@ -25,14 +24,6 @@ async def _embed(models: ModelRuntime, texts: list[str]) -> tuple[np.ndarray, ob
         return vectors, session.usage.task("embedding")
     finally:
         await models.aclose()
-
-
-def test_batches_follow_the_servers_limits() -> None:
-    texts = ["word " * 10] * 10 + ["word " * 300]
-    batches = plan_batches(texts, max_items=4, max_tokens=100)
-    assert all(len(b) <= 4 for b in batches)
-    assert [i for b in batches for i in b] == list(range(11))
-    assert batches[-1] == [10]  # a long text gets a request of its own
 
 
 def test_requests_are_sized_from_info_and_vectors_are_the_servers(tei: TeiServer, tmp_path: Path) -> None:
