@@ -28,7 +28,7 @@ from tests.e2e.cluster import STAGES, Cluster, health_status
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import CliResult, run_osmose
 
-pytestmark = [pytest.mark.corpus, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.anyio, pytest.mark.corpus, pytest.mark.slow, pytest.mark.timeout(900)]
 
 GOOD = ["pptx/pptx-table-cells.pptx", "pptx/docling-powerpoint-sample.pptx", "pdf/pypdfsf-google-doc.pdf",
         "pptx/docling-pptx-chart.pptx"]
@@ -145,12 +145,12 @@ def test_six_processes_give_exactly_the_in_process_result(cluster: Cluster, base
     assert set(hits[0]) == {"doc_id", "file", "slide", "score", "text", "concepts", "related"}
 
 
-def test_bad_files_fail_with_their_reason_and_a_dead_letter_while_good_ones_flow(
+async def test_bad_files_fail_with_their_reason_and_a_dead_letter_while_good_ones_flow(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     expected = run_osmose("ingest", *(corpus / f for f in BAD), "--json", data_dir=tmp_path).json_lines()
     paths = [corpus / f for f in BAD] + [corpus / GOOD[0]]
-    job_ids = asyncio.run(_submit_all(cluster.front_door, paths, tenant="bad"))
-    jobs = asyncio.run(_watch_all(cluster.front_door, job_ids))
+    job_ids = await _submit_all(cluster.front_door, paths, tenant="bad")
+    jobs = await _watch_all(cluster.front_door, job_ids)
     *failed, good = jobs
     assert good.state == epb.JOB_STATE_SUCCEEDED, good.error
     for job, want in zip(failed, expected, strict=True):
@@ -170,15 +170,15 @@ def test_bad_files_fail_with_their_reason_and_a_dead_letter_while_good_ones_flow
     # a replay re-drives the job: a permanent error fails it again, with a second dead letter
     replayed = _osmose(cluster, "dlq", "replay", "triage", "--job", failed[0].job_id)
     assert replayed.code == 0, replayed.stderr
-    again = asyncio.run(_wait_for(cluster.front_door, failed[0].job_id,
-                                  lambda j: j.replay == 1 and j.state == epb.JOB_STATE_FAILED))
+    again = await _wait_for(cluster.front_door, failed[0].job_id,
+                                  lambda j: j.replay == 1 and j.state == epb.JOB_STATE_FAILED)
     assert again.state == epb.JOB_STATE_FAILED and again.replay == 1 and again.error == failed[0].error
     relisted = [d for d in _osmose(cluster, "dlq", "list", "triage", "--json").json_lines()
                 if d["job_id"] == failed[0].job_id]
     assert [d["replay"] for d in relisted] == [0, 1]
 
 
-def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Path,
+async def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     backlog = [build_title_body_pptx(tmp_path, name=f"onboarding-{i:02d}.pptx", title=f"Onboarding deck {i}",
                                      body=[f"Migration wave {i} covers {i * 7} applications",
@@ -204,7 +204,7 @@ def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Pa
         ahead = sum(1 for j in bulk_ids if finished[j] < finished[premium_id])
         return finished[premium_id] - submitted_at, max(finished[j] for j in bulk_ids) - started, ahead
 
-    latency, drained, ahead = asyncio.run(scenario())
+    latency, drained, ahead = await scenario()
     with capsys.disabled():  # the figure belongs in the test log, passing or not
         print(f"\npremium job: {latency:.2f} s from submit to done; bulk backlog of {len(backlog)} drained in "
               f"{drained:.2f} s; {ahead} bulk job(s) finished before the premium one")
@@ -212,7 +212,7 @@ def test_a_premium_document_passes_a_bulk_backlog(cluster: Cluster, tmp_path: Pa
     assert latency < drained
 
 
-def test_front_door_errors_carry_codes_and_reasons_and_cancel_stops_a_queued_job(
+async def test_front_door_errors_carry_codes_and_reasons_and_cancel_stops_a_queued_job(
         cluster: Cluster, tmp_path: Path) -> None:
     from osmose.v1 import services_pb2 as spb
     from osmose.v1 import services_pb2_grpc as sgrpc
@@ -249,7 +249,7 @@ def test_front_door_errors_carry_codes_and_reasons_and_cancel_stops_a_queued_job
                 await client.cancel(ids[0])
             return jobs, cancelled
 
-    jobs, cancelled = asyncio.run(scenario())
+    jobs, cancelled = await scenario()
     assert cancelled.state == epb.JOB_STATE_CANCELLED
     assert [j.state for j in jobs] == [epb.JOB_STATE_SUCCEEDED] * 5 + [epb.JOB_STATE_CANCELLED]
     assert json.loads(jobs[-1].report_json)["error"].startswith("cancelled")
@@ -277,7 +277,7 @@ async def _busy_stages(target: str, job_ids: list[str], timeout_s: float = 10) -
     return []
 
 
-def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Cluster, baseline: Baseline,
+async def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Cluster, baseline: Baseline,
                                                                   corpus: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Three waves of the same files for three tenants; in each, a stage holding a document
@@ -295,9 +295,9 @@ def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Clust
     hits = 0
     for wave in range(3):
         tenant = f"crash{wave}"
-        jobs_of[tenant] = asyncio.run(_submit_all(cluster.front_door, [corpus / f for f in GOOD], tenant=tenant))
+        jobs_of[tenant] = await _submit_all(cluster.front_door, [corpus / f for f in GOOD], tenant=tenant)
         time.sleep(rng.uniform(0.0, 0.5))     # a random point of the pipeline, not a wait for a result
-        busy = asyncio.run(_busy_stages(cluster.front_door, jobs_of[tenant]))
+        busy = await _busy_stages(cluster.front_door, jobs_of[tenant])
         fresh = [s for s in busy if s not in killed]
         victim = rng.choice(fresh or busy or STAGES)
         hits += bool(busy)
@@ -307,7 +307,7 @@ def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Clust
         cluster.start(victim)
         cluster.wait_serving([victim])
     for tenant, job_ids in jobs_of.items():
-        jobs = asyncio.run(_watch_all(cluster.front_door, job_ids))
+        jobs = await _watch_all(cluster.front_door, job_ids)
         assert [j.state for j in jobs] == [epb.JOB_STATE_SUCCEEDED] * len(GOOD), [j.error for j in jobs]
         stats = json.loads(run_osmose("stats", "--server", cluster.persister, "--json", "--tenant", tenant).stdout)
         assert stats[tenant] == baseline.stats["acme"], tenant   # no duplicate node, point or relation
