@@ -1,4 +1,17 @@
-"""Shared fixtures: sample documents and the shared corpus."""
+"""Shared fixtures: sample documents, the shared corpus and the backend of async tests.
+
+One async style for the whole suite: a test of async code is itself ``async def`` and
+is run by AnyIO's pytest plugin (``anyio`` in the dev extras of pyproject.toml), on
+asyncio, through the module marker::
+
+    pytestmark = pytest.mark.anyio
+
+    async def test_something() -> None:
+        out = await stage.process(item)
+
+Sync tests never call ``asyncio.run`` themselves; async fixtures work the same way.
+Helpers of a test module that drive async code are ``async def`` too and are awaited.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import CORPUS, load_manifest
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Every async test and fixture runs on asyncio (the platform's event loop), once."""
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+# beside the repository; OSMOSE_TEST_CORPUS points elsewhere (a git worktree, a CI cache)
+CORPUS = Path(os.environ.get("OSMOSE_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
 OSMOSE = Path(sys.executable).parent / "osmose"
 
 

@@ -93,11 +93,6 @@ async def require_server(store: GraphStore) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def opened(name: str, folder: Path) -> AsyncIterator[GraphStore]:
     store = IMPLEMENTATIONS[name](folder)
     await require_server(store)

@@ -39,11 +39,6 @@ IMPLEMENTATIONS: dict[str, Callable[[Path], VectorStore]] = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 async def vector_store(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> AsyncIterator[VectorStore]:
     store = IMPLEMENTATIONS[request.param](tmp_path)

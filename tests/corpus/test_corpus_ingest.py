@@ -17,7 +17,7 @@ import pytest
 from tests.support import run_osmose
 
 # The module-scoped runs ingest the whole corpus: far beyond the default per-test timeout.
-pytestmark = [pytest.mark.corpus, pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.anyio, pytest.mark.corpus, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 # What each malformed file must give: "error:<reason>" or "ok" (the valid part, with warnings).
 BAD_OUTCOMES = {
@@ -82,9 +82,8 @@ def test_every_good_file_ingests_with_the_manifest_counts(good_run, manifest) ->
     assert all(r["chunks"] > 0 for p, r in reports.items() if "no text" not in manifest[p]["language"])
 
 
-def _chunk_texts(data: Path, doc_id: str) -> dict[int, str]:
+async def _chunk_texts(data: Path, doc_id: str) -> dict[int, str]:
     """Text of every chunk of the document, joined per slide, read back from the vector store."""
-    import asyncio
 
     from osmose.stores.qdrant_store import QdrantVectorStore
 
@@ -96,7 +95,7 @@ def _chunk_texts(data: Path, doc_id: str) -> dict[int, str]:
             await store.close()
 
     texts: dict[int, str] = {}
-    for payload in asyncio.run(read()):
+    for payload in await read():
         texts[payload["slide"]] = texts.get(payload["slide"], "") + "\n" + payload["text"]
     return texts
 
@@ -105,7 +104,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_speaker_notes_are_in_the_chunks(good_run, manifest, corpus: Path) -> None:
+async def test_speaker_notes_are_in_the_chunks(good_run, manifest, corpus: Path) -> None:
     from osmose.config import Settings
     from osmose.documents.parsing import parse_document
 
@@ -117,7 +116,7 @@ def test_speaker_notes_are_in_the_chunks(good_run, manifest, corpus: Path) -> No
         doc = parse_document(corpus / path, settings=Settings())
         noted = [s for s in doc.slides if len(s.notes.strip()) >= 10]
         assert noted, f"{path}: MANIFEST says it has notes, none parsed"
-        chunks = _chunk_texts(data, reports[path]["doc_id"])
+        chunks = await _chunk_texts(data, reports[path]["doc_id"])
         for slide in noted[:5]:
             snippet = _norm(slide.notes)[:60]
             assert snippet in _norm(chunks.get(slide.number, "")), f"{path} slide {slide.number}: notes missing"

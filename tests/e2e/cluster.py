@@ -137,6 +137,28 @@ class Cluster:
         return f"--- {stage} log ---\n" + "\n".join(text)
 
 
+def wait_for_leaders(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> None:
+    """Until every partition of `topics` has a leader: on a fresh broker, new topics elect
+    theirs for a while, and a message produced meanwhile waits in retries (which a test
+    about ordering would read as the consumer's fault)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=5000)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            described = admin.describe_topics(topics)
+            if len(described) == len(topics) and all(
+                    t["error_code"] == 0 and t["partitions"]
+                    and all(p["error_code"] == 0 and p["leader_id"] >= 0 for p in t["partitions"])
+                    for t in described):
+                return
+            assert time.monotonic() < deadline, f"no leader for every partition of {topics}: {described}"
+            time.sleep(0.1)
+    finally:
+        admin.close()
+
+
 def delete_topics(bootstrap: str, prefix: str, pipeline: Pipeline = PIPELINE) -> None:
     """Best effort: leave the shared dev broker as it was."""
     from kafka import KafkaAdminClient

@@ -21,7 +21,7 @@ from tests.e2e.cluster import delete_topics, free_ports, health_status
 from tests.fixtures.builders import build_title_body_pptx
 from tests.fixtures.tagger import TEST_PIPELINE, mark
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
 
 def _committed(bootstrap: str, group: str, topic: str) -> int:
@@ -35,7 +35,7 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
         consumer.close(autocommit=False)
 
 
-def test_declared_stage_runs_in_the_service_host(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+async def test_declared_stage_runs_in_the_service_host(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     prefix = f"{topic_prefix}-tagger"
     settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
     [port] = free_ports(1)
@@ -43,26 +43,21 @@ def test_declared_stage_runs_in_the_service_host(kafka_bootstrap: str, topic_pre
                        ServiceOptions(host="127.0.0.1", port=port, session_timeout_s=10), pipeline=TEST_PIPELINE)
     deck = build_title_body_pptx(tmp_path)
 
-    async def scenario() -> tuple[epb.Job, int]:
-        serving = asyncio.create_task(host.run())
+    serving = asyncio.create_task(host.run())
+    try:
         deadline = time.monotonic() + 90
         while await asyncio.to_thread(health_status, port) != 1:   # SERVING
             assert not serving.done(), "the host stopped before serving"
             assert time.monotonic() < deadline, "the host did not become ready"
             await asyncio.sleep(0.2)
-        try:
-            async with ServiceClient(f"127.0.0.1:{port}") as client:
-                response = await client.submit(deck, tenant="acme", tier=pb.TIER_FAST)
-                job = await client.watch(response.job_id, timeout_s=90)
-            return job, await asyncio.to_thread(
-                    _committed, kafka_bootstrap, consumer_group(prefix, "tagger"), input_topic(prefix, "tagger", "bulk"))
-        finally:
-            host.request_stop()
-            assert await serving == 0
-
-    try:
-        job, committed = asyncio.run(scenario())
+        async with ServiceClient(f"127.0.0.1:{port}") as client:
+            response = await client.submit(deck, tenant="acme", tier=pb.TIER_FAST)
+            job = await client.watch(response.job_id, timeout_s=90)
+        committed = await asyncio.to_thread(_committed, kafka_bootstrap, consumer_group(prefix, "tagger"),
+                                            input_topic(prefix, "tagger", "bulk"))
     finally:
+        host.request_stop()
+        assert await serving == 0
         delete_topics(kafka_bootstrap, prefix, TEST_PIPELINE)
     assert job.state == epb.JOB_STATE_SUCCEEDED, job.error
     report = json.loads(job.report_json)

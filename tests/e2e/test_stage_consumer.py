@@ -11,8 +11,9 @@ import pytest
 from osmose.bus.consumer import Delivery, StageConsumer
 from osmose.bus.kafka_client import BusConfig, Producer, ensure_topics
 from osmose.bus.topics import consumer_group, declare_topics, input_topic
+from tests.e2e.cluster import wait_for_leaders
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
 def _committed(config: BusConfig, topic: str) -> int:
@@ -27,11 +28,12 @@ def _committed(config: BusConfig, topic: str) -> int:
         consumer.close(autocommit=False)
 
 
-def test_high_priority_work_overtakes_a_paused_bulk_backlog_and_nothing_stalls(
+async def test_high_priority_work_overtakes_a_paused_bulk_backlog_and_nothing_stalls(
         kafka_bootstrap: str, topic_prefix: str) -> None:
     config = BusConfig(bootstrap=kafka_bootstrap, prefix=f"{topic_prefix}-consumer", session_timeout_s=30)
     ensure_topics(config, declare_topics(config.prefix))
     bulk, high = (input_topic(config.prefix, "embedder", p) for p in ("bulk", "high"))
+    wait_for_leaders(kafka_bootstrap, [bulk, high])
     producer = Producer(config)
     for i in range(12):   # one key: one partition, one fetched batch the consumer pauses mid-way
         producer.send(bulk, key=b"backlog", value=f"b{i}".encode())
@@ -54,7 +56,7 @@ def test_high_priority_work_overtakes_a_paused_bulk_backlog_and_nothing_stalls(
         await consumer.stop(drain_timeout_s=5)
         return order
 
-    order = asyncio.run(scenario())
+    order = await scenario()
     producer.close()
     assert sorted(order) == sorted([f"b{i}" for i in range(12)] + ["h"]), order   # nothing stalled or lost
     assert order.index("h") <= 3, order     # overtook the backlog (at most the batch already in hand)

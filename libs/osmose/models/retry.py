@@ -12,13 +12,15 @@ A failed call is retried when all of these hold:
 
 The wait before the next attempt is the server's Retry-After when it sent one, otherwise
 tenacity's exponential backoff (``backoff_initial`` x 2^n, at most ``backoff_max``) plus a random
-jitter of up to ``jitter`` seconds.
+jitter of up to ``jitter`` seconds. The wait itself is ``asyncio.sleep`` unless the caller passes
+another ``sleep`` (tests pass one that records the delays instead of waiting for them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, stop_never, wait_exponential, wait_random
 from tenacity.retry import retry_base
@@ -91,9 +93,11 @@ class _WaitRetryAfter(wait_base):
 
 
 def retrying(config: RetryConfig, budget: RetryBudget, *,
-             on_retry: Callable[[RetryCallState], None] | None = None) -> AsyncRetrying:
-    """An ``async for attempt in retrying(...)`` loop for one call."""
+             on_retry: Callable[[RetryCallState], None] | None = None,
+             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
+    """An ``async for attempt in retrying(...)`` loop for one call; `sleep` waits between attempts."""
     return AsyncRetrying(
+        sleep=sleep,
         retry=_RetryWhen(config, budget),
         stop=stop_never,  # attempts and budget are checked in _RetryWhen
         wait=_WaitRetryAfter(wait_exponential(multiplier=config.backoff_initial, max=config.backoff_max)

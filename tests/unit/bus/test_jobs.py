@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from osmose.bus.jobs import PROGRESS_DONE, JobTable, is_terminal
 from osmose.hosts.job_ledger import event_kind, event_name, progress_of
 from osmose.v1 import envelope_pb2 as epb
+
+pytestmark = pytest.mark.anyio
 
 
 def _job(event: str, stage: str = "", *, replay: int = 0, state: int = epb.JOB_STATE_RUNNING) -> epb.Job:
@@ -38,7 +42,7 @@ def test_older_snapshots_are_ignored_and_the_first_end_wins() -> None:
     assert not table.accepts(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
 
 
-def test_watch_yields_history_then_updates_until_the_end() -> None:
+async def test_watch_yields_history_then_updates_until_the_end() -> None:
     async def scenario() -> list[str]:
         table = JobTable()
         table.apply(_job("queued", state=epb.JOB_STATE_QUEUED))
@@ -57,16 +61,16 @@ def test_watch_yields_history_then_updates_until_the_end() -> None:
         await asyncio.wait_for(watcher, 5)
         return seen
 
-    assert asyncio.run(scenario()) == ["queued", "entered", "finished", "failed"]
+    assert await scenario() == ["queued", "entered", "finished", "failed"]
 
 
-def test_watch_of_an_ended_job_returns_at_once() -> None:
+async def test_watch_of_an_ended_job_returns_at_once() -> None:
     async def scenario() -> list[str]:
         table = JobTable()
         table.apply(_job("done", "persister", state=epb.JOB_STATE_SUCCEEDED))
         return [event_name(job.event) async for job in table.watch("j")]
 
-    assert asyncio.run(scenario()) == ["done"]
+    assert await scenario() == ["done"]
 
 
 def test_the_same_snapshot_twice_is_not_news() -> None:

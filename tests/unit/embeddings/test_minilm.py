@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import numpy as np
 import pytest
 
 from osmose.embeddings.minilm import MiniLMEmbeddings
+
+pytestmark = pytest.mark.anyio
 
 REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "minilm-l6-v2-embeddings.json"
 
@@ -52,10 +53,10 @@ def test_similar_texts_are_closer_than_unrelated(model: MiniLMEmbeddings) -> Non
     assert a @ b > a @ c + 0.3
 
 
-def test_long_text_is_truncated_not_rejected(model: MiniLMEmbeddings) -> None:
+async def test_long_text_is_truncated_not_rejected(model: MiniLMEmbeddings) -> None:
     text = "word " * 2000
     assert model.count_tokens([text])[0] > 256
-    vec = asyncio.run(model.embed([text]))
+    vec = await model.embed([text])
     assert vec.shape == (1, 384)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -14,6 +13,8 @@ from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+
+pytestmark = pytest.mark.anyio
 
 SECURITY_DECK = [
     ("Secure Coding Practices", ["Why developers must care about security", "The OWASP Top 10 lists the critical risks"],
@@ -63,8 +64,8 @@ MULTILINGUAL = {
 }
 
 
-def _run(item: ppb.WorkItem, limits: ExtractorLimits | None = None) -> ppb.WorkItem:
-    return asyncio.run(ExtractorStage(ExtractorConfig(limits=limits)).process(item))
+async def _run(item: ppb.WorkItem, limits: ExtractorLimits | None = None) -> ppb.WorkItem:
+    return await ExtractorStage(ExtractorConfig(limits=limits)).process(item)
 
 
 def _by_name(item: ppb.WorkItem) -> dict[str, pb.Concept]:
@@ -77,8 +78,8 @@ def test_is_a_pipeline_stage() -> None:
     assert stage.name == "extractor"
 
 
-def test_security_deck(item_factory: Callable[..., ppb.WorkItem]) -> None:
-    item = _run(item_factory(SECURITY_DECK))
+async def test_security_deck(item_factory: Callable[..., ppb.WorkItem]) -> None:
+    item = await _run(item_factory(SECURITY_DECK))
     concepts = _by_name(item)
 
     kpi = concepts["Key Performance Indicators"]
@@ -110,15 +111,15 @@ def test_security_deck(item_factory: Callable[..., ppb.WorkItem]) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_output_is_deterministic(item_factory: Callable[..., ppb.WorkItem]) -> None:
-    first = _run(item_factory(SECURITY_DECK)).SerializeToString(deterministic=True)
-    again = _run(_run(item_factory(SECURITY_DECK))).SerializeToString(deterministic=True)
+async def test_output_is_deterministic(item_factory: Callable[..., ppb.WorkItem]) -> None:
+    first = (await _run(item_factory(SECURITY_DECK))).SerializeToString(deterministic=True)
+    again = (await _run(await _run(item_factory(SECURITY_DECK)))).SerializeToString(deterministic=True)
     assert first == again
 
 
-def test_bounds_per_segment_and_document(item_factory: Callable[..., ppb.WorkItem]) -> None:
+async def test_bounds_per_segment_and_document(item_factory: Callable[..., ppb.WorkItem]) -> None:
     limits = ExtractorLimits(per_segment=3, per_document=5)
-    item = _run(item_factory(SECURITY_DECK, per_segment=1), limits)
+    item = await _run(item_factory(SECURITY_DECK, per_segment=1), limits)
     assert len(item.concepts) == 5
     for segment in item.segments:
         assert sum(segment.segment_id in c.segment_ids for c in item.concepts) <= 3
@@ -126,21 +127,21 @@ def test_bounds_per_segment_and_document(item_factory: Callable[..., ppb.WorkIte
         ExtractorLimits(per_segment=0)
 
 
-def test_without_segments_uses_windows_and_warns(item_factory: Callable[..., ppb.WorkItem]) -> None:
+async def test_without_segments_uses_windows_and_warns(item_factory: Callable[..., ppb.WorkItem]) -> None:
     item = item_factory(SECURITY_DECK)
     del item.segments[:]
-    out = _run(item)
+    out = await _run(item)
     assert out.concepts and any("no segments" in w for w in out.warnings)
-    assert len(set(_run(out).warnings)) == len(out.warnings)  # the warning is not repeated on replay
+    assert len(set((await _run(out)).warnings)) == len(out.warnings)  # the warning is not repeated on replay
 
 
-def test_empty_document(item_factory: Callable[..., ppb.WorkItem]) -> None:
-    assert not _run(item_factory([("", [""]), ("", ["12", "42 %"])])).concepts
+async def test_empty_document(item_factory: Callable[..., ppb.WorkItem]) -> None:
+    assert not (await _run(item_factory([("", [""]), ("", ["12", "42 %"])]))).concepts
 
 
 @pytest.mark.parametrize("language", sorted(MULTILINGUAL))
-def test_multilingual_smoke(language: str, item_factory: Callable[..., ppb.WorkItem]) -> None:
-    item = _run(item_factory(MULTILINGUAL[language], language=language, per_segment=2))
+async def test_multilingual_smoke(language: str, item_factory: Callable[..., ppb.WorkItem]) -> None:
+    item = await _run(item_factory(MULTILINGUAL[language], language=language, per_segment=2))
     names = {c.name for c in item.concepts}
     assert {"Azure Data Studio", "SQL Server"} & names or language == "he"
     for concept in item.concepts:
@@ -162,8 +163,8 @@ def test_multilingual_smoke(language: str, item_factory: Callable[..., ppb.WorkI
         ("ko", {"개발자", "코드 리뷰"}),
     ],
 )
-def test_multilingual_concepts(language: str, expected: set[str], item_factory: Callable[..., ppb.WorkItem]) -> None:
-    item = _run(item_factory(MULTILINGUAL[language], language=language, per_segment=2))
+async def test_multilingual_concepts(language: str, expected: set[str], item_factory: Callable[..., ppb.WorkItem]) -> None:
+    item = await _run(item_factory(MULTILINGUAL[language], language=language, per_segment=2))
     concepts = _by_name(item)
     assert expected <= set(concepts)
     roles = {"développeurs", "Entwickler", "desarrolladores", "desenvolvedores", "Разработчики", "開発者", "개발자"}
@@ -171,15 +172,15 @@ def test_multilingual_concepts(language: str, expected: set[str], item_factory: 
         assert concepts[name].type == pb.CONCEPT_TYPE_ROLE, name
 
 
-def test_cjk_text_gives_no_clause_fragments(item_factory: Callable[..., ppb.WorkItem]) -> None:
-    item = _run(item_factory(MULTILINGUAL["zh"], language="zh", per_segment=1))
+async def test_cjk_text_gives_no_clause_fragments(item_factory: Callable[..., ppb.WorkItem]) -> None:
+    item = await _run(item_factory(MULTILINGUAL["zh"], language="zh", per_segment=1))
     for concept in item.concepts:
         assert len(concept.name) <= 20 and "。" not in concept.name and "必须" not in concept.name
 
 
-def test_mixed_language_document_detects_per_segment(item_factory: Callable[..., ppb.WorkItem]) -> None:
+async def test_mixed_language_document_detects_per_segment(item_factory: Callable[..., ppb.WorkItem]) -> None:
     slides = [*SECURITY_DECK[:2], *MULTILINGUAL["fr"]]
-    item = _run(item_factory(slides, language="en", languages=["en", "fr"], per_segment=2))
+    item = await _run(item_factory(slides, language="en", languages=["en", "fr"], per_segment=2))
     concepts = _by_name(item)
     assert concepts["Règlement général sur la protection des données"].type == pb.CONCEPT_TYPE_STANDARD
     assert "SQL Server" in concepts
@@ -205,11 +206,11 @@ def _big_deck(slides: int) -> list[tuple[str, list[str], str]]:
     ]
 
 
-def test_250_slides_in_seconds(item_factory: Callable[..., ppb.WorkItem]) -> None:
+async def test_250_slides_in_seconds(item_factory: Callable[..., ppb.WorkItem]) -> None:
     item = item_factory(_big_deck(250), per_segment=5)
-    _run(item_factory(_big_deck(5)))  # imports and first-use caches are not what we measure
+    await _run(item_factory(_big_deck(5)))  # imports and first-use caches are not what we measure
     started = time.process_time()
-    out = _run(item)
+    out = await _run(item)
     elapsed = time.process_time() - started
     assert 20 <= len(out.concepts) <= 300
     # About 1-2 s of CPU on a laptop core; the bound leaves room for slow, shared CI machines.

@@ -4,7 +4,6 @@ answer from the ledger's table, and bad requests get a status code with a reason
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -36,24 +35,24 @@ class FakeProducer:
 Scenario = Callable[[ServiceClient, ServiceBus, FakeProducer], Awaitable[None]]
 
 
-def _serve(tmp_path: Path, scenario: Scenario, *, max_file_bytes: int = 1024 * 1024) -> None:
-    async def run() -> None:
-        producer = FakeProducer()
-        bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
-                         blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="test:1")
-        settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=max_file_bytes))
-        server = grpc.aio.server()
-        sgrpc.add_IngestionServiceServicer_to_server(
-            IngestionServicer(bus=bus, settings=settings, ready=lambda: True), server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with ServiceClient(f"127.0.0.1:{port}") as client:
-                await scenario(client, bus, producer)
-        finally:
-            await server.stop(0)
+pytestmark = pytest.mark.anyio
 
-    asyncio.run(run())
+
+async def _serve(tmp_path: Path, scenario: Scenario, *, max_file_bytes: int = 1024 * 1024) -> None:
+    producer = FakeProducer()
+    bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
+                     blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="test:1")
+    settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=max_file_bytes))
+    server = grpc.aio.server()
+    sgrpc.add_IngestionServiceServicer_to_server(
+        IngestionServicer(bus=bus, settings=settings, ready=lambda: True), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with ServiceClient(f"127.0.0.1:{port}") as client:
+            await scenario(client, bus, producer)
+    finally:
+        await server.stop(0)
 
 
 def _deck(tmp_path: Path, size: int = 5000) -> Path:
@@ -62,7 +61,7 @@ def _deck(tmp_path: Path, size: int = 5000) -> Path:
     return path
 
 
-def test_submit_stores_the_file_and_queues_status_before_work(tmp_path: Path) -> None:
+async def test_submit_stores_the_file_and_queues_status_before_work(tmp_path: Path) -> None:
     async def scenario(client: ServiceClient, bus: ServiceBus, producer: FakeProducer) -> None:
         response = await client.submit(_deck(tmp_path), tenant="acme", priority=epb.PRIORITY_HIGH)
         topics = [t for t, _ in producer.sent]
@@ -80,10 +79,10 @@ def test_submit_stores_the_file_and_queues_status_before_work(tmp_path: Path) ->
             await client.cancel(response.job_id)
         assert ended.value.code == grpc.StatusCode.FAILED_PRECONDITION and "already-ended" in str(ended.value)
 
-    _serve(tmp_path, scenario)
+    await _serve(tmp_path, scenario)
 
 
-def test_bad_requests_get_a_status_and_a_reason(tmp_path: Path) -> None:
+async def test_bad_requests_get_a_status_and_a_reason(tmp_path: Path) -> None:
     async def scenario(client: ServiceClient, bus: ServiceBus, producer: FakeProducer) -> None:
         with pytest.raises(RequestRejected) as too_large:
             await client.submit(_deck(tmp_path, size=4096), tenant="acme")
@@ -104,4 +103,4 @@ def test_bad_requests_get_a_status_and_a_reason(tmp_path: Path) -> None:
         assert headless.value.details().startswith("missing-header")
         assert producer.sent == []                            # nothing was queued for any of them
 
-    _serve(tmp_path, scenario, max_file_bytes=1024)
+    await _serve(tmp_path, scenario, max_file_bytes=1024)

@@ -3,9 +3,10 @@ applied; the worker's retries (tenacity) and dead letters go through it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
+
+import pytest
 
 from osmose.bus.blobs import LocalBlobStore
 from osmose.bus.consumer import Delivery
@@ -19,6 +20,8 @@ from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+
+pytestmark = pytest.mark.anyio
 
 
 class Recorder:
@@ -36,21 +39,17 @@ def _envelope(stage: str = "embedder") -> epb.Envelope:
                         created_at_ms=now_ms(), file="decks/deck.pptx")
 
 
-def test_a_run_publishes_each_transition_once_in_order() -> None:
+async def test_a_run_publishes_each_transition_once_in_order() -> None:
     recorder = Recorder()
     ledger = JobLedger(table=JobTable(), publish=recorder)
     envelope, item, trace = _envelope(), ppb.WorkItem(job_id="job-1", tenant="acme"), TraceContext.new()
-
-    async def run() -> None:
-        await ledger.queued(envelope, item, trace)
-        await ledger.entered(envelope, "triage", item, trace)
-        await ledger.retrying(envelope, "triage", item, RetryableError("broker slow"), trace)
-        await ledger.finished(envelope, "triage", item, trace)
-        await ledger.entered(envelope, "triage", item, trace)     # a redelivery: older than what is known
-        await ledger.done(envelope, "persister", item, trace)
-        await ledger.cancel(ledger.get("job-1"), trace)           # ended: a cancel snapshot is not news
-
-    asyncio.run(run())
+    await ledger.queued(envelope, item, trace)
+    await ledger.entered(envelope, "triage", item, trace)
+    await ledger.retrying(envelope, "triage", item, RetryableError("broker slow"), trace)
+    await ledger.finished(envelope, "triage", item, trace)
+    await ledger.entered(envelope, "triage", item, trace)     # a redelivery: older than what is known
+    await ledger.done(envelope, "persister", item, trace)
+    await ledger.cancel(ledger.get("job-1"), trace)           # ended: a cancel snapshot is not news
     assert [event_name(j.event) for j in recorder.jobs] == ["queued", "entered", "retrying", "finished", "done"]
     assert [j.progress for j in recorder.jobs] == [0, 10, 10, 15, PROGRESS_DONE]
     assert recorder.jobs[2].error == "retryable: broker slow" and recorder.jobs[2].reason == "retryable"
@@ -59,16 +58,12 @@ def test_a_run_publishes_each_transition_once_in_order() -> None:
     assert ledger.ended(envelope) and not ledger.cancelled(envelope)
 
 
-def test_cancel_and_replay_transitions() -> None:
+async def test_cancel_and_replay_transitions() -> None:
     recorder = Recorder()
     ledger = JobLedger(table=JobTable(), publish=recorder)
     envelope, trace = _envelope(), TraceContext.new()
-
-    async def run() -> epb.Job:
-        await ledger.queued(envelope, ppb.WorkItem(), trace)
-        return await ledger.cancel(ledger.get("job-1"), trace)
-
-    cancelled = asyncio.run(run())
+    await ledger.queued(envelope, ppb.WorkItem(), trace)
+    cancelled = await ledger.cancel(ledger.get("job-1"), trace)
     assert cancelled.state == epb.JOB_STATE_CANCELLED and cancelled.reason == "cancelled"
     assert ledger.cancelled(envelope)
     replay = epb.Envelope()
@@ -114,10 +109,10 @@ def _worker(tmp_path: Path, error: Exception, delays: list[float]) -> tuple[Stag
     return worker, stage, producer, delivery
 
 
-def test_a_bug_is_dead_lettered_at_once_as_internal(tmp_path: Path) -> None:
+async def test_a_bug_is_dead_lettered_at_once_as_internal(tmp_path: Path) -> None:
     delays: list[float] = []
     worker, stage, producer, delivery = _worker(tmp_path, KeyError("slide"), delays)
-    asyncio.run(worker.handle(delivery))
+    await worker.handle(delivery)
     assert stage.calls == 1 and delays == []
     [letter] = [epb.DeadLetter.FromString(v) for t, v in producer.sent if t.endswith(".dlq")]
     assert (letter.reason, letter.retryable, letter.attempts, letter.error_class) == ("internal", False, 1, "KeyError")
@@ -126,10 +121,10 @@ def test_a_bug_is_dead_lettered_at_once_as_internal(tmp_path: Path) -> None:
     assert failed.error.startswith("internal error (KeyError)")
 
 
-def test_retries_back_off_with_jitter_under_the_cap_without_the_real_clock(tmp_path: Path) -> None:
+async def test_retries_back_off_with_jitter_under_the_cap_without_the_real_clock(tmp_path: Path) -> None:
     delays: list[float] = []
     worker, stage, producer, delivery = _worker(tmp_path, RetryableError("TEI down"), delays)
-    asyncio.run(worker.handle(delivery))
+    await worker.handle(delivery)
     assert stage.calls == 4 and len(delays) == 3
     assert all(0 <= d <= 4.0 for d in delays)
     events = [event_name(epb.Job.FromString(v).event) for t, v in producer.sent if t.endswith(".jobs")]

@@ -16,11 +16,6 @@ from osmose.stores.sqlite_graph import SqliteGraphStore
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_embedded_by_default(tmp_path: Path, anyio_backend: str) -> None:
     resources = Resources(Settings(data_dir=tmp_path))
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from osmose.services.miner.llm_relations import LABELS
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 from tests.unit.models.backends import closed_port_url, router, runtime
+
+pytestmark = pytest.mark.anyio
 
 SLIDES = {
     1: ("Access", ["Zero Trust Network Access uses the Identity Provider for every request"]),
@@ -55,7 +56,7 @@ def _item(make_concept: Callable[..., pb.Concept], tier: int = pb.TIER_DEEP) -> 
     )
 
 
-def _run(item: ppb.WorkItem, config, tmp_path: Path, embeddings) -> ppb.WorkItem:  # noqa: ANN001
+async def _run(item: ppb.WorkItem, config, tmp_path: Path, embeddings) -> ppb.WorkItem:  # noqa: ANN001
     models = runtime(config, tmp_path)
 
     async def go() -> ppb.WorkItem:
@@ -64,16 +65,16 @@ def _run(item: ppb.WorkItem, config, tmp_path: Path, embeddings) -> ppb.WorkItem
         finally:
             await models.aclose()
 
-    return asyncio.run(go())
+    return await go()
 
 
 def _typed(item: ppb.WorkItem) -> set[tuple[str, str, str]]:
     return {(r.source_key, r.target_key, r.label) for r in item.relations if r.kind == pb.RELATION_KIND_TYPED}
 
 
-def test_deep_gets_typed_relations_in_one_packed_call(chat: ChatServer, tmp_path: Path, make_concept,
+async def test_deep_gets_typed_relations_in_one_packed_call(chat: ChatServer, tmp_path: Path, make_concept,
                                                       embeddings) -> None:
-    out = _run(_item(make_concept), router(llm=chat.openai_url), tmp_path, embeddings)
+    out = await _run(_item(make_concept), router(llm=chat.openai_url), tmp_path, embeddings)
     typed = _typed(out)
     assert ("zero trust network access", "identity provider", "USES") in typed
     assert ("identity provider", "microsoft entra", "PART_OF") in typed
@@ -88,24 +89,24 @@ def test_deep_gets_typed_relations_in_one_packed_call(chat: ChatServer, tmp_path
     assert out.model_usage.by_task["relation_typing"].calls == 1
 
 
-def test_a_replay_changes_nothing_and_calls_nothing(chat: ChatServer, tmp_path: Path, make_concept,
+async def test_a_replay_changes_nothing_and_calls_nothing(chat: ChatServer, tmp_path: Path, make_concept,
                                                     embeddings) -> None:
     config = router(llm=chat.openai_url)
-    once = _run(_item(make_concept), config, tmp_path, embeddings)
-    twice = _run(once, config, tmp_path, embeddings)
+    once = await _run(_item(make_concept), config, tmp_path, embeddings)
+    twice = await _run(once, config, tmp_path, embeddings)
     assert chat.chat_requests == 1
     assert [r.SerializeToString(deterministic=True) for r in twice.relations] == \
         [r.SerializeToString(deterministic=True) for r in once.relations]
     assert twice.model_usage.by_task["relation_typing"].cache_hits >= 2
 
 
-def test_standard_tier_types_nothing(chat: ChatServer, tmp_path: Path, make_concept, embeddings) -> None:
-    out = _run(_item(make_concept, pb.TIER_STANDARD), router(llm=chat.openai_url), tmp_path, embeddings)
+async def test_standard_tier_types_nothing(chat: ChatServer, tmp_path: Path, make_concept, embeddings) -> None:
+    out = await _run(_item(make_concept, pb.TIER_STANDARD), router(llm=chat.openai_url), tmp_path, embeddings)
     assert not out.relations and chat.chat_requests == 0
 
 
-def test_model_down_keeps_cooccurrence_and_says_so(tmp_path: Path, make_concept, embeddings) -> None:
-    out = _run(_item(make_concept), router(llm=closed_port_url(), attempts=1), tmp_path, embeddings)
+async def test_model_down_keeps_cooccurrence_and_says_so(tmp_path: Path, make_concept, embeddings) -> None:
+    out = await _run(_item(make_concept), router(llm=closed_port_url(), attempts=1), tmp_path, embeddings)
     assert not _typed(out)
     assert any(r.kind == pb.RELATION_KIND_CO_OCCURS for r in out.relations)
     assert any("did not type relations for 2 of 2 segments" in w for w in out.warnings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +11,8 @@ from osmose.services.miner import MinerStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
+pytestmark = pytest.mark.anyio
+
 
 @pytest.fixture(scope="module")
 def model() -> MiniLMEmbeddings:
@@ -19,7 +20,7 @@ def model() -> MiniLMEmbeddings:
     return MiniLMEmbeddings()
 
 
-def test_real_model_merges_spelling_variants_only(make_concept: Callable[..., pb.Concept], model) -> None:
+async def test_real_model_merges_spelling_variants_only(make_concept: Callable[..., pb.Concept], model) -> None:
     practice, standard, role = pb.CONCEPT_TYPE_PRACTICE, pb.CONCEPT_TYPE_STANDARD, pb.CONCEPT_TYPE_ROLE
     item = ppb.WorkItem(
         tenant="acme", plan=ppb.TriagePlan(tier=pb.TIER_DEEP, language="en"),
@@ -33,7 +34,7 @@ def test_real_model_merges_spelling_variants_only(make_concept: Callable[..., pb
             make_concept("software developer", role),
         ],
     )
-    out = asyncio.run(MinerStage(embeddings=model).process(item))
+    out = await MinerStage(embeddings=model).process(item)
     keys = {c.canonical_key for c in out.concepts}
     assert "threat modelling" not in keys and "threat modeling" in keys
     assert {"iso 27001", "iso 27002", "developer", "attacker", "software developer"} <= keys

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
+
+import pytest
 
 from osmose import ids
 from osmose.services.miner import MinerConfig, MinerLimits, MinerStage
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
+
+pytestmark = pytest.mark.anyio
 
 ROLE, TOOL, TOPIC = pb.CONCEPT_TYPE_ROLE, pb.CONCEPT_TYPE_TOOL, pb.CONCEPT_TYPE_TOPIC
 
@@ -33,9 +36,9 @@ def _item(make_concept: Callable[..., pb.Concept], tier: int = pb.TIER_DEEP) -> 
     )
 
 
-def _run(item: ppb.WorkItem, embeddings, limits: MinerLimits | None = None) -> ppb.WorkItem:
-    return asyncio.run(MinerStage(MinerConfig(limits=limits or MinerLimits(merge_threshold=0.9)), embeddings=embeddings)
-                       .process(item))
+async def _run(item: ppb.WorkItem, embeddings, limits: MinerLimits | None = None) -> ppb.WorkItem:
+    stage = MinerStage(MinerConfig(limits=limits or MinerLimits(merge_threshold=0.9)), embeddings=embeddings)
+    return await stage.process(item)
 
 
 def test_is_a_pipeline_stage(embeddings) -> None:
@@ -43,8 +46,8 @@ def test_is_a_pipeline_stage(embeddings) -> None:
     assert isinstance(stage, PipelineStage) and stage.name == "miner"
 
 
-def test_canonical_concepts_and_merges(make_concept: Callable[..., pb.Concept], embeddings) -> None:
-    item = _run(_item(make_concept), embeddings)
+async def test_canonical_concepts_and_merges(make_concept: Callable[..., pb.Concept], embeddings) -> None:
+    item = await _run(_item(make_concept), embeddings)
     by_key = {c.canonical_key: c for c in item.concepts}
     assert sorted(by_key) == ["developer", "key performance indicator", "sql server", "threat modeling",
                               "threat modeling tool"]
@@ -65,11 +68,11 @@ def test_canonical_concepts_and_merges(make_concept: Callable[..., pb.Concept], 
     assert scores == sorted(scores, reverse=True)
 
 
-def test_relations_only_in_deep(make_concept: Callable[..., pb.Concept], embeddings) -> None:
-    standard = _run(_item(make_concept, tier=pb.TIER_STANDARD), embeddings)
+async def test_relations_only_in_deep(make_concept: Callable[..., pb.Concept], embeddings) -> None:
+    standard = await _run(_item(make_concept, tier=pb.TIER_STANDARD), embeddings)
     assert standard.concepts and not standard.relations
 
-    deep = _run(_item(make_concept), embeddings)
+    deep = await _run(_item(make_concept), embeddings)
     co = {(r.source_key, r.target_key): r for r in deep.relations if r.kind == pb.RELATION_KIND_CO_OCCURS}
     pair = co[("key performance indicator", "sql server")]
     assert pair.weight == 1.0 and list(pair.evidence) == ["seg-1"]
@@ -79,16 +82,16 @@ def test_relations_only_in_deep(make_concept: Callable[..., pb.Concept], embeddi
         assert relation.source_key < relation.target_key
 
 
-def test_typed_relations_from_elsewhere_are_kept(make_concept: Callable[..., pb.Concept], embeddings) -> None:
+async def test_typed_relations_from_elsewhere_are_kept(make_concept: Callable[..., pb.Concept], embeddings) -> None:
     item = _item(make_concept)
     item.relations.append(pb.Relation(source_key="a", target_key="b", kind=pb.RELATION_KIND_TYPED, label="uses"))
-    out = _run(item, embeddings)
+    out = await _run(item, embeddings)
     assert [r.label for r in out.relations if r.kind == pb.RELATION_KIND_TYPED] == ["uses"]
 
 
-def test_idempotent_and_independent_of_input_order(make_concept: Callable[..., pb.Concept], embeddings) -> None:
-    once = _run(_item(make_concept), embeddings)
-    twice = _run(_run(_item(make_concept), embeddings), embeddings)
+async def test_idempotent_and_independent_of_input_order(make_concept: Callable[..., pb.Concept], embeddings) -> None:
+    once = await _run(_item(make_concept), embeddings)
+    twice = await _run(await _run(_item(make_concept), embeddings), embeddings)
     assert once.SerializeToString(deterministic=True) == twice.SerializeToString(deterministic=True)
 
     shuffled = _item(make_concept)
@@ -96,18 +99,18 @@ def test_idempotent_and_independent_of_input_order(make_concept: Callable[..., p
     random.Random(5).shuffle(concepts)
     del shuffled.concepts[:]
     shuffled.concepts.extend(concepts)
-    assert _run(shuffled, embeddings).SerializeToString(deterministic=True) == once.SerializeToString(
+    assert (await _run(shuffled, embeddings)).SerializeToString(deterministic=True) == once.SerializeToString(
         deterministic=True
     )
 
 
-def test_embeds_each_name_once(make_concept: Callable[..., pb.Concept], embeddings) -> None:
-    _run(_item(make_concept), embeddings)
+async def test_embeds_each_name_once(make_concept: Callable[..., pb.Concept], embeddings) -> None:
+    await _run(_item(make_concept), embeddings)
     (call,) = embeddings.calls
     assert len(call) == len(set(call))
 
 
-def test_empty_items_pass_through(embeddings) -> None:
+async def test_empty_items_pass_through(embeddings) -> None:
     empty = ppb.WorkItem(tenant="acme", plan=ppb.TriagePlan(tier=pb.TIER_DEEP))
-    out = _run(empty, embeddings)
+    out = await _run(empty, embeddings)
     assert not out.concepts and not out.relations and not embeddings.calls

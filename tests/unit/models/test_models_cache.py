@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from osmose.models.cache import ModelCache, open_content_cache
 from osmose.models.openai_chat import key_material
 from osmose.models.redis_cache import RedisCache
 from tests.unit.models.backends import redis_server, router, runtime, write_router
+
+pytestmark = pytest.mark.anyio
 
 TASK = "vision_summary"
 
@@ -35,24 +36,24 @@ async def _twice(models: ModelRuntime, first: ChatRequest, second: ChatRequest) 
         await models.aclose()
 
 
-def test_a_replay_makes_no_call(chat: ChatServer, tmp_path: Path) -> None:
+async def test_a_replay_makes_no_call(chat: ChatServer, tmp_path: Path) -> None:
     models = runtime(router(vision=chat.openai_url), tmp_path)
-    first, second, calls, hits = asyncio.run(_twice(models, request(), request()))
+    first, second, calls, hits = await _twice(models, request(), request())
     assert (first, second, calls, hits) == (False, True, 0, 1)
     assert chat.chat_requests == 1
     assert (models.cache.hits, models.cache.misses) == (1, 1)
 
 
-def test_the_cache_survives_the_process(chat: ChatServer, tmp_path: Path) -> None:
-    asyncio.run(_twice(runtime(router(vision=chat.openai_url), tmp_path), request(), request("Title: other")))
+async def test_the_cache_survives_the_process(chat: ChatServer, tmp_path: Path) -> None:
+    await _twice(runtime(router(vision=chat.openai_url), tmp_path), request(), request("Title: other"))
     assert chat.chat_requests == 2
     again = runtime(router(vision=chat.openai_url), tmp_path)  # a new process over the same data dir
-    first, second, calls, _ = asyncio.run(_twice(again, request(), request("Title: other")))
+    first, second, calls, _ = await _twice(again, request(), request("Title: other"))
     assert (first, second, calls) == (True, True, 0)
     assert chat.chat_requests == 2
 
 
-def test_a_failed_call_is_not_cached(chat: ChatServer, tmp_path: Path) -> None:
+async def test_a_failed_call_is_not_cached(chat: ChatServer, tmp_path: Path) -> None:
     chat.set_faults(Fault("500", count=1))
     models = runtime(router(vision=chat.openai_url, attempts=1), tmp_path)
 
@@ -64,7 +65,7 @@ def test_a_failed_call_is_not_cached(chat: ChatServer, tmp_path: Path) -> None:
         finally:
             await models.aclose()
 
-    assert asyncio.run(go()) is False and chat.chat_requests == 2
+    assert await go() is False and chat.chat_requests == 2
 
 
 def test_keys_are_content_addressed() -> None:
@@ -102,26 +103,26 @@ def test_redis_cache_round_trip(tmp_path: Path) -> None:
         other.close()
 
 
-def test_processes_share_answers_through_redis(chat: ChatServer, tmp_path: Path) -> None:
+async def test_processes_share_answers_through_redis(chat: ChatServer, tmp_path: Path) -> None:
     with redis_server(tmp_path) as url:
         config_path = write_router(tmp_path / "router.yaml", vision="${vision_url}")
         settings = Settings(data_dir=tmp_path / "one", vision_url=chat.openai_url, cache_url=url,
                             router_config=config_path)
-        asyncio.run(_twice(ModelRuntime.from_settings(settings), request(), request("Title: B")))
+        await _twice(ModelRuntime.from_settings(settings), request(), request("Title: B"))
         assert chat.chat_requests == 2
         elsewhere = Settings(data_dir=tmp_path / "two", vision_url=chat.openai_url, cache_url=url,
                              router_config=config_path)
-        first, second, calls, hits = asyncio.run(_twice(ModelRuntime.from_settings(elsewhere), request(),
-                                                        request("Title: B")))
+        first, second, calls, hits = await _twice(ModelRuntime.from_settings(elsewhere), request(),
+                                                        request("Title: B"))
         assert (first, second, calls, hits) == (True, True, 0, 1)
         assert chat.chat_requests == 2
         assert not (tmp_path / "two" / "cache" / "models.sqlite").exists()
 
 
-def test_a_broken_cache_degrades_to_misses(chat: ChatServer, tmp_path: Path) -> None:
+async def test_a_broken_cache_degrades_to_misses(chat: ChatServer, tmp_path: Path) -> None:
     with redis_server(tmp_path) as url:
         pass  # stopped: the URL now points nowhere
     models = ModelRuntime(router(vision=chat.openai_url), cache=ModelCache(RedisCache(url, namespace="models")))
-    first, second, calls, _ = asyncio.run(_twice(models, request(), request()))
+    first, second, calls, _ = await _twice(models, request(), request())
     assert (first, second, calls) == (False, False, 1)
     assert models.cache.errors >= 2

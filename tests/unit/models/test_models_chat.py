@@ -26,6 +26,8 @@ from osmose.models.openai_chat import health, list_models
 from tests.fixtures.pdf_pages import text_pixmap
 from tests.unit.models.backends import LLM_MODEL, FakeClock, closed_port_url, router, router_dict, runtime
 
+pytestmark = pytest.mark.anyio
+
 TASK = "concept_extraction"
 SCHEMA = JsonSchema("osmose_concepts", {
     "type": "object", "required": ["segments"],
@@ -37,10 +39,6 @@ def ask(text: str = "SEGMENT s1\n[slide 1] Zero Trust Network Access (ZTNA) repl
     return ChatRequest(system="Extract concepts.", user=text, schema=SCHEMA)
 
 
-def run(coro):  # noqa: ANN001, ANN201
-    return asyncio.run(coro)
-
-
 async def _closing(models: ModelRuntime, coro):  # noqa: ANN001, ANN202
     try:
         return await coro
@@ -48,21 +46,21 @@ async def _closing(models: ModelRuntime, coro):  # noqa: ANN001, ANN202
         await models.aclose()
 
 
-def test_models_and_health_routes(chat: ChatServer) -> None:
+async def test_models_and_health_routes(chat: ChatServer) -> None:
     async def go() -> tuple[list[str], bool]:
         async with httpx.AsyncClient(base_url=chat.openai_url) as http:
             return await list_models(http, endpoint="llm"), await health(http, chat.openai_url)
 
-    models, healthy = run(go())
+    models, healthy = await go()
     assert LLM_MODEL in models and healthy
 
 
-def test_chat_completion_sends_the_schema_and_images_as_vllm_expects(chat: ChatServer, tmp_path: Path) -> None:
+async def test_chat_completion_sends_the_schema_and_images_as_vllm_expects(chat: ChatServer, tmp_path: Path) -> None:
     models = runtime(router(llm=chat.openai_url), tmp_path)
     png = text_pixmap("ARCHITECTURE DIAGRAM", width=300, height=200, dpi=72).tobytes("png")
     request = ChatRequest(system="Describe.", user="Title: Overview", images=(ImageInput.from_bytes(png),),
                           schema=SCHEMA)
-    answer = run(_closing(models, models.session().chat(TASK, request)))
+    answer = await _closing(models, models.session().chat(TASK, request))
     assert answer.text.startswith('{"segments"')
     body = chat.log[0]
     assert body["model"] == LLM_MODEL and body["temperature"] == 0 and body["max_tokens"] == 2048
@@ -74,53 +72,57 @@ def test_chat_completion_sends_the_schema_and_images_as_vllm_expects(chat: ChatS
     assert body["response_format"]["json_schema"]["name"] == "osmose_concepts"
 
 
-def test_unknown_model_is_a_request_error_and_is_not_retried(chat: ChatServer, tmp_path: Path) -> None:
+async def test_unknown_model_is_a_request_error_and_is_not_retried(chat: ChatServer, tmp_path: Path) -> None:
     raw = router_dict(llm=chat.openai_url)
     raw["tasks"][TASK]["chain"][0]["model"] = "no-such-model"
     models = runtime(parse_router_config(raw, urls={}), tmp_path)
     with pytest.raises(ModelRequestError, match="does not exist"):
-        run(_closing(models, models.session().chat(TASK, ask())))
+        await _closing(models, models.session().chat(TASK, ask()))
     assert chat.chat_requests == 1
 
 
-def test_fallback_chain_takes_the_next_endpoint_when_the_first_is_down(chat: ChatServer, tmp_path: Path) -> None:
+async def test_fallback_chain_takes_the_next_endpoint_when_the_first_is_down(chat: ChatServer, tmp_path: Path) -> None:
     config = router(llm=closed_port_url(), attempts=2,
                     endpoints={"backup": {"url": chat.openai_url, "protocol": "openai"}},
                     extra_llm_chain=[{"endpoint": "backup", "model": LLM_MODEL}])
     models = runtime(config, tmp_path)
     session = models.session()
-    answer = run(_closing(models, session.chat(TASK, ask())))
+    answer = await _closing(models, session.chat(TASK, ask()))
     assert answer.target.endpoint == "backup" and not answer.cached
     usage = session.usage.task(TASK)
     assert (usage.calls, usage.retries, usage.failures) == (3, 1, 1)  # 2 attempts on llm, 1 on backup
     assert chat.chat_requests == 1
 
 
-def test_retries_wait_for_retry_after(chat: ChatServer, tmp_path: Path) -> None:
-    chat.set_faults(Fault("429", count=2, retry_after=0.4))
+async def test_a_429_is_retried_with_the_servers_retry_after(chat: ChatServer, tmp_path: Path) -> None:
+    # the wait itself (Retry-After, not the backoff) is tested with a recorded sleep in
+    # test_models_retry.py; here: the header reaches the error, and the runtime retries it
+    chat.set_faults(Fault("429", count=1, retry_after=0.4))
+    once = runtime(router(llm=chat.openai_url, attempts=1), tmp_path)
+    with pytest.raises(ModelUnavailableError, match="429") as raised:
+        await _closing(once, once.session().chat(TASK, ask()))
+    assert raised.value.__cause__.retry_after == 0.4   # the endpoint's error, under the chain's
+    chat.set_faults(Fault("429", count=2, retry_after=0.001))
     models = runtime(router(llm=chat.openai_url, attempts=3, backoff=0.01), tmp_path)
     session = models.session()
-    started = time.perf_counter()
-    answer = run(_closing(models, session.chat(TASK, ask())))
-    elapsed = time.perf_counter() - started
+    answer = await _closing(models, session.chat(TASK, ask()))
     assert answer.text
-    assert elapsed >= 0.8  # two waits of Retry-After, not the 10 ms backoff
-    assert chat.chat_requests == 3
+    assert chat.chat_requests == 1 + 3
     assert session.usage.task(TASK).retries == 2
     # 429 is back-pressure, not ill health: the breaker saw one success and nothing else
     assert models.backends["llm"].breaker.snapshot()["failures"] == 0
 
 
-def test_a_retry_after_beyond_the_limit_fails_at_once(chat: ChatServer, tmp_path: Path) -> None:
+async def test_a_retry_after_beyond_the_limit_fails_at_once(chat: ChatServer, tmp_path: Path) -> None:
     chat.set_faults(Fault("429", count=5, retry_after=120))
     models = runtime(router(llm=chat.openai_url, attempts=4, max_retry_after=10), tmp_path)
     started = time.perf_counter()
     with pytest.raises(ModelUnavailableError, match="429"):
-        run(_closing(models, models.session().chat(TASK, ask())))
+        await _closing(models, models.session().chat(TASK, ask()))
     assert chat.chat_requests == 1 and time.perf_counter() - started < 5
 
 
-def test_the_retry_budget_caps_retries_over_all_calls_of_a_document(chat: ChatServer, tmp_path: Path) -> None:
+async def test_the_retry_budget_caps_retries_over_all_calls_of_a_document(chat: ChatServer, tmp_path: Path) -> None:
     chat.set_faults(Fault("500"))
     models = runtime(router(llm=chat.openai_url, attempts=4, budget=5), tmp_path)
 
@@ -134,13 +136,13 @@ def test_the_retry_budget_caps_retries_over_all_calls_of_a_document(chat: ChatSe
             await other.chat(TASK, ask("other document"))
         return session.usage.task(TASK).retries, other.usage.task(TASK).retries
 
-    retries, other_retries = run(_closing(models, go()))
+    retries, other_retries = await _closing(models, go())
     # 1st call: 4 attempts (3 retries); 2nd: 1 + the 2 retries left; 3rd: no retry left.
     assert retries == 5 and other_retries == 3
     assert chat.chat_requests == 4 + 3 + 1 + 4
 
 
-def test_breaker_opens_after_the_configured_failures_and_half_opens_later(chat: ChatServer, tmp_path: Path) -> None:
+async def test_breaker_opens_after_the_configured_failures_and_half_opens_later(chat: ChatServer, tmp_path: Path) -> None:
     clock = FakeClock()
     chat.set_faults(Fault("500"))
     models = runtime(router(llm=chat.openai_url, attempts=1, min_calls=3, error_rate=0.5, open_seconds=30),
@@ -165,20 +167,20 @@ def test_breaker_opens_after_the_configured_failures_and_half_opens_later(chat: 
         assert breaker.state is BreakerState.CLOSED
         assert chat.chat_requests == 4
 
-    run(_closing(models, go()))
+    await _closing(models, go())
 
 
-def test_a_hung_server_is_cut_by_the_deadline_and_retried(chat: ChatServer, tmp_path: Path) -> None:
+async def test_a_hung_server_is_cut_by_the_deadline_and_retried(chat: ChatServer, tmp_path: Path) -> None:
     chat.set_faults(Fault("hang", count=1, seconds=30))
     models = runtime(router(llm=chat.openai_url, attempts=2, timeout_initial=0.5), tmp_path)
     session = models.session()
     started = time.perf_counter()
-    answer = run(_closing(models, session.chat(TASK, ask())))
+    answer = await _closing(models, session.chat(TASK, ask()))
     assert answer.text and time.perf_counter() - started < 5
     assert session.usage.task(TASK).retries == 1 and len(chat.log) == 2  # received: hung + retried
 
 
-def test_concurrency_never_exceeds_the_configured_limit(tmp_path: Path) -> None:
+async def test_concurrency_never_exceeds_the_configured_limit(tmp_path: Path) -> None:
     with ChatServer(slots=16, latency=LatencyModel(base_s=0.05, decode_tps=1e9, prefill_tps=1e9)) as server:
         models = runtime(router(llm=server.openai_url, concurrency=3), tmp_path)
 
@@ -186,13 +188,13 @@ def test_concurrency_never_exceeds_the_configured_limit(tmp_path: Path) -> None:
             session = models.session()
             await asyncio.gather(*(session.chat(TASK, ask(f"text {i}")) for i in range(20)))
 
-        run(_closing(models, go()))
+        await _closing(models, go())
         metrics = server.scrape()
     assert metrics['fakeserver_requests_total{code="200",route="chat"}'] == 20
     assert metrics["fakeserver_peak_requests_in_flight"] == 3  # saturated, never above
 
 
-def test_request_rate_limit_spaces_the_calls(chat: ChatServer, tmp_path: Path) -> None:
+async def test_request_rate_limit_spaces_the_calls(chat: ChatServer, tmp_path: Path) -> None:
     models = runtime(router(llm=chat.openai_url, requests_per_second=10, concurrency=16), tmp_path)
 
     async def go() -> None:
@@ -200,5 +202,5 @@ def test_request_rate_limit_spaces_the_calls(chat: ChatServer, tmp_path: Path) -
         await asyncio.gather(*(session.chat(TASK, ask(f"text {i}")) for i in range(20)))
 
     started = time.perf_counter()
-    run(_closing(models, go()))
+    await _closing(models, go())
     assert time.perf_counter() - started >= 0.8  # 10 at once, then 10 more over a second

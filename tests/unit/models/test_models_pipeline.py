@@ -3,7 +3,6 @@ costs in model calls, on a first ingest, a replay, and a new version with one ch
 
 from __future__ import annotations
 
-import asyncio
 import io
 import shutil
 from collections.abc import Sequence
@@ -21,6 +20,8 @@ from osmose.services.extractor.llm_extract import SYSTEM as EXTRACTION_SYSTEM
 from osmose.v1 import document_pb2 as pb
 from tests.fixtures.builders import png_bytes
 from tests.unit.models.backends import write_router
+
+pytestmark = pytest.mark.anyio
 
 TOPICS = [
     ("Identity", [["Zero Trust Network Access (ZTNA) replaces the corporate VPN",
@@ -61,12 +62,12 @@ def build_deck(path: Path, *, change: str | None = None) -> Path:
     return path
 
 
-def ingest(settings: Settings, path: Path) -> IngestReport:
+async def ingest(settings: Settings, path: Path) -> IngestReport:
     async def go() -> IngestReport:
         async with InProcessPipeline(settings) as pipeline:
             return await pipeline.ingest_one(path, tenant="acme", tier=pb.TIER_DEEP)
 
-    report = asyncio.run(go())
+    report = await go()
     assert report.status == "ok", report.error
     return report
 
@@ -76,14 +77,14 @@ def calls(report: IngestReport, task: str) -> int:
 
 
 @pytest.mark.slow
-def test_first_ingest_replay_and_one_changed_slide(tmp_path: Path) -> None:
+async def test_first_ingest_replay_and_one_changed_slide(tmp_path: Path) -> None:
     with ChatServer(latency=LatencyModel(time_scale=0)) as llm, TeiServer(latency=LatencyModel(time_scale=0)) as tei:
         settings = Settings(
             data_dir=tmp_path / "data", llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
             router_config=write_router(tmp_path / "router.yaml", llm="${llm_url}", vision="${vision_url}",
                                        tei="${tei_url}"))
         deck = build_deck(tmp_path / "v1.pptx")
-        first = ingest(settings, deck)
+        first = await ingest(settings, deck)
         renders = shutil.which("soffice") is not None  # a deck is rendered through LibreOffice
 
         assert first.segments == 4 and first.vision_slides == 1
@@ -93,14 +94,14 @@ def test_first_ingest_replay_and_one_changed_slide(tmp_path: Path) -> None:
         assert calls(first, "embedding") >= 1
         assert first.model["calls"] == llm.chat_requests + tei.embed_requests  # every request is accounted for
 
-        replay = ingest(settings, deck)
+        replay = await ingest(settings, deck)
         assert replay.model["calls"] == 0 and replay.model["cache_hits"] > 0
         assert replay.embedded == 0
         assert (replay.concepts, replay.relations) == (first.concepts, first.relations)
 
         changed = build_deck(tmp_path / "v2.pptx", change="Microsoft Sentinel now also reads Defender for Cloud")
         before = len(llm.log)
-        second = ingest(settings, changed)
+        second = await ingest(settings, changed)
         extraction = second.model["by_task"]["concept_extraction"]
         assert (extraction["calls"], extraction["cache_hits"]) == (1, 3)  # the changed segment only
         asked = [body["messages"][1]["content"] for body in llm.log[before:]

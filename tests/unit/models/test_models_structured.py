@@ -3,7 +3,6 @@ fallback counting. (Repair and the stages' mappings are tested with the extracto
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,47 +34,42 @@ UNITS = [SegmentBlock(f"seg-{i}", f"[slide {i}] {topic} keeps the network safe")
                                     "Patch Management", "Incident Response"], start=1)]
 
 
+pytestmark = pytest.mark.anyio
+
+
 async def _ask(models: ModelRuntime, task: SegmentTask):  # noqa: ANN202
     session = models.session()
     return await ask_segments(session, task, UNITS), session.usage.task(task.name)
 
 
-def test_segments_are_packed_then_recalled_from_their_own_cache_entries(chat: ChatServer, tmp_path: Path) -> None:
-    async def scenario() -> None:
-        models = runtime(router(llm=chat.openai_url, batch_size=2), tmp_path)
-        try:
-            first, usage = await _ask(models, CONCEPTS)
-            assert chat.chat_requests == 3  # 5 segments, 2 per call
-            assert sorted(first.answers) == [u.segment_id for u in UNITS] and not first.failed
-            assert usage.calls == 3 and usage.fallbacks == 0
-            assert all(body["messages"][0]["content"] == CONCEPTS.system for body in chat.log)
+async def test_segments_are_packed_then_recalled_from_their_own_cache_entries(chat: ChatServer, tmp_path: Path) -> None:
+    models = runtime(router(llm=chat.openai_url, batch_size=2), tmp_path)
+    try:
+        first, usage = await _ask(models, CONCEPTS)
+        assert chat.chat_requests == 3  # 5 segments, 2 per call
+        assert sorted(first.answers) == [u.segment_id for u in UNITS] and not first.failed
+        assert usage.calls == 3 and usage.fallbacks == 0
+        assert all(body["messages"][0]["content"] == CONCEPTS.system for body in chat.log)
 
-            again, usage = await _ask(models, CONCEPTS)
-            assert chat.chat_requests == 3  # no new call
-            assert again.answers == first.answers and usage.cache_hits == len(UNITS) and usage.calls == 0
-        finally:
-            await models.aclose()
+        again, usage = await _ask(models, CONCEPTS)
+        assert chat.chat_requests == 3  # no new call
+        assert again.answers == first.answers and usage.cache_hits == len(UNITS) and usage.calls == 0
+    finally:
+        await models.aclose()
 
-    asyncio.run(scenario())
-
-
-def test_segments_missing_from_the_answer_are_fallbacks_or_a_failure(chat: ChatServer, tmp_path: Path) -> None:
-    async def scenario() -> None:
-        models = runtime(router(llm=chat.openai_url, batch_size=4), tmp_path)
-        strict = runtime(router(llm=chat.openai_url, batch_size=4, fallback="fail"), tmp_path / "strict")
-        try:
-            got, usage = await _ask(models, SILENT)
-            assert got.failed == UNITS and got.answers == {}
-            assert got.reason == "segments missing from the answer"
-            assert usage.fallbacks == len(UNITS) and chat.chat_requests == 2
-            with pytest.raises(ModelUnavailableError, match="silent probe failed for 5 segments"):
-                await _ask(strict, SILENT)
-        finally:
-            await models.aclose()
-            await strict.aclose()
-
-    asyncio.run(scenario())
-
+async def test_segments_missing_from_the_answer_are_fallbacks_or_a_failure(chat: ChatServer, tmp_path: Path) -> None:
+    models = runtime(router(llm=chat.openai_url, batch_size=4), tmp_path)
+    strict = runtime(router(llm=chat.openai_url, batch_size=4, fallback="fail"), tmp_path / "strict")
+    try:
+        got, usage = await _ask(models, SILENT)
+        assert got.failed == UNITS and got.answers == {}
+        assert got.reason == "segments missing from the answer"
+        assert usage.fallbacks == len(UNITS) and chat.chat_requests == 2
+        with pytest.raises(ModelUnavailableError, match="silent probe failed for 5 segments"):
+            await _ask(strict, SILENT)
+    finally:
+        await models.aclose()
+        await strict.aclose()
 
 def test_the_cache_key_follows_the_prompt_and_the_segment_text() -> None:
     assert CONCEPTS.item_key("[slide 1] x") == CONCEPTS.item_key("[slide 1] x")

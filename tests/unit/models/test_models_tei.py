@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,8 @@ from osmose.errors import ConfigurationError
 from osmose.models import ModelRuntime
 from osmose.models.context import bind_accounting
 from tests.unit.models.backends import router, runtime
+
+pytestmark = pytest.mark.anyio
 
 
 async def _embed(models: ModelRuntime, texts: list[str]) -> tuple[np.ndarray, object]:
@@ -26,9 +27,9 @@ async def _embed(models: ModelRuntime, texts: list[str]) -> tuple[np.ndarray, ob
         await models.aclose()
 
 
-def test_requests_are_sized_from_info_and_vectors_are_the_servers(tei: TeiServer, tmp_path: Path) -> None:
+async def test_requests_are_sized_from_info_and_vectors_are_the_servers(tei: TeiServer, tmp_path: Path) -> None:
     texts = [f"zero trust network access slide {i}" for i in range(20)]
-    vectors, usage = asyncio.run(_embed(runtime(router(tei=tei.url), tmp_path), texts))
+    vectors, usage = await _embed(runtime(router(tei=tei.url), tmp_path), texts)
     assert tei.batch_sizes and max(tei.batch_sizes) <= 8  # max_client_batch_size from /info
     assert tei.embed_requests == 3  # ceil(20 / 8)
     assert usage.calls == 3 and usage.prompt_tokens > 0
@@ -37,23 +38,23 @@ def test_requests_are_sized_from_info_and_vectors_are_the_servers(tei: TeiServer
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_many_batches_in_flight_up_to_the_limit(tmp_path: Path) -> None:
+async def test_many_batches_in_flight_up_to_the_limit(tmp_path: Path) -> None:
     with TeiServer(slots=16, max_client_batch_size=2, latency=LatencyModel(base_s=0.05, prefill_tps=1e9)) as tei:
         texts = [f"text number {i}" for i in range(24)]
-        asyncio.run(_embed(runtime(router(tei=tei.url, concurrency=4), tmp_path), texts))
+        await _embed(runtime(router(tei=tei.url, concurrency=4), tmp_path), texts)
         metrics = tei.scrape()
     assert metrics['te_request_success{method="batch"}'] == 12
     assert metrics["fakeserver_peak_requests_in_flight"] == 4
     assert metrics["te_embed_count"] == 24
 
 
-def test_transient_errors_are_retried_and_counted(tei: TeiServer, tmp_path: Path) -> None:
+async def test_transient_errors_are_retried_and_counted(tei: TeiServer, tmp_path: Path) -> None:
     tei.set_faults(Fault("503", count=2, retry_after=0.05))
-    _, usage = asyncio.run(_embed(runtime(router(tei=tei.url), tmp_path), ["one", "two"]))
+    _, usage = await _embed(runtime(router(tei=tei.url), tmp_path), ["one", "two"])
     assert usage.retries == 2 and usage.calls == 3
 
 
-def test_a_dimension_mismatch_is_a_configuration_error(tmp_path: Path) -> None:
+async def test_a_dimension_mismatch_is_a_configuration_error(tmp_path: Path) -> None:
     with TeiServer(dim=768, latency=LatencyModel(time_scale=0)) as tei, \
             pytest.raises(ConfigurationError, match="768-dimensional"):
-        asyncio.run(_embed(runtime(router(tei=tei.url), tmp_path), ["one"]))
+        await _embed(runtime(router(tei=tei.url), tmp_path), ["one"])

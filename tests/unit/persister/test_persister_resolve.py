@@ -29,11 +29,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def store(tmp_path: Path, anyio_backend: str) -> AsyncIterator[SqliteGraphStore]:
     s = SqliteGraphStore(tmp_path / "graph.sqlite")
     yield s

@@ -28,11 +28,6 @@ from osmose.v1 import services_pb2 as spb
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class OneVector:
     async def embed_texts(self, texts: list[str]) -> Any:
         return SimpleNamespace(vectors=np.ones((len(texts), 4), dtype=np.float32))

@@ -3,7 +3,6 @@ pages, the cache, and degraded pages (the document still completes) when the mod
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 from tests.unit.models.backends import closed_port_url, router, runtime
 from tests.unit.vision.builders import image_slide, make_item, visual_slide
+
+pytestmark = pytest.mark.anyio
 
 PAGES = 5
 
@@ -44,18 +45,18 @@ def _item(pdf: Path, pages: int = PAGES) -> ppb.WorkItem:
     return make_item(pdf, [visual_slide(n) for n in range(1, pages + 1)] + [image_slide(pages + 1, needed=False)])
 
 
-def _process(models: ModelRuntime, item: ppb.WorkItem, data_dir: Path) -> ppb.WorkItem:
+async def _process(models: ModelRuntime, item: ppb.WorkItem, data_dir: Path) -> ppb.WorkItem:
     async def go() -> ppb.WorkItem:
         try:
             return await VisionStage(VisionConfig(data_dir=data_dir), models=models).process(item)
         finally:
             await models.aclose()
 
-    return asyncio.run(go())
+    return await go()
 
 
-def test_flagged_pages_get_a_vision_summary(chat: ChatServer, pages_pdf: Path, tmp_path: Path) -> None:
-    item = _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
+async def test_flagged_pages_get_a_vision_summary(chat: ChatServer, pages_pdf: Path, tmp_path: Path) -> None:
+    item = await _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
     for slide in item.document.slides[:PAGES]:
         vision = slide.vision
         assert vision.path == pb.VISION_PATH_LLM, list(vision.notes)
@@ -71,17 +72,17 @@ def test_flagged_pages_get_a_vision_summary(chat: ChatServer, pages_pdf: Path, t
     assert list(item.warnings) == []
 
 
-def test_a_replay_asks_nothing_and_gives_the_same_document(chat: ChatServer, pages_pdf: Path,
+async def test_a_replay_asks_nothing_and_gives_the_same_document(chat: ChatServer, pages_pdf: Path,
                                                            tmp_path: Path) -> None:
-    first = _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
-    again = _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
+    first = await _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
+    again = await _process(runtime(router(vision=chat.openai_url), tmp_path), _item(pages_pdf), tmp_path)
     assert chat.chat_requests == PAGES
     usage = again.model_usage.by_task["vision_summary"]
     assert (usage.calls, usage.cache_hits) == (0, PAGES)
     assert first.document.SerializeToString(deterministic=True) == again.document.SerializeToString(deterministic=True)
 
 
-def test_vision_server_down_gives_degraded_pages_and_the_document_completes(pages_pdf: Path,
+async def test_vision_server_down_gives_degraded_pages_and_the_document_completes(pages_pdf: Path,
                                                                             tmp_path: Path) -> None:
     models = runtime(router(vision=closed_port_url(), attempts=2, min_calls=2, error_rate=0.5), tmp_path)
     breaker = models.backends["vision"].breaker
@@ -96,7 +97,7 @@ def test_vision_server_down_gives_degraded_pages_and_the_document_completes(page
         finally:
             await models.aclose()
 
-    first, second = asyncio.run(go())
+    first, second = await go()
     for item in (first, second):
         for slide in item.document.slides[:PAGES]:
             assert slide.vision.path == pb.VISION_PATH_DESCRIPTION and slide.vision.degraded
@@ -110,7 +111,7 @@ def test_vision_server_down_gives_degraded_pages_and_the_document_completes(page
     assert all(not s.vision.renderer for s in second.document.slides[:PAGES])  # not rendered for nothing
 
 
-def test_offline_default_never_takes_the_model_path(pages_pdf: Path, tmp_path: Path) -> None:
-    item = asyncio.run(VisionStage(VisionConfig(data_dir=tmp_path)).process(_item(pages_pdf)))
+async def test_offline_default_never_takes_the_model_path(pages_pdf: Path, tmp_path: Path) -> None:
+    item = await VisionStage(VisionConfig(data_dir=tmp_path)).process(_item(pages_pdf))
     assert {s.vision.path for s in item.document.slides[:PAGES]} == {pb.VISION_PATH_DESCRIPTION}
     assert not item.HasField("model_usage")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
 from osmose.config import Settings
 from osmose.documents.system_tools import locate
 from osmose.services.vision.ocr import Tesseract, clean_ocr_text, tesseract_languages
 from tests.fixtures.pdf_pages import OCR_WORDS, text_pixmap
 from tests.unit.vision.builders import needs_tesseract
+
+pytestmark = pytest.mark.anyio
 
 
 def test_clean_keeps_text_and_drops_noise() -> None:
@@ -37,21 +39,21 @@ def test_languages_follow_the_document_within_installed_packs() -> None:
     assert tesseract_languages(["fr"], frozenset()) == "eng"
 
 
-def test_missing_binary_is_a_result_not_an_exception(tmp_path) -> None:
+async def test_missing_binary_is_a_result_not_an_exception(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path, tesseract=str(tmp_path / "no" / "tesseract"))
     tesseract = Tesseract.from_settings(settings)
     assert not tesseract.available
     assert "not found at configured path" in tesseract.missing
-    result = asyncio.run(tesseract.recognize(b"not even a png"))
+    result = await tesseract.recognize(b"not even a png")
     assert result.text == ""
     assert result.error == tesseract.missing
 
 
 @needs_tesseract
-def test_reads_words_from_a_picture() -> None:
+async def test_reads_words_from_a_picture() -> None:
     tesseract = Tesseract.from_settings(Settings())
-    assert {"eng", "fra"} <= asyncio.run(tesseract.installed_languages())
-    result = asyncio.run(tesseract.recognize(text_pixmap().tobytes("png"), languages="eng", dpi=150))
+    assert {"eng", "fra"} <= await tesseract.installed_languages()
+    result = await tesseract.recognize(text_pixmap().tobytes("png"), languages="eng", dpi=150)
     assert result.error == ""
     for word in OCR_WORDS:
         assert word in result.text
@@ -59,26 +61,26 @@ def test_reads_words_from_a_picture() -> None:
 
 
 @needs_tesseract
-def test_french_pack_reads_accents() -> None:
+async def test_french_pack_reads_accents() -> None:
     tesseract = Tesseract.from_settings(Settings())
-    languages = asyncio.run(tesseract.languages_for(["fr"]))
+    languages = await tesseract.languages_for(["fr"])
     assert languages == "fra"
     png = text_pixmap("Réunion de l'équipe à Genève", fontsize=30).tobytes("png")
-    result = asyncio.run(tesseract.recognize(png, languages=languages, dpi=150))
+    result = await tesseract.recognize(png, languages=languages, dpi=150)
     assert "équipe" in result.text and "Genève" in result.text
 
 
 @needs_tesseract
-def test_timeout_is_reported_and_the_process_killed() -> None:
+async def test_timeout_is_reported_and_the_process_killed() -> None:
     tesseract = Tesseract(locate("Tesseract", None, "tesseract"), timeout_s=0.01)
-    result = asyncio.run(tesseract.recognize(text_pixmap().tobytes("png")))
+    result = await tesseract.recognize(text_pixmap().tobytes("png"))
     assert result.text == ""
     assert "did not finish within 0.01s" in result.error
 
 
 @needs_tesseract
-def test_garbage_input_is_an_error_result() -> None:
+async def test_garbage_input_is_an_error_result() -> None:
     tesseract = Tesseract.from_settings(Settings())
-    result = asyncio.run(tesseract.recognize(b"this is not an image"))
+    result = await tesseract.recognize(b"this is not an image")
     assert result.text == ""
     assert result.error.startswith("Tesseract exit code")

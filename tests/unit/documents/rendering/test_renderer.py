@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from osmose.v1 import document_pb2 as pb
 from tests.fixtures.pdf_pages import add_declared_bomb_page, add_image_only_page, text_pixmap
 from tests.support import CORPUS
 
+pytestmark = pytest.mark.anyio
+
 BOMB = CORPUS / "bad" / "pdfjs-bomb-giant.pdf"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -45,7 +46,7 @@ def test_zoom_rejects_empty_pages() -> None:
         page_zoom(0, 792, max_pixels=RENDER_PIXEL_BUDGET)
 
 
-def _render(pdf: Path, *numbers: int, **options: object) -> list[object]:
+async def _render(pdf: Path, *numbers: int, **options: object) -> list[object]:
     """Render `numbers` with one renderer; each result is a RenderedPage or the RenderError raised."""
     async def run() -> list[object]:
         results: list[object] = []
@@ -58,11 +59,11 @@ def _render(pdf: Path, *numbers: int, **options: object) -> list[object]:
                     results.append(exc)
         return results
 
-    return asyncio.run(run())
+    return await run()
 
 
-def test_renders_png_within_budget(scan_pdf: Path) -> None:
-    (page,) = _render(scan_pdf, 1, max_pixels=1_000_000)
+async def test_renders_png_within_budget(scan_pdf: Path) -> None:
+    (page,) = await _render(scan_pdf, 1, max_pixels=1_000_000)
     assert page.png.startswith(PNG_SIGNATURE)
     assert page.width * page.height <= 1_000_000
     assert pymupdf.Pixmap(page.png).width == page.width
@@ -70,26 +71,26 @@ def test_renders_png_within_budget(scan_pdf: Path) -> None:
     assert 100 < page.dpi < 130
 
 
-def test_blank_page_and_out_of_range_page_do_not_stop_the_worker(tmp_path: Path) -> None:
+async def test_blank_page_and_out_of_range_page_do_not_stop_the_worker(tmp_path: Path) -> None:
     pdf = tmp_path / "two.pdf"
     doc = pymupdf.open()
     doc.new_page()
     add_image_only_page(doc, text_pixmap())
     doc.save(pdf)
-    blank, missing, scan = _render(pdf, 1, 5, 2)
+    blank, missing, scan = await _render(pdf, 1, 5, 2)
     assert blank.blank
     assert isinstance(missing, RenderError) and "outside 1..2" in str(missing)
     assert not scan.blank
 
 
-def test_declared_giant_image_is_refused_before_decoding(tmp_path: Path) -> None:
+async def test_declared_giant_image_is_refused_before_decoding(tmp_path: Path) -> None:
     pdf = tmp_path / "bomb.pdf"
     doc = pymupdf.open()
     add_declared_bomb_page(doc)
     add_image_only_page(doc, text_pixmap())
     doc.save(pdf)
     started = time.perf_counter()
-    bomb, after = _render(pdf, 1, 2)
+    bomb, after = await _render(pdf, 1, 2)
     assert isinstance(bomb, RenderError)
     assert "declares 100000x100000 pixels (limit 40000000)" in str(bomb)
     assert not after.blank  # the same worker goes on with the next page
@@ -126,7 +127,7 @@ def test_corpus_jbig2_bomb_stays_bounded_in_time_and_memory() -> None:
         assert out["pixels"] <= 2_500_000
 
 
-def test_slow_page_times_out_kills_the_worker_and_the_next_page_restarts_it(scan_pdf: Path) -> None:
+async def test_slow_page_times_out_kills_the_worker_and_the_next_page_restarts_it(scan_pdf: Path) -> None:
     async def run() -> tuple[RenderError, bool]:
         async with PdfPageRenderer(scan_pdf, max_pixels=RENDER_PIXEL_BUDGET,
                                    max_image_pixels=Limits.max_image_pixels, page_timeout_s=1e-6) as renderer:
@@ -136,22 +137,22 @@ def test_slow_page_times_out_kills_the_worker_and_the_next_page_restarts_it(scan
             page = await renderer.render(1)
             return timed_out.value, page.blank
 
-    error, blank = asyncio.run(run())
+    error, blank = await run()
     assert "rendering took more than" in str(error)
     assert blank is False
 
 
-def test_memory_ceiling_applies_to_the_worker(scan_pdf: Path) -> None:
+async def test_memory_ceiling_applies_to_the_worker(scan_pdf: Path) -> None:
     # 64 MiB of address space is not enough to load PyMuPDF: the worker fails, cleanly.
-    first, second = _render(scan_pdf, 1, 1, memory_limit_bytes=64 * 1024**2)
+    first, second = await _render(scan_pdf, 1, 1, memory_limit_bytes=64 * 1024**2)
     assert isinstance(first, RenderError) and "did not start" in str(first)
     assert isinstance(second, RenderError) and str(second) == str(first)  # no second attempt
 
 
-def test_unreadable_pdf_is_a_render_error(tmp_path: Path) -> None:
+async def test_unreadable_pdf_is_a_render_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4\nthis is not a pdf")
-    (error,) = _render(bad, 1)
+    (error,) = await _render(bad, 1)
     assert isinstance(error, RenderError)
 
 
@@ -159,7 +160,7 @@ def _document(fmt: int, slides: int = 1, doc_id: str = "0123456789abcdef01234567
     return pb.Document(doc_id=doc_id, format=fmt, slides=[pb.Slide(number=n) for n in range(1, slides + 1)])
 
 
-def test_document_renderer_names_and_missing_reasons(tmp_path: Path, scan_pdf: Path) -> None:
+async def test_document_renderer_names_and_missing_reasons(tmp_path: Path, scan_pdf: Path) -> None:
     settings = Settings(data_dir=tmp_path, soffice=str(tmp_path / "nowhere" / "soffice"))
     pdf = DocumentRenderer(settings, _document(pb.SOURCE_FORMAT_PDF), str(scan_pdf))
     assert (pdf.name, pdf.missing) == ("pymupdf", "")
@@ -170,14 +171,14 @@ def test_document_renderer_names_and_missing_reasons(tmp_path: Path, scan_pdf: P
     assert pptx.name == "libreoffice+pymupdf"
     assert pptx.missing == f"LibreOffice not found at configured path {settings.soffice!r}"
     with pytest.raises(RenderError, match="LibreOffice not found"):
-        asyncio.run(pptx.render(1))
+        await pptx.render(1)
 
     gone = DocumentRenderer(settings, _document(pb.SOURCE_FORMAT_PDF), str(tmp_path / "gone.pdf"))
     assert gone.missing.startswith("source file not available")
     assert DocumentRenderer(settings, _document(pb.SOURCE_FORMAT_PDF), "s3://bucket/key").missing
 
 
-def test_cached_deck_pdf_renders_without_libreoffice(tmp_path: Path, scan_pdf: Path) -> None:
+async def test_cached_deck_pdf_renders_without_libreoffice(tmp_path: Path, scan_pdf: Path) -> None:
     settings = Settings(data_dir=tmp_path, soffice=str(tmp_path / "nowhere" / "soffice"))
     deck = tmp_path / "deck.pptx"
     deck.write_bytes(b"PK")
@@ -190,10 +191,10 @@ def test_cached_deck_pdf_renders_without_libreoffice(tmp_path: Path, scan_pdf: P
             assert renderer.missing == ""
             return (await renderer.render(1)).blank
 
-    assert asyncio.run(run()) is False
+    assert await run() is False
 
 
-def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, scan_pdf: Path) -> None:
+async def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, scan_pdf: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     deck = tmp_path / "deck.pptx"
     deck.write_bytes(b"PK")
@@ -206,4 +207,4 @@ def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, scan_p
             await renderer.render(1)
 
     with pytest.raises(RenderError, match="rendered 1 pages for 3 slides"):
-        asyncio.run(run())
+        await run()

@@ -1,4 +1,4 @@
-"""The local servers themselves: protocol details, runtime fault control, metrics, determinism."""
+"""The local model servers of loadtests.fakeservers themselves: protocol details, runtime fault control, metrics, determinism."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from loadtests.fakeservers import ChatServer, Fault, LatencyModel, TeiServer, parse_fault, parse_metrics
 from loadtests.fakeservers.runner import post_json
 from tests.unit.models.backends import LLM_MODEL
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatServer]:
+    """A chat server that answers at once (latency scaled to zero)."""
+    with ChatServer(latency=LatencyModel(time_scale=0)) as server:
+        yield server
 
 
 def _chat(server: ChatServer, **extra: object) -> httpx.Response:

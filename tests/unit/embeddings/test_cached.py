@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from osmose.cache import SqliteCache
 from osmose.embeddings.cached import CachedEmbeddings
 from osmose.embeddings.minilm import MiniLMEmbeddings
+
+pytestmark = pytest.mark.anyio
 
 
 class CountingModel:
@@ -23,16 +25,16 @@ class CountingModel:
         return await self.inner.embed(texts)
 
 
-def test_nothing_is_embedded_twice_even_across_processes(tmp_path: Path) -> None:
+async def test_nothing_is_embedded_twice_even_across_processes(tmp_path: Path) -> None:
     model = CountingModel()
     path = tmp_path / "cache.sqlite"
-    first = asyncio.run(CachedEmbeddings(model, SqliteCache(path)).embed_texts(["alpha", "beta", "alpha"]))
+    first = await CachedEmbeddings(model, SqliteCache(path)).embed_texts(["alpha", "beta", "alpha"])
     assert (first.computed, first.cache_hits) == (2, 0)
     assert model.seen == ["alpha", "beta"]
     np.testing.assert_allclose(first.vectors[0], first.vectors[2])
 
     # a new cache object on the same file = a new process
-    again = asyncio.run(CachedEmbeddings(model, SqliteCache(path)).embed_texts(["beta", "alpha", "gamma"]))
+    again = await CachedEmbeddings(model, SqliteCache(path)).embed_texts(["beta", "alpha", "gamma"])
     assert (again.computed, again.cache_hits) == (1, 2)
     assert model.seen == ["alpha", "beta", "gamma"]
     np.testing.assert_allclose(again.vectors[1], first.vectors[0], atol=1e-7)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+
+pytestmark = pytest.mark.anyio
 
 
 class FakeProducer:
@@ -69,9 +70,9 @@ def _jobs(producer: FakeProducer) -> list[epb.Job]:
     return [epb.Job.FromString(v) for v in producer.on(".jobs")]
 
 
-def test_retryable_errors_are_retried_then_the_work_moves_on(tmp_path: Path) -> None:
+async def test_retryable_errors_are_retried_then_the_work_moves_on(tmp_path: Path) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [RetryableError("TEI busy"), RetryableError("TEI busy")])
-    asyncio.run(worker.handle(_delivery(bus, tier=pb.TIER_STANDARD)))
+    await worker.handle(_delivery(bus, tier=pb.TIER_STANDARD))
     assert stage.calls == 3
     assert [event_name(j.event) for j in _jobs(producer)] == ["entered", "retrying", "retrying", "finished"]
     (forwarded,) = producer.on(".miner.bulk")                 # STANDARD: embedder -> miner
@@ -80,17 +81,17 @@ def test_retryable_errors_are_retried_then_the_work_moves_on(tmp_path: Path) -> 
     assert not producer.on(".dlq")
 
 
-def test_the_last_stage_of_a_tier_ends_the_job_with_its_report(tmp_path: Path) -> None:
+async def test_the_last_stage_of_a_tier_ends_the_job_with_its_report(tmp_path: Path) -> None:
     worker, _, producer, bus = _setup(tmp_path, [], stage="persister")
-    asyncio.run(worker.handle(_delivery(bus, stage="persister")))
+    await worker.handle(_delivery(bus, stage="persister"))
     done = _jobs(producer)[-1]
     assert done.state == epb.JOB_STATE_SUCCEEDED and done.event == epb.JOB_EVENT_DONE
     assert '"file": "decks/deck.pptx", "status": "ok"' in done.report_json and done.counts["embedded"] == 3
 
 
-def test_retries_run_out_into_the_dead_letter_topic(tmp_path: Path) -> None:
+async def test_retries_run_out_into_the_dead_letter_topic(tmp_path: Path) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [RetryableError("down")] * 5, attempts=3)
-    asyncio.run(worker.handle(_delivery(bus)))
+    await worker.handle(_delivery(bus))
     assert stage.calls == 3
     (raw,) = producer.on("embedder.dlq")
     letter = epb.DeadLetter.FromString(raw)
@@ -102,9 +103,9 @@ def test_retries_run_out_into_the_dead_letter_topic(tmp_path: Path) -> None:
     assert not producer.on(".persister.bulk")
 
 
-def test_a_permanent_error_is_dead_lettered_at_once(tmp_path: Path) -> None:
+async def test_a_permanent_error_is_dead_lettered_at_once(tmp_path: Path) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [CorruptDocumentError("bad zip")])
-    asyncio.run(worker.handle(_delivery(bus)))
+    await worker.handle(_delivery(bus))
     assert stage.calls == 1
     letter = epb.DeadLetter.FromString(producer.on("embedder.dlq")[0])
     assert (letter.reason, letter.retryable, letter.attempts) == ("corrupt", False, 1)
@@ -112,17 +113,17 @@ def test_a_permanent_error_is_dead_lettered_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("state", [epb.JOB_STATE_CANCELLED, epb.JOB_STATE_SUCCEEDED])
-def test_work_of_ended_jobs_is_skipped(tmp_path: Path, state: int) -> None:
+async def test_work_of_ended_jobs_is_skipped(tmp_path: Path, state: int) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [])
     bus.jobs.apply(epb.Job(job_id="job-1", state=state, progress=1000))
-    asyncio.run(worker.handle(_delivery(bus)))
+    await worker.handle(_delivery(bus))
     assert stage.calls == 0 and producer.sent == []
 
 
-def test_garbage_goes_to_the_dead_letter_topic(tmp_path: Path) -> None:
+async def test_garbage_goes_to_the_dead_letter_topic(tmp_path: Path) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [])
-    asyncio.run(worker.handle(Delivery(topic="p.embedder.bulk", partition=0, offset=1, key=None,
-                                       value=b"\x00garbage", headers=[], priority="bulk")))
+    await worker.handle(Delivery(topic="p.embedder.bulk", partition=0, offset=1, key=None,
+                                       value=b"\x00garbage", headers=[], priority="bulk"))
     letter = epb.DeadLetter.FromString(producer.on("embedder.dlq")[0])
     assert letter.reason == "bad-envelope" and letter.envelope.payload == b"\x00garbage"
     assert stage.calls == 0
