@@ -233,5 +233,5 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=os.environ.get("OSMOSE_LOG_LEVEL", "WARNING"))
+    logging.basicConfig(level=Settings.from_env().log_level)  # the caller's environment, inherited
     _serve()
