@@ -1,67 +1,125 @@
 """Settings: one validated object per process, read from the environment once.
 
 Defaults work offline on a laptop. Nothing reads the environment at import
-time: call :func:`Settings.from_env` (the CLI does) and pass the object down.
-Every setting is listed in the README's configuration table.
+time: call :meth:`Settings.from_env` (the CLI does) and pass the object down.
+Keyword construction (``Settings(data_dir=..., tenant=...)``) never reads the
+environment, so tests and embedders get exactly what they ask for.
+
+Every ``OSMOSE_*`` variable is a field of :class:`Settings`: a top-level field
+``name`` is read from ``OSMOSE_<NAME>``; the nested :class:`Limits` and
+:class:`TriagePolicy` keep short flat names of their own (``OSMOSE_MAX_PAGES``,
+``OSMOSE_MAX_FILE_MB`` in MiB, ...), declared next to each field.
+:func:`environment_variables` lists them all; the README's configuration table
+is tested against it (tests/unit/test_config.py).
+
+Passwords, keys and URLs that may carry credentials are :class:`~pydantic.SecretStr`:
+``repr``, ``str``, dumps and error messages show ``**********``; the one place
+that needs the value calls ``.get_secret_value()``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as validated_dataclass
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from osmose.errors import ConfigurationError
+from osmose.pipeline import PIPELINE
 
-__all__ = ["Limits", "Settings", "TriagePolicy", "DEFAULT_DATA_DIR", "DEFAULT_TENANT"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_TENANT",
+    "ENV_PREFIX",
+    "EnvironmentVariable",
+    "Limits",
+    "Settings",
+    "TriagePolicy",
+    "environment_variables",
+]
 
+ENV_PREFIX = "OSMOSE_"
 DEFAULT_DATA_DIR = Path("./osmose-data")
 DEFAULT_TENANT = "default"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_SERVER = f"127.0.0.1:{PIPELINE.front_door.port}"   # the front door
+MIB = 2**20
+# Values are validated, never echoed, in errors; inputs are added back for non-secret fields only.
+_VALUE_CONFIG = ConfigDict(hide_input_in_errors=True)
 
 
-@dataclass(frozen=True, kw_only=True)
+def _env(name: str, *, scale: int = 1) -> dict[str, Any]:
+    """Field metadata: the variable a nested field is read from (`scale` multiplies its value)."""
+    return {"env": name, "env_scale": scale}
+
+
+@validated_dataclass(frozen=True, kw_only=True, config=_VALUE_CONFIG)
 class Limits:
     """Bounds that keep one bad file from hurting anyone else."""
 
-    max_file_bytes: int = 256 * 1024 * 1024
-    max_pages: int = 2000
+    # A pydantic dataclass (not a model): the parse worker ships it as `asdict(limits)`.
+    max_file_bytes: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_FILE_MB", scale=MIB))] = 256 * MIB
+    max_pages: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_PAGES"))] = 2000
     # Pictures/pages are never decoded above this many pixels (decompression bombs).
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_IMAGE_PIXELS"))] = 40_000_000
     # Seconds for one LibreOffice conversion (legacy .ppt or PPTX rendering).
-    convert_timeout_s: float = 180.0
+    convert_timeout_s: Annotated[float, Field(gt=0, json_schema_extra=_env("OSMOSE_CONVERT_TIMEOUT_S"))] = 180.0
     # Seconds to parse one document (in a worker process, killed beyond it); a legacy
     # .ppt also gets convert_timeout_s for its LibreOffice conversion.
-    parse_timeout_s: float = 120.0
+    parse_timeout_s: Annotated[float, Field(gt=0, json_schema_extra=_env("OSMOSE_PARSE_TIMEOUT_S"))] = 120.0
     # Seconds for OCR of one page.
-    ocr_timeout_s: float = 60.0
-    # Characters of text kept per page (beyond this a page is truncated with a warning).
-    max_page_chars: int = 200_000
+    ocr_timeout_s: Annotated[float, Field(gt=0, json_schema_extra=_env("OSMOSE_OCR_TIMEOUT_S"))] = 60.0
+    # Characters of text kept per page (beyond this a page is truncated with a warning). Not a variable.
+    max_page_chars: Annotated[int, Field(ge=1)] = 200_000
 
 
-@dataclass(frozen=True, kw_only=True)
+@validated_dataclass(frozen=True, kw_only=True, config=_VALUE_CONFIG)
 class TriagePolicy:
     """How triage picks a tier and decides where vision is worth its cost."""
 
     # Documents up to this many pages get DEEP, up to standard_max_pages STANDARD, beyond FAST.
-    deep_max_pages: int = 150
-    standard_max_pages: int = 1000
+    deep_max_pages: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_DEEP_MAX_PAGES"))] = 150
+    standard_max_pages: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_STANDARD_MAX_PAGES"))] = 1000
     # A page needs vision when pictures/charts cover at least this share of it
-    # and it carries fewer than vision_max_words words of text.
-    vision_min_visual_ratio: float = 0.35
-    vision_max_words: int = 40
+    # and it carries fewer than vision_max_words words of text. Not variables.
+    vision_min_visual_ratio: Annotated[float, Field(ge=0, le=1)] = 0.35
+    vision_max_words: Annotated[int, Field(ge=0)] = 40
+
+
+_NESTED: dict[str, type] = {"limits": Limits, "triage": TriagePolicy}
 
 
 @dataclass(frozen=True, kw_only=True)
-class Settings:
+class EnvironmentVariable:
+    """One ``OSMOSE_*`` variable: where its value lands in :class:`Settings`."""
+
+    name: str
+    path: tuple[str, ...]  # ("tenant",) or ("limits", "max_pages")
+    default: Any
+    secret: bool = False
+    scale: int = 1  # the variable's value times `scale` is the field's (MiB -> bytes)
+
+
+class Settings(BaseSettings):
+    """Everything one process is configured with. Frozen; copy with :meth:`with_overrides`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      hide_input_in_errors=True, validate_default=True)
+
     data_dir: Path = DEFAULT_DATA_DIR
     tenant: str = DEFAULT_TENANT
-    limits: Limits = field(default_factory=Limits)
-    triage: TriagePolicy = field(default_factory=TriagePolicy)
+    limits: Limits = Field(default_factory=Limits)
+    triage: TriagePolicy = Field(default_factory=TriagePolicy)
     # Texts per forward pass of the local embedding model.
-    embed_batch_size: int = 32
+    embed_batch_size: Annotated[int, Field(ge=1)] = 32
     # Upper bound of one chunk, in model tokens (all-MiniLM-L6-v2 reads 256).
-    chunk_max_tokens: int = 256
+    chunk_max_tokens: Annotated[int, Field(ge=16, le=512)] = 256
     # Paths of optional system tools; None = look them up on PATH.
     soffice: str | None = None
     tesseract: str | None = None
@@ -71,34 +129,70 @@ class Settings:
     # Graph: unset = embedded SQLite graph in data_dir; neo4j://… or bolt://… = a Neo4j server.
     graph_uri: str | None = None
     graph_user: str = "neo4j"
-    graph_password: str | None = None
+    graph_password: SecretStr | None = None
     # Vectors: unset = Qdrant local mode in data_dir; http(s)://… = a Qdrant server.
     qdrant_url: str | None = None
-    qdrant_api_key: str | None = None
+    qdrant_api_key: SecretStr | None = None
     # Models: OpenAI-compatible base URLs including /v1 (vLLM), TEI's base URL; unset = offline paths.
     llm_url: str | None = None
     vision_url: str | None = None
     tei_url: str | None = None
     # YAML file for the LLM router; None = the default shipped with Osmose.
     router_config: Path | None = None
-    # Model-call cache: unset = SQLite in data_dir; redis://… = Redis.
-    cache_url: str | None = None
+    # Model-call cache: unset = SQLite in data_dir; redis://… = Redis (the URL may carry a password).
+    cache_url: SecretStr | None = None
     # -- distributed mode (osmose serve / submit) ------------------------------------------------
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
     # Prefix of every topic name (several deployments can share one cluster).
     topic_prefix: str = "osmose"
     # Claim-check blob store shared by the service processes; None = data_dir/blobs.
     blob_dir: Path | None = None
+    # The front door `osmose submit` talks to.
+    server: str = DEFAULT_SERVER
+    # Documents one stage works on at once, per priority class (`osmose serve`).
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
+    # Work items above this size travel through the blob store, not inside the Kafka message.
+    claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
 
-    def __post_init__(self) -> None:
-        if not self.tenant or len(self.tenant) > 128 or any(c.isspace() for c in self.tenant):
-            raise ConfigurationError(f"tenant must be 1-128 characters without spaces, got {self.tenant!r}")
-        if self.embed_batch_size < 1:
-            raise ConfigurationError("OSMOSE_EMBED_BATCH_SIZE must be at least 1")
-        if not 16 <= self.chunk_max_tokens <= 512:
-            raise ConfigurationError("OSMOSE_CHUNK_MAX_TOKENS must be between 16 and 512")
-        if self.limits.max_file_bytes < 1 or self.limits.max_pages < 1:
-            raise ConfigurationError("file size and page limits must be positive")
+    def __init__(self, **values: Any) -> None:
+        # One error type for every bad setting, whether it came from a variable or a keyword.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keywords only: the environment is read by from_env, explicitly, once.
+        return (init_settings,)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_is_a_name(cls, tenant: str) -> str:
+        if not tenant or len(tenant) > 128 or any(c.isspace() for c in tenant):
+            raise ValueError(f"tenant must be 1-128 characters without spaces, got {tenant!r}")
+        return tenant
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_is_known(cls, level: object) -> object:
+        if isinstance(level, str):
+            level = level.strip().upper()
+            if level not in logging.getLevelNamesMapping():
+                raise ValueError(f"log level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        return level
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache_url_is_redis(cls, url: SecretStr | None) -> SecretStr | None:
+        # The URL may carry a password: the message names the scheme only.
+        if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            scheme = url.get_secret_value().partition("://")[0] if "://" in url.get_secret_value() else "no scheme"
+            raise ValueError(f"must be redis://, rediss:// or unix:// (got {scheme})")
+        return url
 
     @property
     def graph_path(self) -> Path:
@@ -117,55 +211,86 @@ class Settings:
         return self.data_dir / "cache" / "embeddings.sqlite"
 
     def with_overrides(self, **changes: object) -> Settings:
-        """A copy with the given fields replaced (None values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A validated copy with the given fields replaced (None values are ignored)."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return type(self)(**values)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        """Settings from ``OSMOSE_*`` variables of `environ` (default: this process's environment)."""
+        source = _EnvironmentSource(cls, environ=os.environ if environ is None else environ)
+        return cls(**source())
 
-        def num(name: str, default: float, kind: type = int) -> float:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
-        limits = Limits(
-            max_file_bytes=int(num("OSMOSE_MAX_FILE_MB", Limits.max_file_bytes / 2**20, float) * 2**20),
-            max_pages=int(num("OSMOSE_MAX_PAGES", Limits.max_pages)),
-            max_image_pixels=int(num("OSMOSE_MAX_IMAGE_PIXELS", Limits.max_image_pixels)),
-            convert_timeout_s=num("OSMOSE_CONVERT_TIMEOUT_S", Limits.convert_timeout_s, float),
-            ocr_timeout_s=num("OSMOSE_OCR_TIMEOUT_S", Limits.ocr_timeout_s, float),
-            parse_timeout_s=num("OSMOSE_PARSE_TIMEOUT_S", Limits.parse_timeout_s, float),
-        )
-        triage = TriagePolicy(
-            deep_max_pages=int(num("OSMOSE_DEEP_MAX_PAGES", TriagePolicy.deep_max_pages)),
-            standard_max_pages=int(num("OSMOSE_STANDARD_MAX_PAGES", TriagePolicy.standard_max_pages)),
-        )
-        return cls(
-            data_dir=Path(env.get("OSMOSE_DATA_DIR") or DEFAULT_DATA_DIR),
-            tenant=env.get("OSMOSE_TENANT") or DEFAULT_TENANT,
-            limits=limits,
-            triage=triage,
-            embed_batch_size=int(num("OSMOSE_EMBED_BATCH_SIZE", 32)),
-            chunk_max_tokens=int(num("OSMOSE_CHUNK_MAX_TOKENS", 256)),
-            soffice=env.get("OSMOSE_SOFFICE") or None,
-            tesseract=env.get("OSMOSE_TESSERACT") or None,
-            log_level=(env.get("OSMOSE_LOG_LEVEL") or "WARNING").upper(),
-            graph_uri=env.get("OSMOSE_GRAPH_URI") or None,
-            graph_user=env.get("OSMOSE_GRAPH_USER") or "neo4j",
-            graph_password=env.get("OSMOSE_GRAPH_PASSWORD") or None,
-            qdrant_url=env.get("OSMOSE_QDRANT_URL") or None,
-            qdrant_api_key=env.get("OSMOSE_QDRANT_API_KEY") or None,
-            llm_url=env.get("OSMOSE_LLM_URL") or None,
-            vision_url=env.get("OSMOSE_VISION_URL") or None,
-            tei_url=env.get("OSMOSE_TEI_URL") or None,
-            router_config=Path(env["OSMOSE_ROUTER_CONFIG"]) if env.get("OSMOSE_ROUTER_CONFIG") else None,
-            cache_url=env.get("OSMOSE_CACHE_URL") or None,
-            kafka_bootstrap=env.get("OSMOSE_KAFKA_BOOTSTRAP") or "127.0.0.1:9092",
-            topic_prefix=env.get("OSMOSE_TOPIC_PREFIX") or "osmose",
-            blob_dir=Path(env["OSMOSE_BLOB_DIR"]) if env.get("OSMOSE_BLOB_DIR") else None,
-        )
+def environment_variables() -> tuple[EnvironmentVariable, ...]:
+    """Every variable :meth:`Settings.from_env` reads, in field order."""
+    found = []
+    for name, info in Settings.model_fields.items():
+        nested = _NESTED.get(name)
+        if nested is None:
+            found.append(EnvironmentVariable(name=ENV_PREFIX + name.upper(), path=(name,), default=info.get_default(
+                call_default_factory=True), secret=_is_secret(info.annotation)))
+            continue
+        for sub, sub_info in nested.__pydantic_fields__.items():
+            extra = sub_info.json_schema_extra
+            if isinstance(extra, dict) and "env" in extra:
+                scale = int(extra["env_scale"])  # type: ignore[arg-type]
+                found.append(EnvironmentVariable(name=str(extra["env"]), path=(name, sub), scale=scale,
+                                                 default=sub_info.default / scale if scale != 1 else sub_info.default))
+    return tuple(found)
+
+
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+class _EnvironmentSource(PydanticBaseSettingsSource):
+    """The ``OSMOSE_*`` entries of a mapping as raw field values (empty = unset).
+
+    A custom source rather than pydantic-settings' EnvSettingsSource: it reads a given
+    mapping (tests pass one), and the nested groups have flat names of their own.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], *, environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for variable in environment_variables():
+            raw = self._environ.get(variable.name)
+            if raw is None or raw.strip() == "":
+                continue
+            value: Any = raw
+            if variable.scale != 1:
+                try:
+                    value = round(float(raw) * variable.scale)
+                except (ValueError, OverflowError):
+                    raise ConfigurationError(f"{variable.name} must be a number, got {raw!r}") from None
+            target = values
+            for key in variable.path[:-1]:
+                target = target.setdefault(key, {})
+            target[variable.path[-1]] = value
+        return values
+
+
+def _explain(exc: ValidationError) -> str:
+    """A validation error as one line per problem, naming the variable and never a secret."""
+    by_path = {v.path: v for v in environment_variables()}
+    lines = []
+    for error in exc.errors(include_url=False):
+        path = tuple(str(part) for part in error["loc"])
+        variable = by_path.get(path)
+        where = f"{variable.name} ({'.'.join(path)})" if variable else ".".join(path) or exc.title
+        if error["type"] == "value_error":
+            message = str(error["ctx"]["error"])
+        else:
+            message = error["msg"]
+            if variable is not None and not variable.secret and "input" in error and variable.scale == 1:
+                message += f", got {error['input']!r}"
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)

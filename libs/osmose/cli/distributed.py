@@ -28,12 +28,12 @@ from osmose.cli.common import (
     setup_logging,
     tenant_option,
 )
+from osmose.config import DEFAULT_SERVER
 from osmose.pipeline import PIPELINE
 
 __all__ = ["describe", "dlq", "serve", "submit", "topics"]
 
 _STAGES = list(PIPELINE.names())
-DEFAULT_SERVER = f"127.0.0.1:{PIPELINE.front_door.port}"
 
 
 def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
@@ -62,26 +62,24 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
 @click.option("--blob-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Claim-check blob store, a folder every service process shares. "
                    "[env OSMOSE_BLOB_DIR; default DATA_DIR/blobs]")
-@click.option("--max-in-flight", type=click.IntRange(1, 64), default=2, show_default=True,
-              envvar="OSMOSE_MAX_IN_FLIGHT", help="Documents one stage works on at once, per priority class. "
-                                                  "[env OSMOSE_MAX_IN_FLIGHT]")
+@click.option("--max-in-flight", type=click.IntRange(1, 64), default=None,
+              help="Documents one stage works on at once, per priority class. [env OSMOSE_MAX_IN_FLIGHT; default 2]")
 @click.option("--retries", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Attempts on a retryable error before the message goes to the dead-letter topic.")
 @click.option("--drain-timeout", type=click.FloatRange(0, 3600), default=30.0, show_default=True,
               help="Seconds in-flight documents get to finish on SIGTERM before being handed back.")
 @click.option("--session-timeout", type=click.FloatRange(6, 300), default=10.0, show_default=True,
               help="Seconds after which Kafka gives a dead process's partitions to another replica.")
-@click.option("--claim-check-bytes", type=click.IntRange(1024, 900 * 1024), default=256 * 1024, show_default=True,
-              envvar="OSMOSE_CLAIM_CHECK_BYTES",
+@click.option("--claim-check-bytes", type=click.IntRange(1024, 900 * 1024), default=None,
               help="Work items above this size travel through the blob store, not inside the Kafka message. "
-                   "[env OSMOSE_CLAIM_CHECK_BYTES]")
+                   "[env OSMOSE_CLAIM_CHECK_BYTES; default 262144]")
 @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
               help="Log lines on stderr: json (one object per line, with job/tenant/trace ids), text; "
                    "auto = text on a terminal, json otherwise.")
 @click.option("-v", "--verbose", count=True, help="Debug logging with -vv (the default level is info).")
 def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_uri: str | None,
-          kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int,
-          retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int, log_format: str,
+          kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int | None,
+          retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int | None, log_format: str,
           verbose: int) -> None:
     """Run one pipeline stage (or all six: `all`) as a gRPC service fed by Kafka.
 
@@ -105,15 +103,16 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
     from osmose.hosts.service_worker import RetryPolicy
 
     settings = settings_from(data_dir, graph_uri=graph_uri, kafka_bootstrap=kafka_bootstrap,
-                             topic_prefix=topic_prefix, blob_dir=blob_dir)
+                             topic_prefix=topic_prefix, blob_dir=blob_dir, max_in_flight=max_in_flight,
+                             claim_check_bytes=claim_check_bytes)
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     setup_logging(settings, max(verbose, 1) if verbose else 0, default=logging.INFO, as_json=as_json)
     _bus_config(settings, "osmose")
     stages = _STAGES if stage == "all" else [stage]
     options = ServiceOptions(
-        host=host, port=port or PIPELINE[stages[0]].port, max_in_flight=max_in_flight,
+        host=host, port=port or PIPELINE[stages[0]].port, max_in_flight=settings.max_in_flight,
         retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
-        claim_check_bytes=claim_check_bytes)
+        claim_check_bytes=settings.claim_check_bytes)
     sys.exit(run_async(ServiceHost(settings, stages, options).run()))
 
 
@@ -121,8 +120,9 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="OSMOSE_SERVER", metavar="HOST:PORT",
-              help="The front door: `osmose serve triage` or `osmose serve all`. [env OSMOSE_SERVER]")
+@click.option("--server", default=None, metavar="HOST:PORT",
+              help="The front door: `osmose serve triage` or `osmose serve all`. "
+                   f"[env OSMOSE_SERVER; default {DEFAULT_SERVER}]")
 @tenant_option
 @click.option("--tier", type=click.Choice(TIERS, case_sensitive=False), default=None,
               help="Force a tier: fast, standard or deep. Default: triage decides per document.")
@@ -132,7 +132,7 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
 @json_option
 @click.option("--timeout", type=click.FloatRange(1), default=None, metavar="SECONDS",
               help="With --wait: give up waiting after this long (the jobs go on).")
-def submit(paths: tuple[Path, ...], server: str, tenant: str | None, tier: str | None, priority: str, wait: bool,
+def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier: str | None, priority: str, wait: bool,
            as_json: bool, timeout: float | None) -> None:
     """Submit PPTX/PPT/PDF files (or folders of them) to a running `osmose serve`.
 
@@ -147,14 +147,14 @@ def submit(paths: tuple[Path, ...], server: str, tenant: str | None, tier: str |
     """
     from osmose.pipeline import tier_from_name
 
-    settings = settings_from(tenant=tenant)
+    settings = settings_from(tenant=tenant, server=server)
     setup_logging(settings, 0)
     files = expand_paths(paths)
     if not files:
         raise click.UsageError("no PPTX/PPT/PDF files found in the given paths")
     from osmose.bus.topics import priority_from_name
 
-    code = run_async(_submit(files, server=server, tenant=settings.tenant, tier=tier_from_name(tier),
+    code = run_async(_submit(files, server=settings.server, tenant=settings.tenant, tier=tier_from_name(tier),
                              priority=priority_from_name(priority), wait=wait, as_json=as_json, timeout=timeout))
     sys.exit(code)
 

@@ -365,5 +365,7 @@ def serve(spec: Mapping[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=os.environ.get("OSMOSE_LOG_LEVEL", "WARNING"))
+    from osmose.config import Settings  # the one reader of the environment
+
+    logging.basicConfig(level=Settings.from_env().log_level)
     serve(json.loads(sys.argv[1]))

@@ -57,9 +57,8 @@ class Resources:
             if s.graph_uri:  # neo4j://… or bolt://…: a Neo4j server
                 from osmose.stores.neo4j_graph import Neo4jGraphStore
 
-                self._graph = self._track(
-                    Neo4jGraphStore(s.graph_uri, user=s.graph_user, password=s.graph_password)
-                )
+                password = s.graph_password.get_secret_value() if s.graph_password else None
+                self._graph = self._track(Neo4jGraphStore(s.graph_uri, user=s.graph_user, password=password))
             else:
                 from osmose.stores.sqlite_graph import SqliteGraphStore
 
@@ -78,7 +77,8 @@ class Resources:
             remote = self.models.embeddings if self.models is not None else None
             dim = remote.dim if remote is not None else MiniLMEmbeddings.dim
             if s.qdrant_url:  # a Qdrant server, one collection for every tenant
-                store = QdrantVectorStore(url=s.qdrant_url, api_key=s.qdrant_api_key, dim=dim)
+                api_key = s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None
+                store = QdrantVectorStore(url=s.qdrant_url, api_key=api_key, dim=dim)
             else:
                 store = QdrantVectorStore(path=s.vector_path, dim=dim)
             self._vectors = self._track(store)
@@ -91,7 +91,8 @@ class Resources:
             from osmose.models.cache import open_content_cache
 
             s = self.settings
-            cache = self._track(open_content_cache(cache_url=s.cache_url, sqlite_path=s.cache_path,
+            cache_url = s.cache_url.get_secret_value() if s.cache_url else None
+            cache = self._track(open_content_cache(cache_url=cache_url, sqlite_path=s.cache_path,
                                                    namespace="embeddings"))
             # TEI when OSMOSE_TEI_URL is set (the router's embeddings endpoint), else the local model.
             model = self.models.embeddings if self.models is not None else None

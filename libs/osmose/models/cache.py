@@ -30,7 +30,8 @@ def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: s
     """Redis when `cache_url` is ``redis://``/``rediss://``/``unix://``, else SQLite at `sqlite_path`."""
     if cache_url:
         if not cache_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError(f"OSMOSE_CACHE_URL must be redis://, rediss:// or unix://, got {cache_url!r}")
+            raise ConfigurationError(  # the URL may carry a password: name its scheme only
+                f"OSMOSE_CACHE_URL must be redis://, rediss:// or unix://, got {cache_url.partition('://')[0]}://…")
         from osmose.models.redis_cache import RedisCache
 
         return RedisCache(cache_url, namespace=namespace)

@@ -1,7 +1,8 @@
 """The router configuration: endpoints, tasks and their fallback chains, read from YAML.
 
-Small frozen value objects with defaults as module constants, validated when
-loaded. The default file ships with Osmose (``router.yaml`` next to this
+Small frozen pydantic models with defaults as module constants, validated when
+loaded: a key the format does not know is refused (``extra="forbid"``), and every
+error names its path in the file (``endpoints.llm.breaker.error_rate: ...``). The default file ships with Osmose (``router.yaml`` next to this
 module); ``OSMOSE_ROUTER_CONFIG`` names another one. Endpoint URLs are usually
 ``${llm_url}``, ``${vision_url}`` or ``${tei_url}``: those take the value of the
 matching setting (``OSMOSE_LLM_URL``, ...), and an endpoint whose URL ends up
@@ -37,12 +38,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from osmose.models.exceptions import RouterConfigError
 
@@ -57,6 +67,7 @@ __all__ = [
     "TimeoutConfig",
     "default_router_text",
     "load_router_config",
+    "parse_router_config",
 ]
 
 DEFAULT_RETRY_BUDGET = 20
@@ -67,153 +78,168 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 URL_SETTINGS = ("llm_url", "vision_url", "tei_url")
 
 
-@dataclass(frozen=True, kw_only=True)
-class TimeoutConfig:
+class _Section(BaseModel):
+    """A part of the file: frozen, unknown keys refused, YAML numbers accepted where text is meant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+
+class TimeoutConfig(_Section):
     """Per-call deadline: `initial` until `samples` latencies are known, then
     `multiplier` x their `percentile`, kept within [`min`, `max`] seconds."""
 
-    connect: float = 5.0
+    connect: float = Field(5.0, gt=0)
     initial: float = 60.0
     min: float = 5.0
     max: float = 300.0
-    percentile: float = 95.0
-    multiplier: float = 3.0
-    samples: int = 20
+    percentile: float = Field(95.0, gt=0, le=100)
+    multiplier: float = Field(3.0, ge=1)
+    samples: int = Field(20, ge=1)
 
-    def validate(self, where: str) -> None:
+    def check_bounds(self) -> None:
+        # Checked where an endpoint uses it, not here: a lone TimeoutConfig (tests of the
+        # clamp) may have initial outside [min, max].
         if not 0 < self.min <= self.initial <= self.max:
-            raise RouterConfigError(f"{where}: need 0 < min <= initial <= max")
-        if not 0 < self.percentile <= 100 or self.multiplier < 1 or self.samples < 1 or self.connect <= 0:
-            raise RouterConfigError(f"{where}: percentile in (0, 100], multiplier >= 1, samples >= 1, connect > 0")
+            raise ValueError("timeout: need 0 < min <= initial <= max")
 
 
-@dataclass(frozen=True, kw_only=True)
-class RetryConfig:
+class RetryConfig(_Section):
     """Attempts per call (1 = no retry); exponential backoff with jitter between them,
     or the server's Retry-After when it sends one (up to `max_retry_after` seconds:
     beyond that the call fails at once rather than holding the document)."""
 
-    attempts: int = 4
-    backoff_initial: float = 0.5
-    backoff_max: float = 20.0
-    jitter: float = 1.0
-    max_retry_after: float = 60.0
-
-    def validate(self, where: str) -> None:
-        if self.attempts < 1 or self.backoff_initial < 0 or self.backoff_max < 0 or self.jitter < 0:
-            raise RouterConfigError(f"{where}: attempts >= 1 and non-negative backoff")
+    attempts: int = Field(4, ge=1)
+    backoff_initial: float = Field(0.5, ge=0)
+    backoff_max: float = Field(20.0, ge=0)
+    jitter: float = Field(1.0, ge=0)
+    max_retry_after: float = Field(60.0, ge=0)
 
 
-@dataclass(frozen=True, kw_only=True)
-class BreakerConfig:
+class BreakerConfig(_Section):
     """Opens when, over the last `window_seconds`, at least `min_calls` calls were made
     and `error_rate` of them failed; after `open_seconds` it lets `half_open_calls`
     probes through, and closes when they succeed."""
 
-    window_seconds: float = 60.0
-    min_calls: int = 5
-    error_rate: float = 0.5
-    open_seconds: float = 30.0
-    half_open_calls: int = 1
-
-    def validate(self, where: str) -> None:
-        if self.window_seconds <= 0 or self.open_seconds < 0 or self.min_calls < 1 or self.half_open_calls < 1:
-            raise RouterConfigError(f"{where}: positive window, min_calls and half_open_calls")
-        if not 0 < self.error_rate <= 1:
-            raise RouterConfigError(f"{where}: error_rate in (0, 1]")
+    window_seconds: float = Field(60.0, gt=0)
+    min_calls: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    open_seconds: float = Field(30.0, ge=0)
+    half_open_calls: int = Field(1, ge=1)
 
 
-@dataclass(frozen=True, kw_only=True)
-class EndpointConfig:
-    name: str
-    url: str  # "" = off
-    protocol: str = "openai"
-    concurrency: int = 16
-    requests_per_second: float = 0.0
-    tokens_per_minute: float = 0.0
+class EndpointConfig(_Section):
+    name: str  # the key under `endpoints:` (set by RouterConfig, not written in the file)
+    url: str = ""  # "" = off; ${llm_url}-style placeholders are expanded from the validation context
+    protocol: Literal["openai", "tei"] = "openai"
+    concurrency: int = Field(16, ge=1)
+    requests_per_second: float = Field(0.0, ge=0)
+    tokens_per_minute: float = Field(0.0, ge=0)
     model: str = ""  # tei: the served model (its name goes into cache keys)
     dim: int = 384  # tei: vector size
-    timeout: TimeoutConfig = field(default_factory=TimeoutConfig)
-    retries: RetryConfig = field(default_factory=RetryConfig)
-    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    timeout: TimeoutConfig = TimeoutConfig()
+    retries: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _expand(cls, url: object, info: ValidationInfo) -> object:
+        if url is None:
+            return ""
+        if not isinstance(url, str):
+            return url
+        urls: Mapping[str, str | None] = (info.context or {}).get("urls") or {}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in URL_SETTINGS:
+                raise ValueError(f"unknown placeholder ${{{name}}}; use one of {URL_SETTINGS}")
+            return urls.get(name) or ""
+
+        expanded = _PLACEHOLDER.sub(value, url).rstrip("/")
+        if expanded and not expanded.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {expanded!r}")
+        return expanded
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EndpointConfig:
+        if self.protocol == "tei" and (not self.model or self.dim < 1):
+            raise ValueError("a tei endpoint needs model and dim")
+        self.timeout.check_bounds()
+        return self
 
     @property
     def enabled(self) -> bool:
         return bool(self.url)
 
-    def validate(self) -> None:
-        where = f"endpoint {self.name!r}"
-        if self.protocol not in PROTOCOLS:
-            raise RouterConfigError(f"{where}: protocol must be one of {sorted(PROTOCOLS)}")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise RouterConfigError(f"{where}: url must start with http:// or https://, got {self.url!r}")
-        if self.concurrency < 1 or self.requests_per_second < 0 or self.tokens_per_minute < 0:
-            raise RouterConfigError(f"{where}: concurrency >= 1, rate limits >= 0")
-        if self.protocol == "tei" and (not self.model or self.dim < 1):
-            raise RouterConfigError(f"{where}: a tei endpoint needs model and dim")
-        self.timeout.validate(where)
-        self.retries.validate(where)
-        self.breaker.validate(where)
 
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
+class Target(_Section):
     """One link of a task's chain: a model on an endpoint, with its parameters."""
 
     endpoint: str
-    model: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    model: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.endpoint}:{self.model}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class TaskRoute:
-    task: str
-    chain: tuple[Target, ...]
-    fallback: str = "heuristic"
-    batch_size: int = 4
-    max_input_chars: int = 12_000
-
-    def validate(self, endpoints: Mapping[str, EndpointConfig]) -> None:
-        where = f"task {self.task!r}"
-        if not self.chain:
-            raise RouterConfigError(f"{where}: chain is empty")
-        for target in self.chain:
-            endpoint = endpoints.get(target.endpoint)
-            if endpoint is None:
-                raise RouterConfigError(f"{where}: unknown endpoint {target.endpoint!r}")
-            if endpoint.protocol != "openai":
-                raise RouterConfigError(f"{where}: endpoint {target.endpoint!r} does not speak the chat protocol")
-            if not target.model:
-                raise RouterConfigError(f"{where}: every chain entry needs a model")
-        if self.fallback not in FALLBACKS:
-            raise RouterConfigError(f"{where}: fallback must be one of {sorted(FALLBACKS)}")
-        if self.batch_size < 1 or self.max_input_chars < 500:
-            raise RouterConfigError(f"{where}: batch_size >= 1, max_input_chars >= 500")
+class TaskRoute(_Section):
+    task: str  # the key under `tasks:` (set by RouterConfig)
+    chain: tuple[Target, ...] = Field(min_length=1)
+    fallback: Literal["heuristic", "fail"] = "heuristic"
+    batch_size: int = Field(4, ge=1)
+    max_input_chars: int = Field(12_000, ge=500)
 
 
-@dataclass(frozen=True, kw_only=True)
-class RouterConfig:
-    endpoints: Mapping[str, EndpointConfig]
-    tasks: Mapping[str, TaskRoute]
+class RouterConfig(_Section):
+    version: int | None = None  # accepted for forward compatibility; one format so far
+    retry_budget_per_document: int = Field(DEFAULT_RETRY_BUDGET, ge=0)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    tasks: dict[str, TaskRoute] = Field(default_factory=dict)
     embeddings: str | None = None
-    retry_budget_per_document: int = DEFAULT_RETRY_BUDGET
-    source: str = "<default>"
+    # Where the configuration came from (file path or "<default router.yaml>"); not a key of the file.
+    _source: str = PrivateAttr("<default>")
 
-    def __post_init__(self) -> None:
-        for endpoint in self.endpoints.values():
-            endpoint.validate()
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, raw: Any) -> Any:
+        """Each endpoint and task knows its own name: the key it is written under."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for section, field in (("endpoints", "name"), ("tasks", "task")):
+            specs = raw.get(section)
+            if specs is None:
+                raw.pop(section, None)
+            elif isinstance(specs, dict):
+                named = {}
+                for key, spec in specs.items():
+                    if isinstance(spec, dict) and field in spec:
+                        raise ValueError(f"{section}.{key}: unknown key {field!r}")
+                    named[key] = {**spec, field: key} if isinstance(spec, dict) else spec
+                raw[section] = named
+        return raw
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> RouterConfig:
         for route in self.tasks.values():
-            route.validate(self.endpoints)
+            for target in route.chain:
+                endpoint = self.endpoints.get(target.endpoint)
+                if endpoint is None:
+                    raise ValueError(f"tasks.{route.task}: unknown endpoint {target.endpoint!r}")
+                if endpoint.protocol != "openai":
+                    raise ValueError(f"tasks.{route.task}: endpoint {target.endpoint!r} does not speak "
+                                     "the chat protocol")
         if self.embeddings is not None:
             endpoint = self.endpoints.get(self.embeddings)
             if endpoint is None or endpoint.protocol != "tei":
-                raise RouterConfigError(f"embeddings: {self.embeddings!r} is not a tei endpoint")
-        if self.retry_budget_per_document < 0:
-            raise RouterConfigError("retry_budget_per_document must be >= 0")
+                raise ValueError(f"embeddings: {self.embeddings!r} is not a tei endpoint")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     def route(self, task: str) -> TaskRoute | None:
         return self.tasks.get(task)
@@ -247,84 +273,34 @@ def load_router_config(path: Path | None = None, *, urls: Mapping[str, str | Non
 
 
 def parse_router_config(raw: Any, *, urls: Mapping[str, str | None], source: str = "<dict>") -> RouterConfig:
+    """`raw` (the parsed YAML) validated; errors name the source and the path of each bad key."""
     if not isinstance(raw, dict):
         raise RouterConfigError(f"{source}: the top level must be a mapping")
-    _no_unknown(raw, {"version", "retry_budget_per_document", "endpoints", "tasks", "embeddings"}, source)
-    endpoints = {}
-    for name, spec in _mapping(raw.get("endpoints") or {}, f"{source}: endpoints").items():
-        spec = _mapping(spec, f"{source}: endpoint {name!r}")
-        where = f"{source}: endpoint {name!r}"
-        _no_unknown(spec, {f.name for f in fields(EndpointConfig)} - {"name"}, where)
-        values = {k: v for k, v in spec.items() if k not in ("timeout", "retries", "breaker", "url")}
-        endpoints[name] = EndpointConfig(
-            name=name,
-            url=_expand_url(str(spec.get("url") or ""), urls, where),
-            timeout=_section(TimeoutConfig, spec.get("timeout"), f"{where}: timeout"),
-            retries=_section(RetryConfig, spec.get("retries"), f"{where}: retries"),
-            breaker=_section(BreakerConfig, spec.get("breaker"), f"{where}: breaker"),
-            **_typed(EndpointConfig, values, where),
-        )
-    tasks = {}
-    for task, spec in _mapping(raw.get("tasks") or {}, f"{source}: tasks").items():
-        where = f"{source}: task {task!r}"
-        spec = _mapping(spec, where)
-        _no_unknown(spec, {"chain", "fallback", "batch_size", "max_input_chars"}, where)
-        chain = []
-        for entry in spec.get("chain") or []:
-            entry = _mapping(entry, f"{where}: chain entry")
-            _no_unknown(entry, {"endpoint", "model", "params"}, f"{where}: chain entry")
-            chain.append(Target(endpoint=str(entry.get("endpoint", "")), model=str(entry.get("model", "")),
-                                params=dict(_mapping(entry.get("params") or {}, f"{where}: params"))))
-        values = {k: v for k, v in spec.items() if k != "chain"}
-        tasks[task] = TaskRoute(task=task, chain=tuple(chain), **_typed(TaskRoute, values, where))
     try:
-        return RouterConfig(
-            endpoints=endpoints, tasks=tasks, embeddings=raw.get("embeddings"),
-            retry_budget_per_document=int(raw.get("retry_budget_per_document", DEFAULT_RETRY_BUDGET)),
-            source=source,
-        )
-    except RouterConfigError as exc:
-        raise RouterConfigError(f"{source}: {exc}") from None
+        config = RouterConfig.model_validate(raw, context={"urls": urls})
+    except ValidationError as exc:
+        raise RouterConfigError(f"{source}: {_explain(exc)}") from None
+    config._source = source
+    return config
 
 
-def _expand_url(url: str, urls: Mapping[str, str | None], where: str) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in URL_SETTINGS:
-            raise RouterConfigError(f"{where}: unknown placeholder ${{{name}}}; use one of {URL_SETTINGS}")
-        return urls.get(name) or ""
-
-    return _PLACEHOLDER.sub(value, url).rstrip("/")
-
-
-def _mapping(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise RouterConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _no_unknown(spec: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise RouterConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
-
-
-def _typed(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """`values` converted to the types of `cls`'s fields (int, float, str)."""
-    types = {f.name: f.type for f in fields(cls)}
-    out = {}
-    for key, value in values.items():
-        kind = types[key]
-        try:
-            out[key] = {"int": int, "float": float, "str": str}.get(kind, lambda v: v)(value)
-        except (TypeError, ValueError):
-            raise RouterConfigError(f"{where}: {key} must be {kind}, got {value!r}") from None
-    return out
-
-
-def _section(cls: type, spec: Any, where: str) -> Any:
-    if spec is None:
-        return cls()
-    spec = _mapping(spec, where)
-    _no_unknown(spec, {f.name for f in fields(cls)}, where)
-    return cls(**_typed(cls, spec, where))
+def _explain(exc: ValidationError) -> str:
+    """One clause per problem: `endpoints.llm.breaker.error_rate: Input should be ... (got 2)`."""
+    clauses = []
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        loc = [str(part) for part in error["loc"]]
+        if error["type"] == "too_short" and any(len(e["loc"]) > len(loc) and e["loc"][:len(loc)] == error["loc"]
+                                                for e in errors):
+            continue  # a list whose bad items were dropped: the items' errors say it all
+        if error["type"] == "extra_forbidden":
+            where, message = ".".join(loc[:-1]) or "top level", f"unknown key {loc[-1]!r}"
+        elif error["type"] == "value_error":
+            where, message = ".".join(loc), str(error["ctx"]["error"])
+        else:
+            where, message = ".".join(loc), error["msg"]
+            value = error.get("input")
+            if isinstance(value, str | int | float | bool) and loc[-1:] != ["url"]:
+                message += f" (got {value!r})"
+        clauses.append(f"{where}: {message}" if where else message)
+    return "; ".join(clauses)

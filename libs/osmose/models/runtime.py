@@ -79,7 +79,8 @@ class ModelRuntime:
     def from_settings(cls, settings: Settings, *, config: RouterConfig | None = None) -> ModelRuntime:
         config = config or load_router_config(settings.router_config, urls={
             "llm_url": settings.llm_url, "vision_url": settings.vision_url, "tei_url": settings.tei_url})
-        store = open_content_cache(cache_url=settings.cache_url, sqlite_path=settings.data_dir / "cache" / "models.sqlite",
+        cache_url = settings.cache_url.get_secret_value() if settings.cache_url else None
+        store = open_content_cache(cache_url=cache_url, sqlite_path=settings.data_dir / "cache" / "models.sqlite",
                                    namespace="models")
         runtime = cls(config, cache=ModelCache(store))
         logger.info("model router (%s): %s; embeddings: %s; cache: %s", config.source,

@@ -50,6 +50,13 @@ def test_router_file_from_settings(tmp_path: Path) -> None:
     (lambda r: r["tasks"]["concept_extraction"].update(fallback="pray"), "fallback"),
     (lambda r: r["tasks"]["concept_extraction"].update(batch_size="four"), "batch_size"),
     (lambda r: r.update(embeddings="llm"), "not a tei endpoint"),
+    # unknown keys are refused at every level, and the message gives their path
+    (lambda r: r.update(colour="red"), "top level: unknown key 'colour'"),
+    (lambda r: r["endpoints"]["llm"]["timeout"].update(deadline=3), r"endpoints\.llm\.timeout: unknown key 'deadline'"),
+    (lambda r: r["tasks"]["concept_extraction"]["chain"][0].update(temperature=0),
+     r"tasks\.concept_extraction\.chain\.0: unknown key 'temperature'"),
+    (lambda r: r["endpoints"]["llm"].update(name="other"), r"endpoints\.llm: unknown key 'name'"),
+    (lambda r: r["endpoints"]["llm"].update(concurrency=0), r"endpoints\.llm\.concurrency: .*greater than or equal to 1"),
 ])
 def test_invalid_configurations_are_rejected_with_the_reason(change, message: str) -> None:
     raw = router_dict(llm="http://h/v1")
@@ -65,3 +72,22 @@ def test_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
     bad.write_text("endpoints: [")
     with pytest.raises(RouterConfigError, match="invalid YAML"):
         load_router_config(bad)
+
+
+def test_errors_name_the_source_and_every_problem() -> None:
+    raw = router_dict(llm="http://h/v1")
+    raw["endpoints"]["llm"]["colour"] = "red"
+    raw["tasks"]["relation_typing"]["batch_size"] = 0
+    with pytest.raises(RouterConfigError) as caught:
+        parse_router_config(raw, urls={}, source="my-router.yaml")
+    message = str(caught.value)
+    assert message.startswith("my-router.yaml: ")
+    assert "endpoints.llm: unknown key 'colour'" in message and "tasks.relation_typing.batch_size" in message
+
+
+def test_the_source_is_not_a_key_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(router_dict(llm="${llm_url}")))
+    assert load_router_config(path).source == str(path)
+    with pytest.raises(RouterConfigError, match="unknown key 'source'"):
+        parse_router_config({**router_dict(), "source": "elsewhere"}, urls={})

@@ -49,7 +49,7 @@ def test_errors_come_back_with_their_class_reason_and_message(pool: ParserPool, 
 def test_a_document_past_its_deadline_is_stopped_and_the_next_one_parses(tmp_path: Path, pool: ParserPool) -> None:
     deck = build_many_slides_pptx(tmp_path, count=120)
     hurried = Settings()
-    hurried = replace(hurried, limits=replace(hurried.limits, parse_timeout_s=0.05))
+    hurried = hurried.with_overrides(limits=replace(hurried.limits, parse_timeout_s=0.05))
     with pytest.raises(DocumentError) as late:
         pool.parse(deck.read_bytes(), settings=hurried, file_name=deck.name)
     assert late.value.reason == "parse-timeout"
