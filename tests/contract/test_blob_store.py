@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -291,3 +292,20 @@ def test_s3_object_with_other_bytes_is_not_the_blob(s3_client: Any) -> None:
             pass
     finally:
         s3_client.delete_object(Bucket=s3_bucket(), Key=prefix + blob_key(ref))
+
+
+def test_s3_storing_a_blob_again_restarts_its_age(s3_client: Any) -> None:
+    prefix = f"contract/{uuid.uuid4().hex}/"
+    store = S3BlobStore(bucket=s3_bucket(), prefix=prefix, **s3_settings(), refresh_after=timedelta(0))
+    data = random_bytes(3 * MiB, seed=8)
+    ref = store.put(data)
+    key = prefix + blob_key(ref)
+    s3_client.copy_object(Bucket=s3_bucket(), Key=key, CopySource={"Bucket": s3_bucket(), "Key": key},
+                          MetadataDirective="REPLACE", Metadata={"marker": "old"})
+    try:
+        assert store.put(data) == ref  # copied onto itself: a new age, the marker gone, the same bytes
+        head = s3_client.head_object(Bucket=s3_bucket(), Key=key)
+        assert "marker" not in head.get("Metadata", {}) and head["ContentLength"] == len(data)
+        assert store.get(ref) == data
+    finally:
+        s3_client.delete_object(Bucket=s3_bucket(), Key=key)

@@ -22,10 +22,11 @@ from osmose.bus.blobs.local import LocalBlobStore
 from osmose.bus.blobs.protocol import REF_PREFIX, BlobStore, BlobWriter, blob_key, digest_of, is_blob_ref
 
 if TYPE_CHECKING:
-    from osmose.bus.blobs.s3 import DEFAULT_MULTIPART_THRESHOLD, S3BlobStore
+    from osmose.bus.blobs.s3 import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REFRESH_AFTER, S3BlobStore
 
 __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",
+    "DEFAULT_REFRESH_AFTER",
     "REF_PREFIX",
     "BlobStore",
     "BlobWriter",
@@ -40,7 +41,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # boto3 takes ~0.25 s to import: only the processes that use S3 pay for it.
-    if name in ("S3BlobStore", "DEFAULT_MULTIPART_THRESHOLD"):
+    if name in ("S3BlobStore", "DEFAULT_MULTIPART_THRESHOLD", "DEFAULT_REFRESH_AFTER"):
         from osmose.bus.blobs import s3
 
         return getattr(s3, name)

@@ -70,7 +70,7 @@ class LocalBlobStore:
         ref = REF_PREFIX + digest
         final = self.path(ref)
         try:
-            if not final.exists():
+            if not self._touch(final):
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, final)
         except OSError as exc:  # a full disk or a broken share: the next attempt may succeed
@@ -79,9 +79,21 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
         return ref
 
+    @staticmethod
+    def _touch(final: Path) -> bool:
+        """Whether the blob is already stored; if so its modification time restarts, so a
+        sweep by age never removes a blob that new messages refer to."""
+        try:
+            os.utime(final)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:  # another owner or a read-only share: stored all the same
+            return final.is_file()
+        return True
+
     def put(self, data: bytes) -> str:
         ref = REF_PREFIX + hashlib.sha256(data).hexdigest()
-        if self.path(ref).exists():
+        if self._touch(self.path(ref)):
             return ref
         tmp = self._tmp_path()
         try:

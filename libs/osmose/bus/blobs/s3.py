@@ -9,7 +9,9 @@ partial one:
    an unnamed local temporary file), so its final key is known up front and no temporary
    object is ever created;
 2. a blob already in the bucket is not sent again (a HEAD first: `put` is idempotent and
-   a re-submitted file costs no upload);
+   a re-submitted file costs no upload); if it was stored more than `refresh_after` ago it
+   is copied onto itself, which restarts its age for the bucket's expiry rule, so a blob
+   that new messages refer to does not expire under them;
 3. a small blob is one PutObject with its MD5, which the server checks (an upload cut
    short is rejected, never stored); a large one is a multipart upload, which S3 makes
    visible only when it is completed and which boto3 aborts when a part fails.
@@ -29,6 +31,7 @@ import io
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -46,10 +49,12 @@ from osmose.bus.exceptions import (
 )
 from osmose.errors import OsmoseError
 
-__all__ = ["DEFAULT_MULTIPART_THRESHOLD", "S3BlobStore"]
+__all__ = ["DEFAULT_MULTIPART_THRESHOLD", "DEFAULT_REFRESH_AFTER", "S3BlobStore"]
 
 # Above this size a blob goes up as a multipart upload (parts of this size, sent in parallel).
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
+# A blob stored again after this long has its age restarted (see the module docstring).
+DEFAULT_REFRESH_AFTER = timedelta(days=1)
 # A writer keeps this much in memory before spooling to a local temporary file.
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
@@ -130,13 +135,14 @@ class S3BlobStore:
                  path_style: bool | None = None, verify: bool | str = True,
                  connect_timeout: float = 5.0, read_timeout: float = 60.0, max_attempts: int = 3,
                  multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
-                 spool_dir: Path | None = None) -> None:
+                 refresh_after: timedelta = DEFAULT_REFRESH_AFTER, spool_dir: Path | None = None) -> None:
         if not bucket:
             raise BlobStoreConfigurationError("the S3 blob store needs a bucket name")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.spool_dir = spool_dir
+        self.refresh_after = refresh_after
         self._session = boto3.session.Session(aws_access_key_id=access_key_id,
                                               aws_secret_access_key=secret_access_key,
                                               aws_session_token=session_token, region_name=region)
@@ -195,9 +201,14 @@ class S3BlobStore:
             return None
 
     def _upload(self, ref: str, body: IO[bytes], size: int, md5: bytes | None = None) -> str:
-        if self._head(ref) is not None:
-            return ref
         key = self.key(ref)
+        head = self._head(ref)
+        if head is not None:
+            if datetime.now(UTC) - head["LastModified"] >= self.refresh_after:
+                self._call(f"COPY {ref}", lambda s3: s3.copy_object(
+                    Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                    MetadataDirective="REPLACE", ContentType="application/octet-stream"))
+            return ref
         if size < self._transfer.multipart_threshold:
             if md5 is None:
                 md5 = hashlib.md5(body.read(), usedforsecurity=False).digest()
