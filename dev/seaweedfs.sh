@@ -103,7 +103,7 @@ JSON
   die "S3 did not answer on 127.0.0.1:$S3_PORT within 60 s (logs in $RUN)"
 }
 
-down() { stop_pidfile seaweedfs "$PIDFILE" 30; }
+down() { stop_pidfile seaweedfs "$PIDFILE" 45; }  # weed drains its volume server: ~25 s
 
 case "${1:-}" in
   up) up ;;
