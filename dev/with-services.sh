@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Run a command with the project's real servers up: a Kafka broker and a Neo4j
-# server (both from Maven Central jars, see dev/kafka.sh and dev/neo4j.sh).
+# server (both from Maven Central jars, see dev/kafka.sh and dev/neo4j.sh), and
+# SeaweedFS serving S3 (built from the Go module proxy, see dev/seaweedfs.sh).
 #   dev/with-services.sh pytest -q
 # Servers that were already running are left running; the ones this script
 # started are stopped when the command ends, whatever its outcome.
-# OSMOSE_SERVICES="kafka neo4j" (default) chooses which ones.
+# OSMOSE_SERVICES="kafka neo4j seaweedfs" (default) chooses which ones.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SERVICES="${OSMOSE_SERVICES:-kafka neo4j}"
+SERVICES="${OSMOSE_SERVICES:-kafka neo4j seaweedfs}"
 started=()
 
 cleanup() {

@@ -15,7 +15,11 @@ Helpers of a test module that drive async code are ``async def`` too and are awa
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -45,3 +49,40 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def manifest(corpus: Path) -> dict[str, dict[str, str]]:
     return load_manifest()
+
+
+# -- the S3-compatible test server (dev/seaweedfs.sh) -----------------------------------------------
+
+def s3_settings() -> dict[str, str]:
+    return {
+        "endpoint_url": os.environ.get("OSMOSE_TEST_S3_ENDPOINT") or "http://127.0.0.1:8333",
+        "access_key_id": os.environ.get("OSMOSE_TEST_S3_ACCESS_KEY") or "osmose-dev",
+        "secret_access_key": os.environ.get("OSMOSE_TEST_S3_SECRET_KEY") or "osmose-dev-secret",
+    }
+
+
+def s3_bucket() -> str:
+    return os.environ.get("OSMOSE_TEST_S3_BUCKET") or "osmose-test"
+
+
+@pytest.fixture(scope="session")
+def s3_client() -> Any:
+    """A plain boto3 client on the test server (to inspect the bucket, not to test the store);
+    skips, or fails in CI, when no server answers."""
+    import boto3
+
+    settings = s3_settings()
+    url = urlsplit(settings["endpoint_url"])
+    try:
+        socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=2).close()
+    except OSError as exc:
+        message = (f"no S3 server at {settings['endpoint_url']} ({exc}); start one with `make s3-up`"
+                   " (dev/seaweedfs.sh) or set OSMOSE_TEST_S3_ENDPOINT")
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI runs the S3 blob-store contract tests")
+        pytest.skip(message)
+    client = boto3.client("s3", endpoint_url=settings["endpoint_url"], aws_access_key_id=settings["access_key_id"],
+                          aws_secret_access_key=settings["secret_access_key"], region_name="us-east-1")
+    if s3_bucket() not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=s3_bucket())
+    return client

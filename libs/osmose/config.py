@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     topic_prefix: str = "osmose"
     # Claim-check blob store shared by the service processes; None = data_dir/blobs.
     blob_dir: Path | None = None
+    # A cluster's blob store: s3://bucket[/prefix] on any S3-compatible server; None = the folder above.
+    blob_url: str | None = None
+    blob_s3_endpoint: str | None = None          # None = AWS S3
+    blob_s3_region: str | None = None
+    blob_s3_access_key_id: str | None = None     # None (both) = boto3's chain: AWS_*, web identity, …
+    blob_s3_secret_access_key: SecretStr | None = None
+    blob_s3_ca_bundle: str | None = None         # a CA file for a private endpoint
     # The front door `osmose submit` talks to.
     server: str = DEFAULT_SERVER
     # Documents one stage works on at once, per priority class (`osmose serve`).

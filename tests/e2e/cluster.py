@@ -55,9 +55,11 @@ class Cluster:
     a topic prefix. Each process runs in its own session so kill -9 takes its children too
     (as a container's death would)."""
 
-    def __init__(self, *, bootstrap: str, prefix: str, data_dir: Path, log_dir: Path) -> None:
+    def __init__(self, *, bootstrap: str, prefix: str, data_dir: Path, log_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
+        self.extra_env = dict(extra_env or {})
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.ports = dict(zip(STAGES, free_ports(len(STAGES)), strict=True))
@@ -73,7 +75,7 @@ class Cluster:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
-        env.update(OSMOSE_KAFKA_BOOTSTRAP=self.bootstrap, OSMOSE_TOPIC_PREFIX=self.prefix)
+        env.update(OSMOSE_KAFKA_BOOTSTRAP=self.bootstrap, OSMOSE_TOPIC_PREFIX=self.prefix, **self.extra_env)
         return env
 
     def start(self, stage: str) -> None:

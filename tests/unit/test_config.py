@@ -18,11 +18,13 @@ from tests.support import REPO
 PASSWORD = "pw-Kq7vZ2-graph"
 API_KEY = "key-Xy3mW9-qdrant"
 CACHE_PASSWORD = "pw-Rr5tB8-cache"
-SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD)
+S3_SECRET = "s3-Jd8pQ4-secret"
+SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET)
 SECRET_ENV = {
     "OSMOSE_GRAPH_PASSWORD": PASSWORD,
     "OSMOSE_QDRANT_API_KEY": API_KEY,
     "OSMOSE_CACHE_URL": f"redis://:{CACHE_PASSWORD}@127.0.0.1:6379/0",
+    "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY": S3_SECRET,
 }
 
 
@@ -46,7 +48,9 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_LLM_URL": "http://l/v1", "OSMOSE_VISION_URL": "http://v/v1", "OSMOSE_TEI_URL": "http://t",
         "OSMOSE_ROUTER_CONFIG": "/etc/router.yaml", "OSMOSE_KAFKA_BOOTSTRAP": "k:9092",
         "OSMOSE_TOPIC_PREFIX": "staging", "OSMOSE_BLOB_DIR": "/shared/blobs", "OSMOSE_SERVER": "front:50051",
-        "OSMOSE_MAX_IN_FLIGHT": "6", "OSMOSE_CLAIM_CHECK_BYTES": "4096", **SECRET_ENV,
+        "OSMOSE_MAX_IN_FLIGHT": "6", "OSMOSE_CLAIM_CHECK_BYTES": "4096", "OSMOSE_BLOB_URL": "s3://bucket/osmose",
+        "OSMOSE_BLOB_S3_ENDPOINT": "http://s3:8333", "OSMOSE_BLOB_S3_REGION": "eu-west-1",
+        "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem", **SECRET_ENV,
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -62,6 +66,9 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert s.router_config == Path("/etc/router.yaml")
     assert (s.kafka_bootstrap, s.topic_prefix, s.blob_dir) == ("k:9092", "staging", Path("/shared/blobs"))
     assert (s.server, s.max_in_flight, s.claim_check_bytes) == ("front:50051", 6, 4096)
+    assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
+        "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
+    assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
     assert isinstance(s.graph_password, SecretStr) and s.graph_password.get_secret_value() == PASSWORD
     assert s.qdrant_api_key is not None and s.qdrant_api_key.get_secret_value() == API_KEY
     assert s.cache_url is not None and s.cache_url.get_secret_value() == SECRET_ENV["OSMOSE_CACHE_URL"]
@@ -124,7 +131,8 @@ def test_secrets_never_show() -> None:
         assert not any(secret in text for secret in SECRETS), text
     assert "**********" in repr(settings)
     secret_names = {v.name for v in environment_variables() if v.secret}
-    assert secret_names == {"OSMOSE_GRAPH_PASSWORD", "OSMOSE_QDRANT_API_KEY", "OSMOSE_CACHE_URL"}
+    assert secret_names == {"OSMOSE_GRAPH_PASSWORD", "OSMOSE_QDRANT_API_KEY", "OSMOSE_CACHE_URL",
+                            "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY"}
 
 
 def test_a_secret_given_as_a_keyword_is_hidden_too() -> None:

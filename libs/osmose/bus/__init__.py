@@ -4,7 +4,7 @@ Modules, one topic each:
 
 ``topics``        every topic, declared once from :data:`osmose.pipeline.STAGES`
 ``envelope``      envelope encoding, claim check, partition keys, headers
-``blobs``         the claim-check blob store (``BlobStore`` protocol, ``LocalBlobStore``)
+``blobs``         the claim-check blob store (``BlobStore`` protocol, ``LocalBlobStore``, ``S3BlobStore``)
 ``trace``         W3C ``traceparent`` propagation
 ``kafka_client``  the only module importing kafka-python: producer, admin, consumer factory
 ``offsets``       commit points between fetch and commit

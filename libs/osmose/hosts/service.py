@@ -37,7 +37,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from osmose.bus.blobs import LocalBlobStore
 from osmose.bus.consumer import StageConsumer
 from osmose.bus.envelope import CLAIM_CHECK_BYTES
 from osmose.bus.jobs import JobTable, JobTail
@@ -128,7 +127,7 @@ class ServiceHost:
             await tail.start()                                                                        # 3.
             if not await self._until(tail.ready):
                 return self._exit_code
-            bus = ServiceBus(config=self.config, producer=producer, blobs=LocalBlobStore(self.settings.blob_path),
+            bus = ServiceBus(config=self.config, producer=producer, blobs=resources.blobs,
                              jobs=table, host=f"{socket.gethostname()}:{os.getpid()}",
                              claim_check_bytes=self.options.claim_check_bytes, pipeline=self.pipeline)
             if self.pipeline.writer.name in self.stages:

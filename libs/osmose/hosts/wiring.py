@@ -22,6 +22,7 @@ from osmose.pipeline import PIPELINE, Pipeline, Resource, Stage
 from osmose.stage import PipelineStage
 
 if TYPE_CHECKING:
+    from osmose.bus.blobs import BlobStore
     from osmose.documents.parsing.worker import ParserPool
     from osmose.embeddings.base import Embeddings
     from osmose.models import ModelRuntime
@@ -44,6 +45,7 @@ class Resources:
         self._embeddings: Embeddings | None = None
         self._models: ModelRuntime | None = None
         self._parser_pool: ParserPool | None = None
+        self._blobs: BlobStore | None = None
         self._opened: list[Any] = []
 
     def _track(self, resource: Any) -> Any:
@@ -112,6 +114,20 @@ class Resources:
 
             self._models = self._track(ModelRuntime.from_settings(s))
         return self._models
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The claim-check store: a shared folder, or an S3-compatible bucket (OSMOSE_BLOB_URL)."""
+        if self._blobs is None:
+            from osmose.bus.blobs import open_blob_store
+
+            s = self.settings
+            secret = s.blob_s3_secret_access_key
+            self._blobs = open_blob_store(
+                url=s.blob_url, local_dir=s.blob_path, endpoint_url=s.blob_s3_endpoint, region=s.blob_s3_region,
+                access_key_id=s.blob_s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None, ca_bundle=s.blob_s3_ca_bundle)
+        return self._blobs
 
     def get(self, resource: Resource) -> Any:
         """A declared resource by name (see :data:`osmose.pipeline.RESOURCES`)."""

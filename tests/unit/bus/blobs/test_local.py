@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,15 @@ def test_missing_and_malformed_references(tmp_path: Path) -> None:
     with pytest.raises(BlobNotFoundError):
         digest_of("/etc/passwd")
     assert is_blob_ref("sha256:" + "0" * 64) and not is_blob_ref("sha256:" + "G" * 64)
+
+
+def test_storing_a_blob_again_restarts_its_age(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    ref = store.put(b"kept while referenced")
+    os.utime(store.path(ref), (1_000_000, 1_000_000))  # as if stored long ago
+    assert store.put(b"kept while referenced") == ref
+    assert store.path(ref).stat().st_mtime > 1_000_000
+    os.utime(store.path(ref), (1_000_000, 1_000_000))
+    writer = store.writer()
+    writer.write(b"kept while referenced")
+    assert writer.commit() == ref and store.path(ref).stat().st_mtime > 1_000_000

@@ -1,0 +1,89 @@
+"""What every claim-check blob store shares: the reference format, the key layout and
+the :class:`BlobStore` protocol.
+
+A reference is ``sha256:<64 hex>``, the digest of the blob's bytes, and every store files
+the blob under the same relative key ``sha256/<2 hex>/<64 hex>``. So the same bytes get
+the same reference and the same key in any store (a folder synced to a bucket stays
+valid), and a reference can never point at changed content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePath
+from typing import Protocol, runtime_checkable
+
+from osmose.bus.exceptions import BlobNotFoundError
+
+__all__ = ["REF_PREFIX", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "scratch_file"]
+
+REF_PREFIX = "sha256:"
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_blob_ref(value: str) -> bool:
+    digest = value[len(REF_PREFIX):]
+    return value.startswith(REF_PREFIX) and len(digest) == 64 and set(digest) <= _HEX
+
+
+def digest_of(ref: str) -> str:
+    """The sha256 hex digest a reference names."""
+    if not is_blob_ref(ref):
+        raise BlobNotFoundError(f"not a blob reference: {ref!r}")
+    return ref[len(REF_PREFIX):]
+
+
+def blob_key(ref: str) -> str:
+    """The blob's key relative to a store's root (a folder or a bucket prefix)."""
+    digest = digest_of(ref)
+    return f"sha256/{digest[:2]}/{digest}"
+
+
+@contextlib.contextmanager
+def scratch_file(name: str) -> Iterator[Path]:
+    """A path called `name` (its last component only: a file name never escapes the folder)
+    in a fresh private folder, removed with everything in it when the context ends."""
+    folder = Path(tempfile.mkdtemp(prefix="osmose-blob-"))
+    try:
+        yield folder / (PurePath(name).name or "document")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@runtime_checkable
+class BlobWriter(Protocol):
+    """Streams one blob in (a file uploaded in chunks); `commit` returns its reference.
+    Nothing is visible in the store before `commit` returns; `abort` discards the data."""
+
+    size: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def put(self, data: bytes) -> str:
+        """Store `data`; returns its reference (idempotent)."""
+        ...
+
+    def writer(self) -> BlobWriter: ...
+
+    def get(self, ref: str) -> bytes:
+        """The blob's bytes; :class:`BlobNotFoundError` when absent."""
+        ...
+
+    def exists(self, ref: str) -> bool: ...
+
+    def size(self, ref: str) -> int: ...
+
+    def local_file(self, ref: str, *, name: str) -> contextlib.AbstractContextManager[Path]:
+        """The blob as a local file called `name` (parsers and renderers want a path
+        with the original extension), for the duration of the context."""
+        ...
