@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -160,6 +160,32 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
+    # Kafka transport: TLS and SASL (credentials from a Secret), and durability of created topics.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None      # client certificate, for brokers that require one
+    kafka_ssl_keyfile: Path | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # Replicas of each created topic (None = the broker's default) and writes a broker must hold
+    # before it acknowledges (with acks=all): 3 and 2 on a production cluster.
+    kafka_replication_factor: Annotated[int, Field(ge=1, le=16)] | None = None
+    kafka_min_insync_replicas: Annotated[int, Field(ge=1, le=16)] | None = None
+    # -- security of the gRPC services (osmose serve) and of their clients ---------------------
+    # TLS: this process's certificate and key, and the CA that signs its peers' (mTLS); PEM files.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    # Credentials the public listener accepts: hashed API keys (a file), and/or JWTs of one issuer.
+    api_keys_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str = "osmose"
+    jwt_jwks_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    # What a client (`osmose submit/search/stats --server`) presents: a bearer token or an API key.
+    token: SecretStr | None = None
+    api_key: SecretStr | None = None
 
     def __init__(self, **values: Any) -> None:
         # One error type for every bad setting, whether it came from a variable or a keyword.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from osmose.config import Limits, Settings, TriagePolicy
 from osmose.documents.parsing import parse_document
-from osmose.documents.parsing.limits import read_bounded
+from osmose.documents.parsing.limits import check_page_count, read_bounded
 from osmose.documents.parsing.worker import ParserPool
 from osmose.errors import PermanentError
 from osmose.services.triage.policy import choose_tier, vision_decision
@@ -64,6 +64,8 @@ class TriageStage:
                 data = read_bounded(path, self.config.limits)
                 doc = self.parser.parse(data, settings=self.config.parse_settings(), file_name=name)
             item.document.CopyFrom(doc)
+        else:   # a document parsed elsewhere gets the same limits as one parsed here
+            check_page_count(len(item.document.slides), self.config.limits, unit="slides")
         doc = item.document
 
         profile = detect_languages(slide_text(s, vision=False) for s in doc.slides)

@@ -81,7 +81,7 @@ class Cluster:
     def start(self, stage: str) -> None:
         log = (self.log_dir / f"{stage}.log").open("ab")
         self.procs[stage] = subprocess.Popen(
-            [str(OSMOSE), "serve", stage, "--host", "127.0.0.1", "--port", str(self.ports[stage]),
+            [str(OSMOSE), "serve", stage, "--insecure", "--host", "127.0.0.1", "--port", str(self.ports[stage]),
              "--data-dir", str(self.data_dir), "--session-timeout", "6", "--drain-timeout", "20",
              # small, so most work items travel by claim check through the shared blob folder
              "--claim-check-bytes", "4096", "--log-format", "json"],

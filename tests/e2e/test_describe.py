@@ -48,7 +48,7 @@ def test_services_use_the_described_ports_groups_and_topics(kafka_bootstrap: str
     front_door = described["stages"][0]["name"]
     # `serve all` listens on the front door's port; a single stage on its own port (no --port given).
     procs = {
-        name: subprocess.Popen([str(OSMOSE), "serve", name, "--host", "127.0.0.1", "--data-dir",
+        name: subprocess.Popen([str(OSMOSE), "serve", name, "--insecure", "--host", "127.0.0.1", "--data-dir",
                                 str(tmp_path / name), "--session-timeout", "6"],
                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=(tmp_path / f"{name}.log").open("wb"), start_new_session=True)

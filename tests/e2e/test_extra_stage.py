@@ -40,7 +40,7 @@ async def test_declared_stage_runs_in_the_service_host(kafka_bootstrap: str, top
     settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
     [port] = free_ports(1)
     host = ServiceHost(settings, list(TEST_PIPELINE.names()),
-                       ServiceOptions(host="127.0.0.1", port=port, session_timeout_s=10), pipeline=TEST_PIPELINE)
+                       ServiceOptions(host="127.0.0.1", port=port, insecure=True, session_timeout_s=10), pipeline=TEST_PIPELINE)
     deck = build_title_body_pptx(tmp_path)
 
     serving = asyncio.create_task(host.run())

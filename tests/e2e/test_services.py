@@ -113,11 +113,14 @@ def test_every_process_is_healthy_and_lists_its_services_by_reflection(cluster: 
             expected = {PIPELINE[stage].grpc_service, *common}
             if stage == "triage":
                 expected.add("osmose.v1.IngestionService")
+            if stage == "persister":
+                expected.add("osmose.v1.QueryService")
             assert expected <= services, (stage, services)
             methods = {m.name for m in DescriptorPool(database).FindServiceByName(PIPELINE[stage].grpc_service).methods}
             assert "Process" in methods
             if stage == "persister":
-                assert {"Search", "Stats"} <= methods
+                query = DescriptorPool(database).FindServiceByName("osmose.v1.QueryService")
+                assert {m.name for m in query.methods} == {"Search", "Stats", "DeleteDocument", "DeleteTenant"}
             if stage == "triage":
                 front = DescriptorPool(database).FindServiceByName("osmose.v1.IngestionService")
                 assert {m.name for m in front.methods} == {"Submit", "GetJob", "WatchJob", "Cancel"}

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from osmose.bus.exceptions import BusError, BusUnavailableError, TopicError
@@ -42,23 +42,51 @@ class BusConfig:
     request_timeout_s: float = 30.0
     # Consumer group liveness: a process that died is evicted after this long.
     session_timeout_s: float = 10.0
+    # Transport security (kafka-python's names and values).
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    # Created topics: replicas (None = the broker's default) and min.insync.replicas.
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, *, client_id: str = "osmose", **overrides: Any) -> BusConfig:
+        def path(value: Any) -> str | None:
+            return str(value) if value else None
+
+        password = settings.kafka_sasl_password
         return cls(bootstrap=settings.kafka_bootstrap, prefix=settings.topic_prefix, client_id=client_id,
-                   **overrides)
+                   security_protocol=settings.kafka_security_protocol, ssl_cafile=path(settings.kafka_ssl_cafile),
+                   ssl_certfile=path(settings.kafka_ssl_certfile), ssl_keyfile=path(settings.kafka_ssl_keyfile),
+                   sasl_mechanism=settings.kafka_sasl_mechanism, sasl_username=settings.kafka_sasl_username,
+                   sasl_password=password.get_secret_value() if password else None,
+                   replication_factor=settings.kafka_replication_factor,
+                   min_insync_replicas=settings.kafka_min_insync_replicas, **overrides)
 
     @property
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
 
     def common(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "bootstrap_servers": self.servers,
             "client_id": self.client_id,
             "bootstrap_timeout_ms": int(self.connect_timeout_s * 1000),
             "request_timeout_ms": int(self.request_timeout_s * 1000),
+            "security_protocol": self.security_protocol,
         }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options.update(ssl_check_hostname=True, ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile,
+                           ssl_keyfile=self.ssl_keyfile)
+        if self.security_protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.sasl_mechanism or "PLAIN", sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        return options
 
 
 def translate(exc: BaseException, what: str, config: BusConfig) -> BusError:
@@ -90,7 +118,9 @@ def ensure_topics(config: BusConfig, specs: Iterable[TopicSpec], *, timeout_s: f
     except Exception as exc:
         raise translate(exc, "connecting to create topics", config) from exc
     try:
-        request = {s.name: {"num_partitions": s.partitions, "replication_factor": -1, "configs": s.configs()}
+        durability = {"min.insync.replicas": str(config.min_insync_replicas)} if config.min_insync_replicas else {}
+        request = {s.name: {"num_partitions": s.partitions, "replication_factor": config.replication_factor or -1,
+                            "configs": {**s.configs(), **durability}}
                    for s in specs}
         try:
             result = admin.create_topics(request, timeout_ms=int(timeout_s * 1000), raise_errors=False)

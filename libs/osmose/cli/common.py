@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from osmose.config import Settings
+from osmose.config import DEFAULT_TENANT, Settings
 from osmose.errors import ConfigurationError, OsmoseError
 from osmose.pipeline import TIER_NAMES
 
@@ -129,3 +129,13 @@ def kafka_options(func):  # noqa: ANN001, ANN201
                              "[env OSMOSE_TOPIC_PREFIX; default osmose]")(func)
     return click.option("--kafka", "kafka_bootstrap", default=None, metavar="HOST:PORT[,...]",
                         help="Kafka bootstrap servers. [env OSMOSE_KAFKA_BOOTSTRAP; default 127.0.0.1:9092]")(func)
+
+
+def requested_tenant(settings: Settings, flag: str | None) -> str:
+    """The tenant a request to a server names: the --tenant flag, or OSMOSE_TENANT; with a
+    credential and neither given, none, so the server takes the credential's own."""
+    if flag:
+        return flag
+    if (settings.token or settings.api_key) and settings.tenant == DEFAULT_TENANT:
+        return ""
+    return settings.tenant

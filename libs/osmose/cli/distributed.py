@@ -23,12 +23,13 @@ from osmose.cli.common import (
     graph_uri_option,
     json_option,
     kafka_options,
+    requested_tenant,
     run_async,
     settings_from,
     setup_logging,
     tenant_option,
 )
-from osmose.config import DEFAULT_SERVER
+from osmose.config import DEFAULT_SERVER, Settings
 from osmose.pipeline import PIPELINE
 
 __all__ = ["describe", "dlq", "serve", "submit", "topics"]
@@ -55,7 +56,19 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
               help="gRPC port. Default: the stage's declared port ("
                    + ", ".join(f"{s.name} {s.port}" for s in PIPELINE)
                    + f"); `all` {PIPELINE.front_door.port}. `osmose describe` lists them.")
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface, as in a container).")
+@click.option("--insecure", is_flag=True,
+              help="Plaintext gRPC on a loopback address, no TLS (a laptop, tests). Without it the public "
+                   "listener needs OSMOSE_TLS_CERT/OSMOSE_TLS_KEY and credentials to check (OSMOSE_API_KEYS_FILE "
+                   "and/or OSMOSE_JWT_ISSUER), the stages' Process RPCs move to an mTLS listener on port+100 "
+                   "(OSMOSE_TLS_CA signs the client certificates) and health probes get a plaintext port+200.")
+@click.option("--internal-port", type=click.IntRange(0, 65535), default=None,
+              help="Port of the mTLS listener for the stages' Process RPCs (default: port + 100; 0: any free one).")
+@click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+              help="Port of the plaintext health listener for probes (default: port + 200; 0: any free one).")
+@click.option("--reflection/--no-reflection", default=None,
+              help="gRPC server reflection on the public listener. Default: on with --insecure, else off.")
 @data_dir_option
 @graph_uri_option
 @kafka_options
@@ -77,15 +90,18 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
               help="Log lines on stderr: json (one object per line, with job/tenant/trace ids), text; "
                    "auto = text on a terminal, json otherwise.")
 @click.option("-v", "--verbose", count=True, help="Debug logging with -vv (the default level is info).")
-def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_uri: str | None,
+def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port: int | None,
+          health_port: int | None, reflection: bool | None,
+          data_dir: Path | None, graph_uri: str | None,
           kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int | None,
           retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int | None, log_format: str,
           verbose: int) -> None:
     """Run one pipeline stage (or all six: `all`) as a gRPC service fed by Kafka.
 
-    The process serves gRPC health checking, reflection and the stage's RPCs (triage
-    also hosts the front door: Submit, GetJob, WatchJob, Cancel; the persister,
-    the only process that opens the stores, serves Search and Stats), and consumes
+    The process serves gRPC health checking and the stage's RPCs (triage also hosts the
+    front door: Submit, GetJob, WatchJob, Cancel; the persister, the only process that
+    opens the stores, serves the query API: Search, Stats, DeleteDocument, DeleteTenant),
+    over TLS with every call authenticated, or in plaintext on loopback with --insecure; it consumes
     the stage's input topics in the consumer group PREFIX.STAGE. Topics are created
     if missing. SIGTERM or Ctrl-C: finish the documents in flight, commit, leave the
     group, exit 0.
@@ -96,8 +112,10 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
 
     \b
     Examples:
-      osmose serve all --data-dir /tmp/osmose
-      osmose serve embedder --kafka kafka:9092 --blob-dir /shared/blobs
+      osmose serve all --insecure --data-dir /tmp/osmose
+      OSMOSE_TLS_CERT=server.pem OSMOSE_TLS_KEY=server-key.pem OSMOSE_TLS_CA=ca.pem \\
+        OSMOSE_API_KEYS_FILE=keys.yaml osmose serve all --host 0.0.0.0
+      osmose serve embedder --host 0.0.0.0 --kafka kafka:9092 --blob-dir /shared/blobs
     """
     from osmose.hosts.service import ServiceHost, ServiceOptions
     from osmose.hosts.service_worker import RetryPolicy
@@ -110,7 +128,9 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
     _bus_config(settings, "osmose")
     stages = _STAGES if stage == "all" else [stage]
     options = ServiceOptions(
-        host=host, port=port or PIPELINE[stages[0]].port, max_in_flight=settings.max_in_flight,
+        host=host, port=port or PIPELINE[stages[0]].port, insecure=insecure, reflection=reflection,
+        internal_port=internal_port, health_port=health_port,
+        max_in_flight=settings.max_in_flight,
         retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
         claim_check_bytes=settings.claim_check_bytes)
     sys.exit(run_async(ServiceHost(settings, stages, options).run()))
@@ -154,12 +174,13 @@ def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier
         raise click.UsageError("no PPTX/PPT/PDF files found in the given paths")
     from osmose.bus.topics import priority_from_name
 
-    code = run_async(_submit(files, server=settings.server, tenant=settings.tenant, tier=tier_from_name(tier),
-                             priority=priority_from_name(priority), wait=wait, as_json=as_json, timeout=timeout))
+    code = run_async(_submit(files, settings=settings, tenant=requested_tenant(settings, tenant),
+                             tier=tier_from_name(tier), priority=priority_from_name(priority), wait=wait,
+                             as_json=as_json, timeout=timeout))
     sys.exit(code)
 
 
-async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, priority: int, wait: bool,
+async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: int, priority: int, wait: bool,
                   as_json: bool, timeout: float | None) -> int:
     from osmose.cli.output import IngestProgress, print_report
     from osmose.errors import DocumentError
@@ -173,7 +194,7 @@ async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, pri
         report.seconds["total"] = 0.0
         return report
 
-    async with ServiceClient(server) as client:
+    async with ServiceClient.from_settings(settings.server, settings) as client:
         accepted: dict[int, str] = {}
         early: dict[int, IngestReport] = {}
         for index, path in enumerate(files):
@@ -230,7 +251,8 @@ async def _submit(files: list[Path], *, server: str, tenant: str, tier: int, pri
                     task.cancel()
         if not as_json:
             ok = len(files) - failed
-            click.echo(f"{ok} of {len(files)} file(s) ingested through {server} (tenant {tenant})"
+            whose = tenant or "of the credential"
+            click.echo(f"{ok} of {len(files)} file(s) ingested through {settings.server} (tenant {whose})"
                        + (f"; {failed} failed" if failed else ""), err=True)
         return 1 if failed else 0
 

@@ -22,6 +22,7 @@ from osmose.cli.common import (
     expand_paths,
     graph_uri_option,
     json_option,
+    requested_tenant,
     run_async,
     server_option,
     settings_from,
@@ -135,8 +136,8 @@ def search(query: str, tenant: str | None, data_dir: Path | None, graph_uri: str
         async def go() -> list:
             from osmose.hosts.service_client import ServiceClient
 
-            async with ServiceClient(server) as client:
-                return await client.search(query, tenant=settings.tenant, limit=limit)
+            async with ServiceClient.from_settings(server, settings) as client:
+                return await client.search(query, tenant=requested_tenant(settings, tenant), limit=limit)
     else:
         if not settings.data_dir.exists():
             raise click.ClickException(
@@ -180,7 +181,7 @@ def stats(tenant: str | None, data_dir: Path | None, graph_uri: str | None, serv
         async def go() -> dict[str, dict[str, int]]:
             from osmose.hosts.service_client import ServiceClient
 
-            async with ServiceClient(server) as client:
+            async with ServiceClient.from_settings(server, settings) as client:
                 return await client.stats(only)
     else:
         if not settings.data_dir.exists():

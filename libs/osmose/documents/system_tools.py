@@ -142,8 +142,22 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def tool_env(**extra: str) -> dict[str, str]:
-    """The current environment plus `extra` (read at call time, never at import)."""
-    env = dict(os.environ)
+# Names that look like credentials, and the one setting a child process may see.
+_SECRET_MARKERS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
+_KEPT_SETTINGS = frozenset({"OSMOSE_LOG_LEVEL"})
+
+
+def untrusted_env(**extra: str) -> dict[str, str]:
+    """The environment for a process that opens hostile files (parse and render workers,
+    LibreOffice, Tesseract): the current one (read at call time) without ``OSMOSE_*`` settings
+    and anything that looks like a credential, plus `extra`."""
+    env = {name: value for name, value in os.environ.items()
+           if (not name.startswith("OSMOSE_") or name in _KEPT_SETTINGS)
+           and not any(marker in name.upper() for marker in _SECRET_MARKERS)}
     env.update(extra)
     return env
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """What LibreOffice and Tesseract run with: :func:`untrusted_env` plus `extra`."""
+    return untrusted_env(**extra)

@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from osmose.documents.system_tools import kill_group
+from osmose.documents.system_tools import kill_group, untrusted_env
 
 __all__ = ["Handler", "WorkerGone", "WorkerPool", "WorkerProcess", "WorkerSpec", "worker_env"]
 
@@ -58,8 +58,6 @@ _CLOSE_GRACE_S = 2.0
 _EXIT_GRACE_S = 1.0
 _STDERR_TAIL_CHARS = 200
 # A worker reads files: it needs neither the platform's settings nor anything like a credential.
-_SECRET_MARKERS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
-_KEPT_SETTINGS = frozenset({"OSMOSE_LOG_LEVEL"})
 
 Header = dict[str, Any]
 
@@ -93,13 +91,7 @@ class WorkerSpec:
 
 def worker_env() -> dict[str, str]:
     """The current environment without ``OSMOSE_*`` settings and anything that looks like a secret."""
-    kept = {
-        name: value for name, value in os.environ.items()
-        if (not name.startswith("OSMOSE_") or name in _KEPT_SETTINGS)
-        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
-    }
-    kept["PYTHONUNBUFFERED"] = "1"
-    return kept
+    return untrusted_env(PYTHONUNBUFFERED="1")
 
 
 class WorkerProcess:

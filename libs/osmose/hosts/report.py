@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from osmose.errors import ConfigurationError, DocumentError, OsmoseError, RetryableError
 from osmose.models.usage import usage_dict
 from osmose.pipeline import tier_name
+from osmose.security.exceptions import SecurityError
 from osmose.v1 import pipeline_pb2 as ppb
 
 __all__ = ["IngestReport", "describe_error", "fill_report"]
@@ -26,6 +27,8 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         return "configuration", f"configuration: {exc}"
     if isinstance(exc, RetryableError):
         return "retryable", f"retryable: {exc}"
+    if isinstance(exc, SecurityError):          # "<reason>: <explanation>" already
+        return str(exc).partition(":")[0], str(exc)
     if isinstance(exc, OsmoseError):
         return getattr(exc, "reason", "failed"), f"failed: {exc}"
     return "internal", f"internal error ({type(exc).__name__}): {exc}"

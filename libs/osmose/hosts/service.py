@@ -1,7 +1,9 @@
 """The service host: `osmose serve STAGE` (one stage per process) and `osmose serve all`.
 
-One process = a grpc.aio server (standard health checking, reflection, the stage's
-RPCs; the ingestion API with the front-door stage, Search/Stats with the writer) + one
+One process = its gRPC listeners (:mod:`osmose.hosts.service_listeners`: a public TLS listener
+with authenticated calls — the ingestion API with the front-door stage, the query API with the
+writer —, an internal mTLS one for the stages' Process RPCs, a plaintext one for health probes;
+or one plaintext loopback listener with `--insecure`) + one
 Kafka consumer per hosted stage + a tail of the job topic + one shared producer. What a
 stage is (port, role, topics) comes from its declaration (:mod:`osmose.pipeline`);
 stages are built by :mod:`osmose.hosts.wiring`, exactly as the in-process host builds them.
@@ -11,7 +13,7 @@ Start-up:
 1. create the declared topics if missing (:mod:`osmose.bus.topics`; idempotent);
 2. connect the producer (fails fast without a broker);
 3. rebuild the job table from the compacted job topic;
-4. start the gRPC server (health: NOT_SERVING);
+4. start the gRPC listeners (health: NOT_SERVING);
 5. start the consumers; once every one has joined its group, health is SERVING.
 
 Shutdown, on SIGTERM or SIGINT (or a fatal error, then exit status 1):
@@ -19,7 +21,7 @@ Shutdown, on SIGTERM or SIGINT (or a fatal error, then exit status 1):
 1. health NOT_SERVING (load balancers stop sending RPCs), no new messages fetched;
 2. each consumer finishes its in-flight messages (up to ``drain_timeout_s``; the rest
    are handed back uncommitted), commits and leaves its group;
-3. the gRPC server stops with a grace period for RPCs in progress;
+3. the gRPC listeners stop with a grace period for RPCs in progress;
 4. the producer flushes and closes, stores close. Exit status 0.
 """
 
@@ -33,9 +35,7 @@ import signal
 import socket
 from dataclasses import dataclass, field
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2
 
 from osmose.bus.consumer import StageConsumer
 from osmose.bus.envelope import CLAIM_CHECK_BYTES
@@ -43,10 +43,9 @@ from osmose.bus.jobs import JobTable, JobTail
 from osmose.bus.kafka_client import BusConfig, Producer, ensure_topics
 from osmose.bus.topics import declare_topics
 from osmose.config import Settings
-from osmose.errors import ConfigurationError
-from osmose.hosts.service_client import CHANNEL_OPTIONS
 from osmose.hosts.service_frontdoor import SERVICE_NAME as INGESTION_SERVICE
 from osmose.hosts.service_frontdoor import IngestionServicer
+from osmose.hosts.service_listeners import Listeners
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.pipeline import PIPELINE, Pipeline
@@ -62,8 +61,16 @@ logger = logging.getLogger(__name__)
 class ServiceOptions:
     """How one service process runs (Settings says what it connects to)."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int | None = None                  # None: the declared port of the first stage hosted
+    # Plaintext on loopback, no TLS (the laptop and the tests); else TLS + credentials are required.
+    insecure: bool = False
+    # Ports of the internal (mTLS, Process RPCs) and health (plaintext, probes) listeners when
+    # secure; None = port + 100 and port + 200, 0 = any free port.
+    internal_port: int | None = None
+    health_port: int | None = None
+    # gRPC reflection on the public listener; None = only when insecure.
+    reflection: bool | None = None
     # Messages one stage works on at once (per priority class; see osmose.bus.lanes).
     max_in_flight: int = 2
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -119,7 +126,7 @@ class ServiceHost:
         tail = JobTail(self.config, table)
         tail.on_fatal = self._fatal
         consumers: list[StageConsumer] = []
-        server: grpc.aio.Server | None = None
+        listeners: Listeners | None = None
         health_servicer = health.aio.HealthServicer()
         try:
             await asyncio.to_thread(ensure_topics, self.config, declare_topics(self.config.prefix, self.pipeline))   # 1.
@@ -134,30 +141,26 @@ class ServiceHost:
                 # Open the stores now (on the loop: async store clients bind to it), so a second
                 # writer of the embedded stores fails at start, not on its first document.
                 _ = resources.graph, resources.vectors
-            server = grpc.aio.server(options=CHANNEL_OPTIONS)                                                                # 4.
-            names = []
+            listeners = Listeners(settings=self.settings, host=self.options.host, port=self.port,    # 4.
+                                  internal_port=self.options.internal_port, health_port=self.options.health_port,
+                                  insecure=self.options.insecure, reflection=self.options.reflection,
+                                  health_servicer=health_servicer)
             workers = {}
             for name in self.stages:
                 decl = self.pipeline[name]
                 worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.options.retry,
                                      exclusive=decl.role == "writer")
                 workers[name] = worker
-                names.extend(add_stage_services(server, decl, worker, resources))
+                add_stage_services(listeners, decl, worker, resources)
             if self.pipeline.front_door.name in self.stages:
-                sgrpc.add_IngestionServiceServicer_to_server(
-                    IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set), server)
-                names.append(INGESTION_SERVICE)
-            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-            reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+                servicer = IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set)
+                listeners.add_public(INGESTION_SERVICE,
+                                     lambda server: sgrpc.add_IngestionServiceServicer_to_server(servicer, server))
+            names = listeners.service_names
             for name in ["", *names]:
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-            try:
-                self.bound_port = server.add_insecure_port(f"{self.options.host}:{self.port}")
-            except RuntimeError:
-                self.bound_port = 0
-            if not self.bound_port:
-                raise ConfigurationError(f"cannot listen on {self.options.host}:{self.port} (port in use?)")
-            await server.start()
+            await listeners.start()
+            self.bound_port = listeners.bound_port
             for name, worker in workers.items():                                                     # 5.
                 consumer = StageConsumer(config=self.config, stage=name, handler=worker.handle,
                                          max_in_flight=self.options.max_in_flight, on_fatal=self._fatal)
@@ -168,8 +171,10 @@ class ServiceHost:
                     return self._exit_code
             for name in ["", *names]:
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-            logger.warning("osmose serving %s on %s:%d (Kafka %s, topics %s.*)", ", ".join(self.stages),
-                           self.options.host, self.bound_port, self.config.bootstrap, self.config.prefix)
+            logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*)", ", ".join(self.stages),
+                           self.options.host, listeners.ports(),
+                           "plaintext, loopback" if self.options.insecure else "TLS, authenticated",
+                           self.config.bootstrap, self.config.prefix)
             await self._stop.wait()
             return self._exit_code
         finally:
@@ -177,8 +182,8 @@ class ServiceHost:
             await health_servicer.enter_graceful_shutdown()                                          # 1.
             await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s) for c in consumers),
                                  return_exceptions=True)                                             # 2.
-            if server is not None:
-                await server.stop(self.options.grpc_grace_s)                                         # 3.
+            if listeners is not None:
+                await listeners.stop(self.options.grpc_grace_s)                                      # 3.
             await tail.stop()
             await asyncio.to_thread(producer.close)                                                  # 4.
             await resources.close()

@@ -18,8 +18,10 @@ import grpc
 
 from osmose.bus.jobs import is_terminal
 from osmose.bus.trace import HEADER, TraceContext
+from osmose.config import Settings
 from osmose.errors import OsmoseError
 from osmose.query.stats import stats_as_table
+from osmose.security.tls import TlsFiles, channel_credentials
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
@@ -53,16 +55,84 @@ def _rejected(exc: grpc.aio.AioRpcError) -> OsmoseError:
     return RequestRejected(exc.code(), exc.details() or exc.code().name)
 
 
-class ServiceClient:
-    """One channel to an osmose server. Use as an async context manager."""
+def _with_header(details: grpc.aio.ClientCallDetails, header: tuple[str, str]) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    metadata.add(*header)
+    return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                      details.wait_for_ready)
 
-    def __init__(self, target: str, *, connect_timeout_s: float = 5.0) -> None:
+
+# grpc.aio files each interceptor under the first call kind it implements: one class per kind.
+class _UnaryUnaryCredential(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_header(details, self.header), request)
+
+
+class _UnaryStreamCredential(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
+
+    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_with_header(details, self.header), request)
+
+
+class _StreamUnaryCredential(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
+
+    async def intercept_stream_unary(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(_with_header(details, self.header), request_iterator)
+
+
+class _StreamStreamCredential(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
+
+    async def intercept_stream_stream(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(_with_header(details, self.header), request_iterator)
+
+
+def _credential(header: tuple[str, str]) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors that add the caller's credential (bearer token or API key) to every call."""
+    return [kind(header) for kind in (_UnaryUnaryCredential, _UnaryStreamCredential, _StreamUnaryCredential,
+                                      _StreamStreamCredential)]
+
+
+class ServiceClient:
+    """One channel to an osmose server. Use as an async context manager.
+
+    `tls`: verify the server against `tls.ca` (and present `tls.cert`/`tls.key` where the
+    listener wants a client certificate); None = plaintext, for an `--insecure` loopback server.
+    `token` (a JWT) or `api_key`: the credential sent with every call.
+    """
+
+    def __init__(self, target: str, *, connect_timeout_s: float = 5.0, tls: TlsFiles | None = None,
+                 token: str | None = None, api_key: str | None = None) -> None:
         self.target = target
         self.connect_timeout_s = connect_timeout_s
+        self.tls = tls
+        self._interceptors = (_credential(("authorization", f"Bearer {token}")) if token else
+                              _credential(("x-api-key", api_key)) if api_key else [])
         self._channel: grpc.aio.Channel | None = None
 
+    @classmethod
+    def from_settings(cls, target: str, settings: Settings, **kwargs: object) -> ServiceClient:
+        """A client with the TLS files and credential the settings name (OSMOSE_TLS_CA, OSMOSE_TOKEN, …)."""
+        tls = TlsFiles(cert=settings.tls_cert, key=settings.tls_key, ca=settings.tls_ca) if settings.tls_ca else None
+        token = settings.token.get_secret_value() if settings.token else None
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(target, tls=tls, token=token, api_key=api_key, **kwargs)  # type: ignore[arg-type]
+
     async def __aenter__(self) -> ServiceClient:
-        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        if self.tls is not None:
+            self._channel = grpc.aio.secure_channel(self.target, channel_credentials(self.tls),
+                                                    options=CHANNEL_OPTIONS, interceptors=self._interceptors)
+        else:
+            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS,
+                                                      interceptors=self._interceptors)
         try:
             await asyncio.wait_for(self._channel.channel_ready(), self.connect_timeout_s)
         except TimeoutError:
@@ -80,8 +150,8 @@ class ServiceClient:
         return sgrpc.IngestionServiceStub(self._channel)
 
     @property
-    def persister(self) -> sgrpc.PersisterServiceStub:
-        return sgrpc.PersisterServiceStub(self._channel)
+    def query(self) -> sgrpc.QueryServiceStub:
+        return sgrpc.QueryServiceStub(self._channel)
 
     async def submit(self, path: Path, *, tenant: str, tier: int = 0, priority: int = epb.PRIORITY_BULK,
                      file: str | None = None, timeout_s: float = 600.0) -> spb.SubmitResponse:
@@ -101,20 +171,20 @@ class ServiceClient:
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
 
-    async def get_job(self, job_id: str, *, timeout_s: float = 10.0) -> epb.Job:
+    async def get_job(self, job_id: str, *, tenant: str = "", timeout_s: float = 10.0) -> epb.Job:
         try:
-            return await self.ingestion.GetJob(spb.GetJobRequest(job_id=job_id), timeout=timeout_s)
+            return await self.ingestion.GetJob(spb.GetJobRequest(job_id=job_id, tenant=tenant), timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
 
-    async def cancel(self, job_id: str, *, timeout_s: float = 10.0) -> epb.Job:
+    async def cancel(self, job_id: str, *, tenant: str = "", timeout_s: float = 10.0) -> epb.Job:
         try:
-            return await self.ingestion.Cancel(spb.GetJobRequest(job_id=job_id), timeout=timeout_s)
+            return await self.ingestion.Cancel(spb.GetJobRequest(job_id=job_id, tenant=tenant), timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
 
     async def watch(self, job_id: str, *, on_event: Callable[[spb.JobEvent], None] | None = None,
-                    reconnect_s: float = 120.0, timeout_s: float | None = None) -> epb.Job:
+                    reconnect_s: float = 120.0, timeout_s: float | None = None, tenant: str = "") -> epb.Job:
         """Follow the job until it ends; returns its final snapshot.
 
         Reconnects (for up to `reconnect_s` without an answer) when the server goes
@@ -125,7 +195,8 @@ class ServiceClient:
         while True:
             remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
             try:
-                async for event in self.ingestion.WatchJob(spb.GetJobRequest(job_id=job_id), timeout=remaining):
+                async for event in self.ingestion.WatchJob(spb.GetJobRequest(job_id=job_id, tenant=tenant),
+                                                           timeout=remaining):
                     last_contact = time.monotonic()
                     if on_event is not None:
                         on_event(event)
@@ -148,15 +219,28 @@ class ServiceClient:
 
     async def search(self, query: str, *, tenant: str, limit: int, timeout_s: float = 60.0) -> list[spb.SearchHit]:
         try:
-            response = await self.persister.Search(spb.SearchRequest(query=query, tenant=tenant, limit=limit),
-                                                   timeout=timeout_s)
+            response = await self.query.Search(spb.SearchRequest(query=query, tenant=tenant, limit=limit),
+                                               timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
         return list(response.hits)
 
     async def stats(self, tenant: str | None = None, *, timeout_s: float = 60.0) -> dict[str, dict[str, int]]:
         try:
-            response = await self.persister.Stats(spb.StatsRequest(tenant=tenant or ""), timeout=timeout_s)
+            response = await self.query.Stats(spb.StatsRequest(tenant=tenant or ""), timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
         return stats_as_table(response)
+
+    async def delete_document(self, doc_id: str, *, tenant: str = "", timeout_s: float = 120.0) -> spb.DeleteResponse:
+        try:
+            return await self.query.DeleteDocument(spb.DeleteDocumentRequest(tenant=tenant, doc_id=doc_id),
+                                                   timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None
+
+    async def delete_tenant(self, tenant: str, *, timeout_s: float = 600.0) -> spb.DeleteResponse:
+        try:
+            return await self.query.DeleteTenant(spb.DeleteTenantRequest(tenant=tenant), timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _rejected(exc) from None

@@ -33,17 +33,21 @@ from osmose.bus.trace import child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
 from osmose.hosts.service_worker import ServiceBus
+from osmose.security import LOCAL_PRINCIPAL, PermissionDeniedError, audit, current_principal
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["IngestionServicer", "SERVICE_NAME"]
+__all__ = ["IngestionServicer", "MAX_FILE", "MAX_FILE_NAME", "SERVICE_NAME"]
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "osmose.v1.IngestionService"
+#: bounds of the Submit header's names (a file name; the path as the client named it)
+MAX_FILE_NAME = 255
+MAX_FILE = 1024
 #: how long WatchJob waits for a job it does not know yet (Submit on another replica)
 _UNKNOWN_JOB_GRACE_S = 5.0
 
@@ -108,7 +112,26 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         return await self._enqueue(header, ref, context)
 
     async def _check_header(self, header: spb.SubmitHeader, context: grpc.aio.ServicerContext) -> None:
+        """Validates the header and applies the caller's entitlements to it: the tenant is the
+        credential's (another is refused), the tier must be in its plan, the lane is its plan's."""
         limit = self.settings.limits.max_file_bytes
+        principal = current_principal()
+        try:
+            header.tenant = principal.tenant_for(header.tenant) or self.settings.tenant
+            principal.plan.check_tier(header.tier)
+        except PermissionDeniedError as exc:
+            audit("submit", principal, tenant=header.tenant, outcome="denied")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        if principal.method != LOCAL_PRINCIPAL.method:
+            # The lane comes from the plan, never from the client's claim (no caller can starve bulk work).
+            header.priority = principal.plan.priority
+            if header.blob_ref and not principal.admin:   # an existing hash would answer differently: an oracle
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    "permission-denied: submitting by blob reference needs the admin role")
+        for field, value, longest in (("file_name", header.file_name, MAX_FILE_NAME), ("file", header.file, MAX_FILE)):
+            if len(value) > longest or any(ord(c) < 32 or c == "\x7f" for c in value):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"bad-header: {field} must be at most {longest} characters, no control characters")
         if not PurePath(header.file_name).name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad-header: file_name is required")
         try:
@@ -133,7 +156,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         trace = self._trace(context)
         file_name = PurePath(header.file_name).name
         envelope = epb.Envelope(
-            job_id=str(uuid.uuid4()), doc_id=digest_of(ref)[:32], tenant=header.tenant or self.settings.tenant,
+            job_id=str(uuid.uuid4()), doc_id=digest_of(ref)[:32], tenant=header.tenant,
             tier=header.tier, priority=header.priority or epb.PRIORITY_BULK, created_at_ms=now_ms(),
             stage=self.first_stage, file=header.file or file_name)
         item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
@@ -146,6 +169,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             await asyncio.wait_for(self.bus.publish_work(envelope, item, trace), timeout)
         except (BusError, TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
+        audit("submit", current_principal(), tenant=envelope.tenant, job_id=envelope.job_id, doc_id=envelope.doc_id)
         logger.info("job %s queued: %s for tenant %s (%s priority)", envelope.job_id, file_name, envelope.tenant,
                     "high" if envelope.priority == epb.PRIORITY_HIGH else "bulk",
                     extra={"job_id": envelope.job_id, "tenant": envelope.tenant, "trace_id": trace.trace_id})
@@ -158,7 +182,15 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "starting: the job table is being rebuilt")
         if not request.job_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing-job-id: name the job")
-        return self.bus.jobs.get(request.job_id)
+        principal = current_principal()
+        try:
+            tenant = principal.tenant_for(request.tenant)
+        except PermissionDeniedError as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        job = self.bus.jobs.get(request.job_id)
+        if job is not None and job.tenant != tenant and not (principal.admin and not request.tenant):
+            return None   # another tenant's job is as unknown as a job that does not exist: no oracle
+        return job
 
     async def GetJob(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext) -> epb.Job:
         job = await self._known(request, context)
@@ -196,5 +228,6 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
                                                self._timeout(context))
         except (BusError, TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
+        audit("cancel", current_principal(), tenant=job.tenant, job_id=job.job_id)
         logger.info("job %s cancelled", job.job_id, extra={"job_id": job.job_id, "tenant": job.tenant})
         return cancelled

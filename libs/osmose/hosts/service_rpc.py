@@ -1,4 +1,4 @@
-"""gRPC servicers of the stages: ``Process`` for direct calls; the writer's also Search and Stats.
+"""gRPC servicers: the stages' ``Process`` (internal listener) and the query API (public listener).
 
 ``Process`` runs the stage on the given work item in this process, exactly as the
 consumer does but without Kafka (tools, debugging, synchronous callers). Errors
@@ -10,7 +10,8 @@ configuration problem, UNAVAILABLE for a transient failure, INTERNAL otherwise.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
@@ -18,22 +19,34 @@ from osmose.errors import ConfigurationError, OsmoseError, PermanentError, Retry
 from osmose.hosts.report import describe_error
 from osmose.hosts.service_worker import StageWorker
 from osmose.pipeline import Stage
+from osmose.query.erase import erase_document, erase_tenant
 from osmose.query.stats import tenant_stats
+from osmose.security import AuthenticationError, PermissionDeniedError, audit, current_principal
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
 if TYPE_CHECKING:
+    from osmose.hosts.service_listeners import Listeners
     from osmose.hosts.wiring import Resources
     from osmose.query import Searcher
 
-__all__ = ["add_stage_services", "status_of"]
+__all__ = ["MAX_SEARCH_LIMIT", "QUERY_SERVICE", "QueryServicer", "add_stage_services", "status_of"]
+
+QUERY_SERVICE = "osmose.v1.QueryService"
+#: hits one Search returns at most, whatever the request asks
+MAX_SEARCH_LIMIT = 100
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     _, text = describe_error(exc)
+    if isinstance(exc, AuthenticationError):
+        return grpc.StatusCode.UNAUTHENTICATED, text
+    if isinstance(exc, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED, text
     if isinstance(exc, PermanentError):
         return grpc.StatusCode.INVALID_ARGUMENT, text
     if isinstance(exc, ConfigurationError):
@@ -58,45 +71,90 @@ class _StageServicer:
             raise  # unreachable: abort raises
 
 
-class _WriterServicer(_StageServicer):
-    """The writer's service also answers the query side (it is the process that opens the stores)."""
+class QueryServicer(sgrpc.QueryServiceServicer):
+    """The query API on the public listener: every request acts on the caller's own tenant
+    (another one only for an admin), and is audited."""
 
-    def __init__(self, worker: StageWorker, resources: Resources) -> None:
-        super().__init__(worker)
+    def __init__(self, resources: Resources) -> None:
         self.resources = resources
         self._searcher: Searcher | None = None
 
-    async def Search(self, request: spb.SearchRequest, context: grpc.aio.ServicerContext) -> spb.SearchResponse:
-        if not request.tenant:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing-tenant: a search names its tenant")
-        if self._searcher is None:
-            self._searcher = self.resources.searcher()
+    async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         try:
-            hits = await self._searcher.search(request.query, tenant=request.tenant, limit=request.limit or 5)
+            return await call()
         except Exception as exc:
-            code, text = status_of(exc)
-            await context.abort(code, text)
-        return spb.SearchResponse(hits=hits)
-
-    async def Stats(self, request: spb.StatsRequest, context: grpc.aio.ServicerContext) -> spb.StatsResponse:
-        try:
-            return await tenant_stats(graph=self.resources.graph, vectors=self.resources.vectors,
-                                      tenant=request.tenant or None)
-        except Exception as exc:
+            if not isinstance(exc, OsmoseError):
+                logger.exception("query failed")
             code, text = status_of(exc)
             await context.abort(code, text)
             raise  # unreachable: abort raises
 
+    async def Search(self, request: spb.SearchRequest, context: grpc.aio.ServicerContext) -> spb.SearchResponse:
+        async def search() -> spb.SearchResponse:
+            principal = current_principal()
+            tenant = principal.tenant_for(request.tenant)
+            if not tenant:
+                raise PermissionDeniedError("missing-tenant: a search names its tenant")
+            if self._searcher is None:
+                self._searcher = self.resources.searcher()
+            limit = min(request.limit or 5, MAX_SEARCH_LIMIT)
+            hits = await self._searcher.search(request.query, tenant=tenant, limit=limit)
+            audit("search", principal, tenant=tenant, hits=len(hits))
+            return spb.SearchResponse(hits=hits)
 
-def add_stage_services(server: grpc.aio.Server, stage: Stage, worker: StageWorker, resources: Resources) -> list[str]:
-    """Register the declared stage's gRPC service, if it has one; returns the names registered
-    (for health and reflection). The writer's service also carries Search and Stats."""
-    if stage.grpc_service is None:
-        return []
-    servicer = _WriterServicer(worker, resources) if stage.role == "writer" else _StageServicer(worker)
-    short = stage.grpc_service.rsplit(".", 1)[-1]
-    register = getattr(sgrpc, f"add_{short}Servicer_to_server", None)
-    if register is None:
-        raise ValueError(f"stage {stage.name}: no gRPC service {stage.grpc_service} in osmose/v1/services.proto")
-    register(servicer, server)
-    return [stage.grpc_service]
+        return await self._run(context, search)
+
+    async def Stats(self, request: spb.StatsRequest, context: grpc.aio.ServicerContext) -> spb.StatsResponse:
+        async def stats() -> spb.StatsResponse:
+            principal = current_principal()
+            # No tenant named: the caller's own; every tenant only for an admin (or the local CLI).
+            tenant = principal.tenant_for(request.tenant) if request.tenant or not principal.admin else None
+            audit("stats", principal, tenant=tenant or "*")
+            return await tenant_stats(graph=self.resources.graph, vectors=self.resources.vectors, tenant=tenant)
+
+        return await self._run(context, stats)
+
+    async def DeleteDocument(self, request: spb.DeleteDocumentRequest,
+                             context: grpc.aio.ServicerContext) -> spb.DeleteResponse:
+        async def delete() -> spb.DeleteResponse:
+            principal = current_principal()
+            tenant = principal.tenant_for(request.tenant)
+            if not tenant or not request.doc_id:
+                raise PermissionDeniedError("missing-document: name the tenant and the document")
+            response = await erase_document(graph=self.resources.graph, vectors=self.resources.vectors,
+                                            tenant=tenant, doc_id=request.doc_id)
+            audit("delete-document", principal, tenant=tenant, doc_id=request.doc_id,
+                  documents=response.documents, chunks=response.chunks)
+            return response
+
+        return await self._run(context, delete)
+
+    async def DeleteTenant(self, request: spb.DeleteTenantRequest,
+                           context: grpc.aio.ServicerContext) -> spb.DeleteResponse:
+        async def delete() -> spb.DeleteResponse:
+            principal = current_principal()
+            principal.require_admin("deleting a tenant")
+            if not request.tenant:
+                raise PermissionDeniedError("missing-tenant: name the tenant to delete")
+            response = await erase_tenant(graph=self.resources.graph, vectors=self.resources.vectors,
+                                          tenant=request.tenant)
+            audit("delete-tenant", principal, tenant=request.tenant, documents=response.documents,
+                  chunks=response.chunks)
+            return response
+
+        return await self._run(context, delete)
+
+
+def add_stage_services(listeners: Listeners, stage: Stage, worker: StageWorker, resources: Resources) -> None:
+    """Register the declared stage's Process service (internal listener), and with the writer the
+    query service (public listener)."""
+    if stage.grpc_service is not None:
+        short = stage.grpc_service.rsplit(".", 1)[-1]
+        register = getattr(sgrpc, f"add_{short}Servicer_to_server", None)
+        if register is None:
+            raise ValueError(f"stage {stage.name}: no gRPC service {stage.grpc_service} in osmose/v1/services.proto")
+        servicer = _StageServicer(worker)
+        listeners.add_internal(stage.grpc_service, lambda server: register(servicer, server))
+    if stage.role == "writer":
+        query = QueryServicer(resources)
+        listeners.add_public(QUERY_SERVICE, lambda server: sgrpc.add_QueryServiceServicer_to_server(query, server))

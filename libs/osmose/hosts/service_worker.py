@@ -52,7 +52,7 @@ from osmose.bus.jobs import JobTable
 from osmose.bus.kafka_client import BusConfig, Producer
 from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, priority_name
 from osmose.bus.trace import HEADER, TraceContext, child_of, from_headers
-from osmose.errors import OsmoseError, RetryableError
+from osmose.errors import DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
 from osmose.pipeline import PIPELINE, Pipeline
@@ -134,6 +134,8 @@ class StageWorker:
         """The stage on `item`, with a blob-referenced source made a local file meanwhile."""
         ref = item.source_uri if is_blob_ref(item.source_uri) else None
         if ref is None:
+            if item.source_uri:   # a path or URL: never opened, whoever sent it (the answer must not tell)
+                raise DocumentError("a work item's source must be a blob reference", reason="bad-source")
             return await self._process(item)
         with self.bus.blobs.local_file(ref, name=item.document.file_name or "document") as path:
             item.source_uri = str(path)

@@ -169,6 +169,10 @@ class GraphStore(Protocol):
 
     async def get_document(self, tenant: str, doc_id: str) -> DocumentRow | None: ...
 
+    async def document_ids(self, tenant: str) -> list[str]:
+        """Every document of `tenant`, sorted (what erasing the tenant goes through)."""
+        ...
+
     async def get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
         """The tenant's concept node: preferred name, type, aliases across documents."""
         ...

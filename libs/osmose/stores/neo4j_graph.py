@@ -162,6 +162,9 @@ class Neo4jGraphStore:
         doc = records[0]["doc"]
         return DocumentRow(doc_id=doc["doc_id"], **{f: doc[f] for f in _DOCUMENT_FIELDS})
 
+    async def document_ids(self, tenant: str) -> list[str]:
+        return [r["doc_id"] for r in await self._read(q.DOCUMENT_IDS, t=tenant)]
+
     async def get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
         records = await self._read(q.GET_CONCEPT, t=tenant, key=canonical_key)
         if not records:

@@ -215,6 +215,8 @@ DETACH DELETE d
 
 GET_DOCUMENT = "MATCH (d:Document {tenant: $t, doc_id: $d}) RETURN d {.*} AS doc"
 
+DOCUMENT_IDS = "MATCH (d:Document {tenant: $t}) RETURN d.doc_id AS doc_id ORDER BY doc_id"
+
 GET_CONCEPT = """
 MATCH (c:Concept {tenant: $t, canonical_key: $key})
 RETURN c.canonical_key AS key, c.name AS name, c.type AS type, c.aliases AS aliases

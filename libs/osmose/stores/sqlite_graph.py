@@ -187,6 +187,9 @@ class SqliteGraphStore:
     async def get_document(self, tenant: str, doc_id: str) -> DocumentRow | None:
         return await self._call(self._get_document, tenant, doc_id)
 
+    async def document_ids(self, tenant: str) -> list[str]:
+        return await self._call(self._document_ids, tenant)
+
     async def get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
         """The shared concept node (resolved name and type, aliases of all documents)."""
         return await self._call(self._get_concept, tenant, canonical_key)
@@ -392,6 +395,10 @@ class SqliteGraphStore:
             (tenant, doc_id),
         ).fetchone()
         return DocumentRow(*row) if row else None
+
+    def _document_ids(self, tenant: str) -> list[str]:
+        rows = self._conn.execute("SELECT doc_id FROM documents WHERE tenant = ? ORDER BY doc_id", (tenant,))
+        return [r[0] for r in rows.fetchall()]
 
     def _get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
         row = self._conn.execute(

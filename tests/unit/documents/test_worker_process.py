@@ -109,3 +109,14 @@ def test_a_handler_that_cannot_be_built_means_the_worker_did_not_start() -> None
                                       memory_limit_bytes=1024**3, capture_stderr=True))
     with pytest.raises(WorkerGone, match="exit code 1: AttributeError"):
         worker.wait_ready()
+
+
+def test_libreoffice_and_tesseract_get_no_settings_or_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from osmose.documents.system_tools import tool_env
+
+    monkeypatch.setenv("OSMOSE_GRAPH_PASSWORD", "hunter2")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    monkeypatch.setenv("OSMOSE_LOG_LEVEL", "INFO")
+    env = tool_env(HOME="/tmp/work")
+    assert not {"OSMOSE_GRAPH_PASSWORD", "AWS_SECRET_ACCESS_KEY"} & env.keys()
+    assert env["HOME"] == "/tmp/work" and env["OSMOSE_LOG_LEVEL"] == "INFO" and "PATH" in env

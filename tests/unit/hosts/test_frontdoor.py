@@ -19,6 +19,7 @@ from osmose.hosts.job_ledger import event_name
 from osmose.hosts.service_client import RequestRejected, ServiceClient
 from osmose.hosts.service_frontdoor import IngestionServicer
 from osmose.hosts.service_worker import ServiceBus
+from osmose.security.interceptor import AuthInterceptor
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
@@ -43,7 +44,7 @@ async def _serve(tmp_path: Path, scenario: Scenario, *, max_file_bytes: int = 10
     bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
                      blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="test:1")
     settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=max_file_bytes))
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[AuthInterceptor(None)])   # every call as the local CLI
     sgrpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(bus=bus, settings=settings, ready=lambda: True), server)
     port = server.add_insecure_port("127.0.0.1:0")

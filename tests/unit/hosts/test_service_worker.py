@@ -127,3 +127,18 @@ async def test_garbage_goes_to_the_dead_letter_topic(tmp_path: Path) -> None:
     letter = epb.DeadLetter.FromString(producer.on("embedder.dlq")[0])
     assert letter.reason == "bad-envelope" and letter.envelope.payload == b"\x00garbage"
     assert stage.calls == 0
+
+
+async def test_a_source_that_is_not_a_blob_reference_is_refused_without_being_opened(tmp_path: Path) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [], stage="triage")
+    secret = tmp_path / "server-only.pdf"
+    secret.write_bytes(b"%PDF-1.7 not for tenants")
+    item = ppb.WorkItem(job_id="job-9", tenant="acme", source_uri=str(secret))
+    env = pack(epb.Envelope(job_id="job-9", doc_id="d" * 32, tenant="acme", stage="triage", created_at_ms=now_ms()),
+               item, bus.blobs)
+    await worker.handle(Delivery(topic="p.triage.bulk", partition=0, offset=1, key=b"k", value=encode(env),
+                                 headers=[], priority="bulk"))
+    assert stage.calls == 0                                   # the stage never saw it, so nothing opened the path
+    letter = epb.DeadLetter.FromString(producer.on("triage.dlq")[0])
+    assert (letter.reason, letter.retryable) == ("bad-source", False)
+    assert _jobs(producer)[-1].error.startswith("bad-source:")
