@@ -19,12 +19,18 @@ PASSWORD = "pw-Kq7vZ2-graph"
 API_KEY = "key-Xy3mW9-qdrant"
 CACHE_PASSWORD = "pw-Rr5tB8-cache"
 S3_SECRET = "s3-Jd8pQ4-secret"
-SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET)
+KAFKA_PASSWORD = "pw-Zt6nL1-kafka"
+TOKEN = "tok-Wq2hR5-jwt"
+CLIENT_KEY = "osk_Vb9cE3-client"
+SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET, KAFKA_PASSWORD, TOKEN, CLIENT_KEY)
 SECRET_ENV = {
     "OSMOSE_GRAPH_PASSWORD": PASSWORD,
     "OSMOSE_QDRANT_API_KEY": API_KEY,
     "OSMOSE_CACHE_URL": f"redis://:{CACHE_PASSWORD}@127.0.0.1:6379/0",
     "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY": S3_SECRET,
+    "OSMOSE_KAFKA_SASL_PASSWORD": KAFKA_PASSWORD,
+    "OSMOSE_TOKEN": TOKEN,
+    "OSMOSE_API_KEY": CLIENT_KEY,
 }
 
 
@@ -50,7 +56,14 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_TOPIC_PREFIX": "staging", "OSMOSE_BLOB_DIR": "/shared/blobs", "OSMOSE_SERVER": "front:50051",
         "OSMOSE_MAX_IN_FLIGHT": "6", "OSMOSE_CLAIM_CHECK_BYTES": "4096", "OSMOSE_BLOB_URL": "s3://bucket/osmose",
         "OSMOSE_BLOB_S3_ENDPOINT": "http://s3:8333", "OSMOSE_BLOB_S3_REGION": "eu-west-1",
-        "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem", **SECRET_ENV,
+        "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem",
+        "OSMOSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "OSMOSE_KAFKA_SSL_CAFILE": "/k/ca.pem",
+        "OSMOSE_KAFKA_SSL_CERTFILE": "/k/c.pem", "OSMOSE_KAFKA_SSL_KEYFILE": "/k/k.pem",
+        "OSMOSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "OSMOSE_KAFKA_SASL_USERNAME": "osmose",
+        "OSMOSE_KAFKA_REPLICATION_FACTOR": "3", "OSMOSE_KAFKA_MIN_INSYNC_REPLICAS": "2",
+        "OSMOSE_TLS_CERT": "/t/server.pem", "OSMOSE_TLS_KEY": "/t/server-key.pem", "OSMOSE_TLS_CA": "/t/ca.pem",
+        "OSMOSE_API_KEYS_FILE": "/s/keys.yaml", "OSMOSE_JWT_ISSUER": "https://id", "OSMOSE_JWT_AUDIENCE": "osm",
+        "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", **SECRET_ENV,
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -69,6 +82,16 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
     assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
+    assert (s.kafka_security_protocol, s.kafka_ssl_cafile, s.kafka_sasl_mechanism, s.kafka_sasl_username) == (
+        "SASL_SSL", Path("/k/ca.pem"), "SCRAM-SHA-512", "osmose")
+    assert (s.kafka_ssl_certfile, s.kafka_ssl_keyfile) == (Path("/k/c.pem"), Path("/k/k.pem"))
+    assert (s.kafka_replication_factor, s.kafka_min_insync_replicas) == (3, 2)
+    assert (s.tls_cert, s.tls_key, s.tls_ca) == (Path("/t/server.pem"), Path("/t/server-key.pem"), Path("/t/ca.pem"))
+    assert (s.api_keys_file, s.jwt_issuer, s.jwt_audience) == (Path("/s/keys.yaml"), "https://id", "osm")
+    assert (s.jwt_jwks_file, s.jwt_jwks_url) == (Path("/s/jwks.json"), "https://id/jwks")
+    assert s.kafka_sasl_password is not None and s.kafka_sasl_password.get_secret_value() == KAFKA_PASSWORD
+    assert s.token is not None and s.token.get_secret_value() == TOKEN
+    assert s.api_key is not None and s.api_key.get_secret_value() == CLIENT_KEY
     assert isinstance(s.graph_password, SecretStr) and s.graph_password.get_secret_value() == PASSWORD
     assert s.qdrant_api_key is not None and s.qdrant_api_key.get_secret_value() == API_KEY
     assert s.cache_url is not None and s.cache_url.get_secret_value() == SECRET_ENV["OSMOSE_CACHE_URL"]
@@ -132,7 +155,8 @@ def test_secrets_never_show() -> None:
     assert "**********" in repr(settings)
     secret_names = {v.name for v in environment_variables() if v.secret}
     assert secret_names == {"OSMOSE_GRAPH_PASSWORD", "OSMOSE_QDRANT_API_KEY", "OSMOSE_CACHE_URL",
-                            "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY"}
+                            "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY", "OSMOSE_KAFKA_SASL_PASSWORD", "OSMOSE_TOKEN",
+                            "OSMOSE_API_KEY"}
 
 
 def test_a_secret_given_as_a_keyword_is_hidden_too() -> None:
