@@ -88,13 +88,24 @@ class Stage:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"stage {self.name}: port {self.port} out of range")
 
+    @property
+    def internal_port(self) -> int:
+        """The mutual-TLS listener of the stage's ``Process`` RPC (secure mode)."""
+        return self.port + 100
+
+    @property
+    def health_port(self) -> int:
+        """The plaintext listener with the health service only, for kubelet's gRPC probes (secure mode)."""
+        return self.port + 200
+
     def load(self) -> type[Any]:
         """The stage class named by ``factory`` (imported on first use)."""
         module, _, attr = self.factory.partition(":")
         return getattr(importlib.import_module(module), attr)
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "factory": self.factory, "port": self.port, "role": self.role,
+        return {"name": self.name, "factory": self.factory, "port": self.port, "internal_port": self.internal_port,
+                "health_port": self.health_port, "role": self.role,
                 "resources": sorted(self.resources), "tiers": [tier_name(t) for t in sorted(self.tiers)],
                 "grpc_service": self.grpc_service, "description": self.description}
 
@@ -107,9 +118,9 @@ class Pipeline:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique: {names}")
-        ports = [s.port for s in self.stages]
+        ports = [p for s in self.stages for p in (s.port, s.internal_port, s.health_port)]
         if len(set(ports)) != len(ports):
-            raise ValueError(f"stage ports must be unique: {ports}")
+            raise ValueError(f"stage ports must be unique (port, +100, +200 of each): {sorted(ports)}")
         if not self.stages or self.stages[0].role != "front-door" or self.stages[0].tiers != ALL_TIERS:
             raise ValueError("the first stage must be the front door, run for every tier")
         if [s.role for s in self.stages].count("front-door") != 1:
