@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
@@ -29,6 +30,9 @@ from osmose.bus.exceptions import TopicError
 from osmose.bus.kafka_client import BusConfig, new_consumer, translate
 from osmose.bus.topics import job_topic
 from osmose.v1 import envelope_pb2 as epb
+
+if TYPE_CHECKING:
+    from kafka.consumer.fetcher import ConsumerRecord
 
 __all__ = [
     "PROGRESS_DONE",
@@ -141,7 +145,7 @@ def decode_job(value: bytes | None) -> epb.Job | None:
     return job
 
 
-def read_topic(config: BusConfig, topic: str, on_record: Callable[[object], None], *,
+def read_topic(config: BusConfig, topic: str, on_record: Callable[[ConsumerRecord], None], *,
                timeout_s: float = 30.0) -> None:
     """Read a whole topic once, from the beginning to the end offsets at call time
     (no consumer group: nothing is committed). For tools: dlq list, job lookups."""
