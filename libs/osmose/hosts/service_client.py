@@ -68,7 +68,7 @@ class _UnaryUnaryCredential(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(_with_header(details, self.header), request)
 
 
@@ -76,7 +76,7 @@ class _UnaryStreamCredential(grpc.aio.UnaryStreamClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_stream(self, continuation, details, request):
         return await continuation(_with_header(details, self.header), request)
 
 
@@ -84,7 +84,7 @@ class _StreamUnaryCredential(grpc.aio.StreamUnaryClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_stream_unary(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_unary(self, continuation, details, request_iterator):
         return await continuation(_with_header(details, self.header), request_iterator)
 
 
@@ -92,7 +92,7 @@ class _StreamStreamCredential(grpc.aio.StreamStreamClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_stream_stream(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_stream(self, continuation, details, request_iterator):
         return await continuation(_with_header(details, self.header), request_iterator)
 
 
