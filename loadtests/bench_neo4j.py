@@ -28,6 +28,9 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
 
 from osmose import ids
 from osmose.stores import neo4j_graph
@@ -96,7 +99,7 @@ class PhaseTimer:
         self.seconds: dict[str, float] = defaultdict(float)
         self._original = neo4j_graph._run
 
-    async def _run(self, tx, query, **params):  # noqa: ANN001, ANN003
+    async def _run(self, tx: AsyncManagedTransaction, query: str, **params: Any) -> None:
         started = time.perf_counter()
         await self._original(tx, query, **params)
         name = {MENTIONS: "mentions", RELATIONS: "relations", CONCEPTS: "concepts"}.get(query, "other")
@@ -134,7 +137,7 @@ async def per_row(store: Neo4jGraphStore, graph: DocumentGraph, sample: int) -> 
     return rates
 
 
-async def _run_one(tx, query: str, **params) -> None:  # noqa: ANN001, ANN003
+async def _run_one(tx: AsyncManagedTransaction, query: str, **params: Any) -> None:
     await (await tx.run(query, params)).consume()
 
 

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as validated_dataclass
+from pydantic.dataclasses import is_pydantic_dataclass
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from osmose.errors import ConfigurationError
@@ -265,6 +266,7 @@ def environment_variables() -> tuple[EnvironmentVariable, ...]:
             found.append(EnvironmentVariable(name=ENV_PREFIX + name.upper(), path=(name,), default=info.get_default(
                 call_default_factory=True), secret=_is_secret(info.annotation)))
             continue
+        assert is_pydantic_dataclass(nested)   # what _NESTED holds; tells the type checker
         for sub, sub_info in nested.__pydantic_fields__.items():
             extra = sub_info.json_schema_extra
             if isinstance(extra, dict) and "env" in extra:

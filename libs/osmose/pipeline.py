@@ -51,7 +51,7 @@ Resource = Literal["graph", "vectors", "embeddings", "models", "parser"]
 ROLES: tuple[Role, ...] = ("front-door", "worker", "writer")
 RESOURCES: tuple[Resource, ...] = ("graph", "vectors", "embeddings", "models", "parser")
 
-TIER_NAMES: dict[int, str] = {pb.TIER_FAST: "fast", pb.TIER_STANDARD: "standard", pb.TIER_DEEP: "deep"}
+TIER_NAMES: dict[pb.Tier, str] = {pb.TIER_FAST: "fast", pb.TIER_STANDARD: "standard", pb.TIER_DEEP: "deep"}
 ALL_TIERS = frozenset(TIER_NAMES)
 RICH_TIERS = frozenset({pb.TIER_STANDARD, pb.TIER_DEEP})
 
@@ -68,7 +68,7 @@ class Stage:
     role: Role = "worker"
     resources: frozenset[Resource] = field(default_factory=frozenset)
     #: tiers that run this stage; a tier that does not name it never sends it a message
-    tiers: frozenset[int] = ALL_TIERS
+    tiers: frozenset[pb.Tier] = ALL_TIERS
     description: str = ""
     #: fully qualified gRPC service with the stage's ``Process`` RPC, or None (reachable over Kafka only)
     grpc_service: str | None = None
@@ -156,7 +156,7 @@ class Pipeline:
     def writer(self) -> Stage:
         return next(s for s in self.stages if s.role == "writer")
 
-    def plan(self, tier: int) -> tuple[Stage, ...]:
+    def plan(self, tier: pb.Tier) -> tuple[Stage, ...]:
         """The stages `tier` runs, in order. The front door runs before the tier is known
         (it decides it), so every plan starts with it."""
         return tuple(s for s in self.stages if tier in s.tiers)
@@ -170,7 +170,8 @@ class Pipeline:
         """0 for the front door, 1 for the next stage, …"""
         return self.names().index(self[stage].name)
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
+        """The pipeline as a JSON document (stages, each tier's plan)."""
         return {"stages": [s.as_dict() for s in self.stages],
                 "tiers": {tier_name(t): [s.name for s in self.plan(t)] for t in sorted(ALL_TIERS)}}
 
@@ -200,11 +201,11 @@ STAGES: tuple[Stage, ...] = (
 PIPELINE = Pipeline(STAGES)
 
 
-def tier_name(tier: int) -> str:
+def tier_name(tier: pb.Tier) -> str:
     return TIER_NAMES.get(tier, "unspecified")
 
 
-def tier_from_name(name: str | None) -> int:
+def tier_from_name(name: str | None) -> pb.Tier:
     if not name:
         return pb.TIER_UNSPECIFIED
     for value, label in TIER_NAMES.items():

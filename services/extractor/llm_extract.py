@@ -37,7 +37,12 @@ __all__ = [
 
 MAX_CONCEPTS_PER_SEGMENT_LLM = 15
 MAX_NAME_CHARS = 120
-_TYPE_NAMES = ("ENTITY", "PRACTICE", "STANDARD", "TOOL", "ROLE", "TOPIC")
+_TYPES: dict[str, pb.ConceptType] = {
+    "ENTITY": pb.CONCEPT_TYPE_ENTITY, "PRACTICE": pb.CONCEPT_TYPE_PRACTICE,
+    "STANDARD": pb.CONCEPT_TYPE_STANDARD, "TOOL": pb.CONCEPT_TYPE_TOOL,
+    "ROLE": pb.CONCEPT_TYPE_ROLE, "TOPIC": pb.CONCEPT_TYPE_TOPIC,
+}
+_TYPE_NAMES = tuple(_TYPES)
 
 SCHEMA: dict[str, Any] = segments_schema("concepts", {
     "type": "object",
@@ -146,7 +151,7 @@ def concepts_from_answers(segments: Sequence[SegmentText], answers: Mapping[str,
             continue  # neither in the text nor on a slide of its segment: nothing to point to
         aliases = sorted({a for a in entry.aliases if surface_key(a) != surface_key(surface)})
         typed = [t for t, _ in entry.types.most_common() if t in _TYPE_NAMES]
-        kind = (pb.ConceptType.Value(f"CONCEPT_TYPE_{typed[0]}") if typed
+        kind = (_TYPES[typed[0]] if typed
                 else concept_type(surface, language=language, aliases=aliases, methods=["llm"]))
         out.append(pb.Concept(
             name=surface, type=kind, aliases=aliases,

@@ -9,7 +9,7 @@ found by YAKE is named "SQL Server" as in the text.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,7 +50,7 @@ class MentionIndex:
     def find(self, form: str) -> Occurrences:
         pattern = mention_pattern(form)
         per_slide: Counter[int] = Counter()
-        variants: Counter[str] = Counter()
+        variants: defaultdict[str, float] = defaultdict(float)   # weighted: 0.5 after a full stop
         if pattern is None:
             return Occurrences(per_slide=(), surface=form)
         # CJK words are not delimited, so their slides cannot be preselected by words.

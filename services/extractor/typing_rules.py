@@ -145,7 +145,7 @@ def _is_entity(p: Phrase) -> bool:
     return "capitalised" in p.methods and "acronym" not in p.methods and p.capitalised
 
 
-_RULES: tuple[tuple[int, Callable[[Phrase], bool]], ...] = (
+_RULES: tuple[tuple[pb.ConceptType, Callable[[Phrase], bool]], ...] = (
     (pb.CONCEPT_TYPE_STANDARD, _is_standard),
     (pb.CONCEPT_TYPE_TOOL, _is_tool),
     (pb.CONCEPT_TYPE_ROLE, _is_role),
@@ -155,7 +155,7 @@ _RULES: tuple[tuple[int, Callable[[Phrase], bool]], ...] = (
 
 
 def concept_type(name: str, *, language: str = "en", aliases: Sequence[str] = (),
-                 methods: Collection[str] = ()) -> int:
+                 methods: Collection[str] = ()) -> pb.ConceptType:
     """The :class:`ConceptType` of a concept called `name`."""
     if (language or "")[:2] in _CJK and not cjk_ratio(name):
         language = "en"  # a Latin name in a CJK deck ("Product Owner") follows the English rules

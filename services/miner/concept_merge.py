@@ -9,7 +9,7 @@ from osmose.v1 import document_pb2 as pb
 __all__ = ["TYPE_PRIORITY", "absorb", "merged_type"]
 
 # When merged concepts disagree on the type, the most specific one wins.
-TYPE_PRIORITY: tuple[int, ...] = (
+TYPE_PRIORITY: tuple[pb.ConceptType, ...] = (
     pb.CONCEPT_TYPE_STANDARD,
     pb.CONCEPT_TYPE_TOOL,
     pb.CONCEPT_TYPE_ROLE,
@@ -20,7 +20,7 @@ TYPE_PRIORITY: tuple[int, ...] = (
 )
 
 
-def merged_type(*types: int) -> int:
+def merged_type(*types: pb.ConceptType) -> pb.ConceptType:
     return min(types, key=lambda t: TYPE_PRIORITY.index(t) if t in TYPE_PRIORITY else len(TYPE_PRIORITY))
 
 

@@ -22,12 +22,12 @@ _MIN_PICTURE_RATIO = 0.05     # pictures smaller than this share of the page are
 
 @dataclass(frozen=True)
 class TierChoice:
-    tier: int
+    tier: pb.Tier
     reason: str
     requested: bool
 
 
-def choose_tier(doc: pb.Document, *, requested: int, policy: TriagePolicy) -> TierChoice:
+def choose_tier(doc: pb.Document, *, requested: pb.Tier, policy: TriagePolicy) -> TierChoice:
     if requested != pb.TIER_UNSPECIFIED:
         return TierChoice(requested, f"{tier_name(requested)} requested by the caller", True)
     pages = len(doc.slides)

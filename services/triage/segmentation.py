@@ -57,7 +57,7 @@ def segment_document(doc: pb.Document, *, max_slides: int = MAX_SEGMENT_SLIDES) 
             groups.append([slide])
             recent = [words]
         else:
-            current.append(slide)
+            groups[-1].append(slide)
             recent.append(words)
 
     segments = []

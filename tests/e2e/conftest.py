@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture(scope="session")
-def topic_prefix(kafka_bootstrap: str):  # noqa: ANN201
+def topic_prefix(kafka_bootstrap: str) -> Iterator[str]:
     prefix = f"e2e-{uuid.uuid4().hex[:10]}"
     yield prefix
     for used in (prefix, f"{prefix}-consumer"):   # test_stage_consumer.py uses the second

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import grpc
@@ -98,7 +98,7 @@ def deployment(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Itera
         assert code == 0, running.log.read_text()[-3000:]
 
 
-async def _denied(call, *, naming: str | None = "beta") -> None:  # noqa: ANN001
+async def _denied(call: Awaitable[object], *, naming: str | None = "beta") -> None:
     with pytest.raises(RequestRejected) as refused:
         await call
     assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED, refused.value

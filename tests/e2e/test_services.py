@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,8 @@ async def _watch_all(target: str, job_ids: list[str], timeout_s: float = 300) ->
         return list(await asyncio.gather(*(client.watch(j, timeout_s=timeout_s) for j in job_ids)))
 
 
-async def _wait_for(target: str, job_id: str, condition, timeout_s: float = 120) -> epb.Job:  # noqa: ANN001
+async def _wait_for(target: str, job_id: str, condition: Callable[[epb.Job], bool], timeout_s: float = 120
+                    ) -> epb.Job:
     """The job once `condition` holds (the job table of the front door lags the broker a little)."""
     deadline = time.monotonic() + timeout_s
     async with ServiceClient(target) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -47,7 +48,8 @@ def test_roles_ports_and_factories() -> None:
     (lambda stages: (*stages, replace(stages[1], port=59999)), "names must be unique"),
     (lambda stages: tuple(s for s in stages if s.role != "writer"), "writer"),
 ])
-def test_invalid_pipelines_are_refused(change, message: str) -> None:  # noqa: ANN001
+def test_invalid_pipelines_are_refused(change: Callable[[tuple[Stage, ...]], tuple[Stage, ...]], message: str
+                                       ) -> None:
     with pytest.raises(ValueError, match=message):
         Pipeline(change(STAGES))
 

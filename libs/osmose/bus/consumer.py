@@ -47,13 +47,17 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from osmose.bus.kafka_client import BusConfig, new_consumer, poll, translate
 from osmose.bus.lanes import BULK, HIGH, Lanes
 from osmose.bus.offsets import OffsetTracker
 from osmose.bus.topics import consumer_group, input_topics
+
+if TYPE_CHECKING:  # kafka-python is imported only when a consumer runs
+    from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
 __all__ = ["Delivery", "StageConsumer"]
 
@@ -100,10 +104,9 @@ class StageConsumer:
         self.max_in_flight = max_in_flight
         self.on_fatal = on_fatal or (lambda exc: None)
         self.lanes: Lanes[Delivery] = Lanes(max_in_flight)
-        self.tracker = OffsetTracker()
+        self.tracker: OffsetTracker[tuple[str, int]] = OffsetTracker()
         self.ready = asyncio.Event()
         self.processed = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()   # step 1 of shutdown: no new work, partitions paused
         self._closing = threading.Event()    # step 3: commit and close
@@ -113,8 +116,9 @@ class StageConsumer:
     # -- event loop side ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name=f"consumer-{self.stage}", daemon=True)
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, args=(loop,), name=f"consumer-{self.stage}",
+                                        daemon=True)
         self._thread.start()
 
     def _wake(self) -> None:
@@ -172,7 +176,7 @@ class StageConsumer:
 
     # -- consumer thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         consumer = None
         try:
             consumer = new_consumer(self.config, group=self.group, max_poll_records=self.max_in_flight,
@@ -180,7 +184,7 @@ class StageConsumer:
                                     partition_assignment_strategy=(_cooperative_sticky(),))
             for topic in self.topics.values():   # metadata first, so the first assignment is not empty
                 consumer.partitions_for_topic(topic)
-            consumer.subscribe(list(self.topics.values()), listener=_listener(self))
+            consumer.subscribe(list(self.topics.values()), listener=_listener(self, loop))
             while not self._closing.is_set():
                 self._flow(consumer)
                 self._commit(consumer)                                  # 4.
@@ -197,13 +201,13 @@ class StageConsumer:
                             value=record.value, headers=list(record.headers or []), priority=priority))
                         fetched += 1
                 if fetched:
-                    self._loop.call_soon_threadsafe(self._wake)
+                    loop.call_soon_threadsafe(self._wake)
             self._final_commit(consumer)                                # shutdown 3.
         except BaseException as exc:
             self._error = translate(exc, f"consumer of {self.stage}", self.config) if isinstance(
                 exc, Exception) else exc
             logger.critical("consumer of %s stopped: %s", self.stage, self._error)
-            self._loop.call_soon_threadsafe(self.on_fatal, self._error)
+            loop.call_soon_threadsafe(self.on_fatal, self._error)
         finally:
             if consumer is not None:
                 try:
@@ -211,7 +215,7 @@ class StageConsumer:
                 except Exception:
                     logger.exception("closing the consumer of %s failed", self.stage)
 
-    def _flow(self, consumer) -> None:  # noqa: ANN001
+    def _flow(self, consumer: KafkaConsumer) -> None:
         """Pause or resume partitions so fetching follows the lanes."""
         assigned = consumer.assignment()
         if not assigned:
@@ -231,7 +235,7 @@ class StageConsumer:
         if to_resume:
             consumer.resume(*to_resume)
 
-    def _final_commit(self, consumer, timeout_s: float = 10.0) -> None:  # noqa: ANN001
+    def _final_commit(self, consumer: KafkaConsumer, timeout_s: float = 10.0) -> None:
         """Commit what is done; a rebalance in progress refuses commits, so keep polling
         (every partition paused: nothing new is fetched into work) until it settles."""
         deadline = time.monotonic() + timeout_s
@@ -239,7 +243,7 @@ class StageConsumer:
             self._flow(consumer)
             poll(consumer, _BUSY_POLL_MS)
 
-    def _commit(self, consumer, partitions=None) -> bool:  # noqa: ANN001
+    def _commit(self, consumer: KafkaConsumer, partitions: Iterable[tuple[str, int]] | None = None) -> bool:
         """Commit the commit points that moved; True when nothing is left to commit."""
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
@@ -257,13 +261,13 @@ class StageConsumer:
         return True
 
 
-def _cooperative_sticky():  # noqa: ANN202
+def _cooperative_sticky() -> type:
     from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 
     return CooperativeStickyAssignor
 
 
-def _lagging(consumer, partitions) -> bool:  # noqa: ANN001
+def _lagging(consumer: KafkaConsumer, partitions: Iterable[TopicPartition]) -> bool:
     """Whether any of `partitions` has messages in Kafka not yet handed to us."""
     for tp in partitions:
         high = consumer.highwater(tp)
@@ -279,7 +283,7 @@ def _lagging(consumer, partitions) -> bool:  # noqa: ANN001
     return False
 
 
-def _listener(owner: StageConsumer):  # noqa: ANN202
+def _listener(owner: StageConsumer, loop: asyncio.AbstractEventLoop) -> ConsumerRebalanceListener:
     """A rebalance listener for `owner` (kafka-python imported only when a consumer runs).
 
     Runs on kafka-python's IO thread: quick bookkeeping only, no blocking, no consumer calls.
@@ -287,20 +291,20 @@ def _listener(owner: StageConsumer):  # noqa: ANN202
     from kafka import ConsumerRebalanceListener
 
     class Listener(ConsumerRebalanceListener):
-        def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
+        def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
             keys = {(tp.topic, tp.partition) for tp in revoked}
             if keys:
                 owner.lanes.drop(lambda d: d.tp in keys)
                 owner.tracker.forget(keys)
                 logger.info("%s: %d partition(s) revoked", owner.stage, len(keys))
 
-        def on_partitions_assigned(self, assigned) -> None:  # noqa: ANN001
+        def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
             owner.tracker.assign((tp.topic, tp.partition) for tp in assigned)
             logger.info("%s: group %s gave this consumer %d more partition(s), %d in all", owner.stage,
                         owner.group, len(assigned), len(owner.tracker.partitions()))
-            owner._loop.call_soon_threadsafe(owner.ready.set)
+            loop.call_soon_threadsafe(owner.ready.set)
 
-        def on_partitions_lost(self, lost) -> None:  # noqa: ANN001
+        def on_partitions_lost(self, lost: Collection[TopicPartition]) -> None:
             self.on_partitions_revoked(lost)
 
     return Listener()

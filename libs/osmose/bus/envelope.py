@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 from osmose.bus.blobs import BlobStore
 from osmose.bus.exceptions import EnvelopeError
 from osmose.bus.trace import HEADER, TraceContext
+from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -64,7 +65,7 @@ def unpack(envelope: epb.Envelope, blobs: BlobStore) -> ppb.WorkItem:
     return item
 
 
-def forward(envelope: epb.Envelope, *, stage: str, tier: int) -> epb.Envelope:
+def forward(envelope: epb.Envelope, *, stage: str, tier: pb.Tier) -> epb.Envelope:
     """The envelope for the next stage: same job, no body yet, attempts reset."""
     out = epb.Envelope()
     out.CopyFrom(envelope)

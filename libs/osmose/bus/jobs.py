@@ -21,7 +21,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
@@ -29,6 +30,9 @@ from osmose.bus.exceptions import TopicError
 from osmose.bus.kafka_client import BusConfig, new_consumer, translate
 from osmose.bus.topics import job_topic
 from osmose.v1 import envelope_pb2 as epb
+
+if TYPE_CHECKING:
+    from kafka.consumer.fetcher import ConsumerRecord
 
 __all__ = [
     "PROGRESS_DONE",
@@ -104,7 +108,7 @@ class JobTable:
         for job in jobs:
             self.apply(job)
 
-    async def watch(self, job_id: str) -> AsyncIterator[epb.Job]:
+    async def watch(self, job_id: str) -> AsyncGenerator[epb.Job, None]:
         """The job's snapshots so far, then each new one, until a terminal one."""
         queue: asyncio.Queue[epb.Job] = asyncio.Queue()
         self._watchers.setdefault(job_id, set()).add(queue)
@@ -141,7 +145,7 @@ def decode_job(value: bytes | None) -> epb.Job | None:
     return job
 
 
-def read_topic(config: BusConfig, topic: str, on_record: Callable[[object], None], *,
+def read_topic(config: BusConfig, topic: str, on_record: Callable[[ConsumerRecord], None], *,
                timeout_s: float = 30.0) -> None:
     """Read a whole topic once, from the beginning to the end offsets at call time
     (no consumer group: nothing is committed). For tools: dlq list, job lookups."""
@@ -181,14 +185,13 @@ class JobTail:
         self.table = table
         self.topic = job_topic(config.prefix)
         self.ready = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="job-tail", daemon=True)
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, args=(loop,), name="job-tail", daemon=True)
         self._thread.start()
 
     async def stop(self) -> None:
@@ -196,7 +199,7 @@ class JobTail:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)
 
-    def _run(self) -> None:
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         from kafka import TopicPartition
 
         consumer = None
@@ -222,15 +225,15 @@ class JobTail:
                         if job is not None:
                             jobs.append(job)
                 if jobs:
-                    self._loop.call_soon_threadsafe(self.table.apply_many, jobs)
+                    loop.call_soon_threadsafe(self.table.apply_many, jobs)
                 if not caught_up and all(consumer.position(tp) >= targets[tp] for tp in tps):
                     caught_up = True
                     logger.info("job table rebuilt from %s", self.topic)
-                    self._loop.call_soon_threadsafe(self.ready.set)
+                    loop.call_soon_threadsafe(self.ready.set)
         except Exception as exc:
             error = translate(exc, f"following {self.topic}", self.config)
             logger.critical("job status tail stopped: %s", error)
-            self._loop.call_soon_threadsafe(self.on_fatal, error)
+            loop.call_soon_threadsafe(self.on_fatal, error)
         finally:
             if consumer is not None:
                 consumer.close(autocommit=False)

@@ -18,10 +18,14 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osmose.bus.exceptions import BusError, BusUnavailableError, TopicError
 from osmose.bus.topics import TopicSpec
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.consumer.fetcher import ConsumerRecord
 
 __all__ = ["BusConfig", "Producer", "ensure_topics", "new_consumer", "poll", "translate"]
 
@@ -169,7 +173,7 @@ def new_consumer(config: BusConfig, *, group: str | None, **overrides: Any):  # 
         raise translate(exc, f"connecting consumer {group or ''}".strip(), config) from exc
 
 
-def poll(consumer, timeout_ms: int):  # noqa: ANN001, ANN201
+def poll(consumer: KafkaConsumer, timeout_ms: int) -> dict[TopicPartition, list[ConsumerRecord]]:
     """``consumer.poll``, working around a kafka-python 3.0 bug that starves resumed partitions.
 
     kafka-python keeps the fetched-but-not-returned records of a partition paused
@@ -184,7 +188,7 @@ def poll(consumer, timeout_ms: int):  # noqa: ANN001, ANN201
     records = consumer.poll(timeout_ms=timeout_ms)
     fetcher = getattr(consumer, "_fetcher", None)
     current = getattr(fetcher, "_next_partition_records", None)
-    if current is not None and not current and hasattr(fetcher, "_paused_partition_records"):
+    if fetcher is not None and current is not None and not current and hasattr(fetcher, "_paused_partition_records"):
         fetcher._next_partition_records = None
     return records
 

@@ -87,7 +87,7 @@ class Lanes(Generic[T]):
         with self._lock:
             dropped: list[T] = []
             for priority, queue in self._queued.items():
-                keep = deque()
+                keep: deque[T] = deque()
                 for message in queue:
                     (dropped if predicate(message) else keep).append(message)
                 self._queued[priority] = keep

@@ -16,25 +16,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 __all__ = ["OffsetTracker"]
 
 _QUEUED, _RUNNING = "queued", "running"
 
+#: what names a partition, e.g. (topic, partition)
+P = TypeVar("P", bound=Hashable)
 
-class OffsetTracker:
+
+class OffsetTracker(Generic[P]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[Hashable, dict[int, str]] = {}
-        self._next: dict[Hashable, int] = {}        # one past the highest offset seen
-        self._committed: dict[Hashable, int] = {}
+        self._pending: dict[P, dict[int, str]] = {}
+        self._next: dict[P, int] = {}        # one past the highest offset seen
+        self._committed: dict[P, int] = {}
 
-    def assign(self, partitions: Iterable[Hashable]) -> None:
+    def assign(self, partitions: Iterable[P]) -> None:
         with self._lock:
             for tp in partitions:
                 self._pending.setdefault(tp, {})
 
-    def forget(self, partitions: Iterable[Hashable]) -> None:
+    def forget(self, partitions: Iterable[P]) -> None:
         """Drop partitions this consumer no longer owns (after a revocation)."""
         with self._lock:
             for tp in partitions:
@@ -42,21 +46,21 @@ class OffsetTracker:
                 self._next.pop(tp, None)
                 self._committed.pop(tp, None)
 
-    def partitions(self) -> list[Hashable]:
+    def partitions(self) -> list[P]:
         with self._lock:
             return list(self._pending)
 
-    def owns(self, tp: Hashable) -> bool:
+    def owns(self, tp: P) -> bool:
         with self._lock:
             return tp in self._pending
 
-    def add(self, tp: Hashable, offset: int) -> None:
+    def add(self, tp: P, offset: int) -> None:
         with self._lock:
             pending = self._pending.setdefault(tp, {})
             pending[offset] = _QUEUED
             self._next[tp] = max(self._next.get(tp, 0), offset + 1)
 
-    def start(self, tp: Hashable, offset: int) -> bool:
+    def start(self, tp: P, offset: int) -> bool:
         """Mark a queued message running; False when its partition was revoked meanwhile."""
         with self._lock:
             pending = self._pending.get(tp)
@@ -65,14 +69,14 @@ class OffsetTracker:
             pending[offset] = _RUNNING
             return True
 
-    def done(self, tp: Hashable, offset: int) -> None:
+    def done(self, tp: P, offset: int) -> None:
         """The message's outputs are acknowledged: it no longer holds the commit point back."""
         with self._lock:
             pending = self._pending.get(tp)
             if pending is not None:
                 pending.pop(offset, None)
 
-    def release(self, tp: Hashable, offset: int) -> None:
+    def release(self, tp: P, offset: int) -> None:
         """A message given back unfinished (shutdown): it stays pending so the commit
         point never passes it, but no longer counts as running."""
         with self._lock:
@@ -80,15 +84,15 @@ class OffsetTracker:
             if pending is not None and offset in pending:
                 pending[offset] = _QUEUED
 
-    def running(self, partitions: Iterable[Hashable] | None = None) -> int:
+    def running(self, partitions: Iterable[P] | None = None) -> int:
         with self._lock:
             return self._running(partitions)
 
-    def _running(self, partitions: Iterable[Hashable] | None) -> int:
+    def _running(self, partitions: Iterable[P] | None) -> int:
         tps = self._pending if partitions is None else [tp for tp in partitions if tp in self._pending]
         return sum(1 for tp in tps for state in self._pending[tp].values() if state == _RUNNING)
 
-    def committable(self, partitions: Iterable[Hashable] | None = None) -> dict[Hashable, int]:
+    def committable(self, partitions: Iterable[P] | None = None) -> dict[P, int]:
         """Commit points that moved since the last commit."""
         with self._lock:
             tps = list(self._pending) if partitions is None else [tp for tp in partitions if tp in self._pending]
@@ -102,7 +106,7 @@ class OffsetTracker:
                     result[tp] = point
             return result
 
-    def committed(self, offsets: dict[Hashable, int]) -> None:
+    def committed(self, offsets: dict[P, int]) -> None:
         with self._lock:
             for tp, offset in offsets.items():
                 if tp in self._pending:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
@@ -65,7 +65,7 @@ JOB_SEGMENT_MS = 3600 * 1000
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-_PRIORITY_NAMES = {epb.PRIORITY_HIGH: "high", epb.PRIORITY_BULK: "bulk"}
+_PRIORITY_NAMES: dict[epb.Priority, str] = {epb.PRIORITY_HIGH: "high", epb.PRIORITY_BULK: "bulk"}
 
 
 @dataclass(frozen=True)
@@ -136,12 +136,12 @@ def consumer_group(prefix: str, stage: str) -> str:
     return f"{_check_prefix(prefix)}.{_check_stage(stage)}"
 
 
-def priority_name(priority: int) -> str:
+def priority_name(priority: epb.Priority) -> str:
     """The topic class of an envelope's priority (unspecified is bulk)."""
     return _PRIORITY_NAMES.get(priority, "bulk")
 
 
-def priority_from_name(name: str | None) -> int:
+def priority_from_name(name: str | None) -> epb.Priority:
     if not name:
         return epb.PRIORITY_BULK
     for value, label in _PRIORITY_NAMES.items():
@@ -169,12 +169,12 @@ def declare_topics(prefix: str, pipeline: Pipeline = PIPELINE) -> tuple[TopicSpe
     return tuple(specs)
 
 
-def describe_pipeline(prefix: str, pipeline: Pipeline = PIPELINE) -> dict[str, object]:
+def describe_pipeline(prefix: str, pipeline: Pipeline = PIPELINE) -> dict[str, Any]:
     """The pipeline as a deployment sees it (`osmose describe --json`): each stage's declaration
     with its consumer group and topics, each tier's plan, and every topic with its settings.
     The Helm chart is generated from and tested against this."""
     description = pipeline.describe()
-    for stage in description["stages"]:  # type: ignore[union-attr]
+    for stage in description["stages"]:
         name = stage["name"]
         stage["consumer_group"] = consumer_group(prefix, name)
         stage["topics"] = {"input": input_topics(prefix, name), "dead_letter": dead_letter_topic(prefix, name)}

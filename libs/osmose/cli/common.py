@@ -6,7 +6,9 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -29,6 +31,9 @@ __all__ = [
     "setup_logging",
     "tenant_option",
 ]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 SUPPORTED_SUFFIXES = {".pptx", ".pptm", ".ppsx", ".ppt", ".pdf"}
 TIERS = list(TIER_NAMES.values())
@@ -90,7 +95,7 @@ def expand_paths(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def run_async(coro):  # noqa: ANN001, ANN201
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     from osmose.bus.exceptions import BusUnavailableError
     from osmose.hosts.service_client import ServiceUnreachable as _Unreachable
 
@@ -122,7 +127,7 @@ server_option = click.option(
          "opening the local data directory.")
 
 
-def kafka_options(func):  # noqa: ANN001, ANN201
+def kafka_options(func: F) -> F:
     """--kafka and --topic-prefix (they override OSMOSE_KAFKA_BOOTSTRAP and OSMOSE_TOPIC_PREFIX)."""
     func = click.option("--topic-prefix", default=None, metavar="P",
                         help="Prefix of every topic name, so deployments can share a cluster. "

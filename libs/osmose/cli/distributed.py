@@ -11,7 +11,9 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -31,13 +33,19 @@ from osmose.cli.common import (
 )
 from osmose.config import DEFAULT_SERVER, Settings
 from osmose.pipeline import PIPELINE
+from osmose.v1 import document_pb2 as pb
+from osmose.v1 import envelope_pb2 as epb
+
+if TYPE_CHECKING:
+    from osmose.bus.kafka_client import BusConfig
+    from osmose.v1 import services_pb2 as spb
 
 __all__ = ["describe", "dlq", "serve", "submit", "topics"]
 
 _STAGES = list(PIPELINE.names())
 
 
-def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
+def _bus_config(settings: Settings, client_id: str) -> BusConfig:
     from osmose.bus.kafka_client import BusConfig
     from osmose.bus.topics import job_topic
 
@@ -180,14 +188,13 @@ def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier
     sys.exit(code)
 
 
-async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: int, priority: int, wait: bool,
-                  as_json: bool, timeout: float | None) -> int:
+async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: pb.Tier, priority: epb.Priority,
+                  wait: bool, as_json: bool, timeout: float | None) -> int:
     from osmose.cli.output import IngestProgress, print_report
     from osmose.errors import DocumentError
     from osmose.hosts.job_ledger import report_from_job
     from osmose.hosts.report import IngestReport
     from osmose.hosts.service_client import RequestRejected, ServiceClient
-    from osmose.v1 import envelope_pb2 as epb
 
     def refused(path: Path, error: str) -> IngestReport:
         report = IngestReport(file=str(path), status="error", error=error)
@@ -223,8 +230,8 @@ async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: i
 
         failed = 0
         with IngestProgress(files, enabled=not as_json or sys.stderr.isatty()) as progress:
-            def on_event(index: int):  # noqa: ANN202
-                def update(event) -> None:  # noqa: ANN001
+            def on_event(index: int) -> Callable[[spb.JobEvent], None]:
+                def update(event: spb.JobEvent) -> None:
                     if event.event == epb.JOB_EVENT_ENTERED:
                         progress.update(index, event.stage)
                 return update

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported lazily: the CLI starts without the pipeline's modules
+    from osmose.hosts.report import IngestReport
+    from osmose.v1.services_pb2 import SearchHit
 
 __all__ = ["IngestProgress", "print_hits", "print_report", "print_stats"]
 
@@ -30,7 +36,7 @@ class IngestProgress:
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.description}"), console=_err, transient=True,
         ) if self.enabled else None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> IngestProgress:
         if self._progress:
@@ -46,7 +52,7 @@ class IngestProgress:
             self._progress.stop()
 
     def update(self, index: int, stage: str) -> None:
-        if not self._progress:
+        if not self._progress or self._task is None:
             return
         if stage == "done":
             self._active.pop(index, None)
@@ -57,7 +63,7 @@ class IngestProgress:
         self._progress.update(self._task, description=desc)
 
 
-def print_report(report) -> str:  # noqa: ANN001 - IngestReport, imported lazily
+def print_report(report: IngestReport) -> str:
     name = escape(Path(report.file).name)
     if report.status != "ok":
         lines = [f"[red]✗[/] {name}: [red]{escape(report.error or 'failed')}[/]"]
@@ -78,7 +84,7 @@ def print_report(report) -> str:  # noqa: ANN001 - IngestReport, imported lazily
     return "\n".join(lines)
 
 
-def print_hits(query: str, hits) -> None:  # noqa: ANN001
+def print_hits(query: str, hits: Sequence[SearchHit]) -> None:
     if not hits:
         _out.print(f"no results for {escape(query)!r}")
         return
@@ -98,7 +104,7 @@ def print_hits(query: str, hits) -> None:  # noqa: ANN001
             _out.print(f"   [magenta]related:[/] {escape(' · '.join(shown))}")
 
 
-def print_stats(table: dict[str, dict[str, int]], data_dir: Path) -> None:
+def print_stats(table: dict[str, dict[str, int]], data_dir: str | Path) -> None:
     if not table:
         _out.print(f"no documents in {data_dir}")
         return

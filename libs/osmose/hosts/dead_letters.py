@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from osmose.bus.envelope import encode, headers, message_key
 from osmose.bus.exceptions import EnvelopeError
@@ -24,6 +25,9 @@ from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, priorit
 from osmose.bus.trace import TraceContext, parse
 from osmose.hosts.job_ledger import transition
 from osmose.v1 import envelope_pb2 as epb
+
+if TYPE_CHECKING:
+    from kafka.consumer.fetcher import ConsumerRecord
 
 __all__ = ["DeadLetterEntry", "list_dead_letters", "read_jobs", "replay_dead_letters"]
 
@@ -52,7 +56,7 @@ def list_dead_letters(config: BusConfig, stage: str) -> list[DeadLetterEntry]:
     """Every dead letter of `stage` still on its topic, oldest first."""
     entries: list[DeadLetterEntry] = []
 
-    def collect(record) -> None:  # noqa: ANN001
+    def collect(record: ConsumerRecord) -> None:
         letter = epb.DeadLetter()
         try:
             letter.ParseFromString(record.value or b"")
@@ -71,7 +75,7 @@ def read_jobs(config: BusConfig) -> JobTable:
     """The job table as the compacted job topic has it now."""
     table = JobTable(history_limit=1)
 
-    def collect(record) -> None:  # noqa: ANN001
+    def collect(record: ConsumerRecord) -> None:
         job = decode_job(record.value)
         if job is not None:
             table.apply(job)

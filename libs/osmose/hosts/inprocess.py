@@ -15,14 +15,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
-from osmose.pipeline import PIPELINE, Pipeline
+from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.stage import PipelineStage
+from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
+
+if TYPE_CHECKING:  # built lazily, with the stores and models
+    from osmose.query import Searcher
 
 __all__ = ["InProcessPipeline", "ProgressCallback"]
 
@@ -43,7 +48,7 @@ class InProcessPipeline:
         self.max_in_flight = max_in_flight
         self.resources = Resources(settings)
         self._stages: dict[str, PipelineStage] | None = None
-        self._searcher = None
+        self._searcher: Searcher | None = None
         self._write_lock = asyncio.Lock()
 
     # -- wiring (decided in osmose.hosts.wiring, shared with the service host) --------------------
@@ -90,7 +95,7 @@ class InProcessPipeline:
 
     # -- ingestion ----------------------------------------------------------------------------------
 
-    async def ingest_one(self, path: Path, *, tenant: str, tier: int = 0, index: int = 0,
+    async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
                          progress: ProgressCallback | None = None) -> IngestReport:
         report = IngestReport(file=str(path))
         item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
@@ -100,7 +105,7 @@ class InProcessPipeline:
         try:
             if not path.is_file():
                 raise DocumentError(f"no such file: {path}", reason="not-found")
-            decl = self.pipeline.front_door        # it decides the tier, so the plan is known after it
+            decl: Stage | None = self.pipeline.front_door        # it decides the tier, so the plan is known after it
             while decl is not None:
                 if progress:
                     progress(index, decl.name)
@@ -123,7 +128,7 @@ class InProcessPipeline:
             progress(index, "done")
         return report
 
-    async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: int = 0,
+    async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
                      progress: ProgressCallback | None = None) -> AsyncIterator[IngestReport]:
         """Reports in input order, each as soon as it and all before it are done."""
         gate = asyncio.Semaphore(self.max_in_flight)

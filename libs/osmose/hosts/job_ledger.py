@@ -83,7 +83,7 @@ def build_report(envelope: epb.Envelope, item: ppb.WorkItem, *, error: str | Non
     return report
 
 
-def transition(base: epb.Job | None, envelope: epb.Envelope, kind: int, *, stage: str = "",
+def transition(base: epb.Job | None, envelope: epb.Envelope, kind: epb.JobEventKind, *, stage: str = "",
                item: ppb.WorkItem | None = None, report: IngestReport | None = None, reason: str = "",
                trace_id: str = "", pipeline: Pipeline = PIPELINE) -> epb.Job:
     """The complete snapshot of the envelope's job after event `kind` at `stage` (`base`: the last one known)."""
@@ -170,7 +170,7 @@ class JobLedger:
             self.table.apply(job)
         return self.table.get(job.job_id) or job
 
-    def _next(self, envelope: epb.Envelope, kind: int, **fields: object) -> epb.Job:
+    def _next(self, envelope: epb.Envelope, kind: epb.JobEventKind, **fields: object) -> epb.Job:
         return transition(self.table.get(envelope.job_id), envelope, kind, pipeline=self.pipeline,
                           **fields)  # type: ignore[arg-type]
 
@@ -215,5 +215,5 @@ class JobLedger:
         report = IngestReport(file=job.file or job.file_name, status="error", error="cancelled: cancelled by request")
         report.seconds["total"] = round(max(0.0, (now_ms() - job.submitted_at_ms) / 1000), 3)
         cancelled.report_json = json.dumps(report.as_dict(), ensure_ascii=False)
-        cancelled.error, cancelled.reason = report.error, "cancelled"
+        cancelled.error, cancelled.reason = report.error or "", "cancelled"
         return await self._record(cancelled, trace)

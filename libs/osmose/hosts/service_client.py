@@ -22,6 +22,7 @@ from osmose.config import Settings
 from osmose.errors import OsmoseError
 from osmose.query.stats import stats_as_table
 from osmose.security.tls import TlsFiles, channel_credentials
+from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
@@ -67,7 +68,7 @@ class _UnaryUnaryCredential(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(_with_header(details, self.header), request)
 
 
@@ -75,7 +76,7 @@ class _UnaryStreamCredential(grpc.aio.UnaryStreamClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_stream(self, continuation, details, request):
         return await continuation(_with_header(details, self.header), request)
 
 
@@ -83,7 +84,7 @@ class _StreamUnaryCredential(grpc.aio.StreamUnaryClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_stream_unary(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_unary(self, continuation, details, request_iterator):
         return await continuation(_with_header(details, self.header), request_iterator)
 
 
@@ -91,7 +92,7 @@ class _StreamStreamCredential(grpc.aio.StreamStreamClientInterceptor):
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_stream_stream(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+    async def intercept_stream_stream(self, continuation, details, request_iterator):
         return await continuation(_with_header(details, self.header), request_iterator)
 
 
@@ -153,7 +154,8 @@ class ServiceClient:
     def query(self) -> sgrpc.QueryServiceStub:
         return sgrpc.QueryServiceStub(self._channel)
 
-    async def submit(self, path: Path, *, tenant: str, tier: int = 0, priority: int = epb.PRIORITY_BULK,
+    async def submit(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
+                     priority: epb.Priority = epb.PRIORITY_BULK,
                      file: str | None = None, timeout_s: float = 600.0) -> spb.SubmitResponse:
         size = path.stat().st_size
         header = spb.SubmitHeader(file_name=path.name, tenant=tenant, tier=tier, size_bytes=size,

@@ -29,7 +29,7 @@ from osmose.bus.blobs import digest_of
 from osmose.bus.envelope import now_ms
 from osmose.bus.exceptions import BusError
 from osmose.bus.jobs import is_terminal
-from osmose.bus.trace import child_of, parse
+from osmose.bus.trace import TraceContext, child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
 from osmose.hosts.service_worker import ServiceBus
@@ -69,7 +69,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         return max(0.1, min(limit, remaining)) if remaining is not None else limit
 
     @staticmethod
-    def _trace(context: grpc.aio.ServicerContext):  # noqa: ANN205
+    def _trace(context: grpc.aio.ServicerContext) -> TraceContext:
         for key, value in context.invocation_metadata() or ():
             if key == "traceparent":
                 return child_of(parse(value))
@@ -104,7 +104,10 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
                 await asyncio.to_thread(writer.write, request.chunk)
             if header is None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing-header: empty request")
-            ref = header.blob_ref or await asyncio.to_thread(writer.commit)
+            if header.blob_ref:
+                ref = header.blob_ref
+            elif writer is not None:   # always, when the header named no blob
+                ref = await asyncio.to_thread(writer.commit)
             writer = None
         finally:
             if writer is not None:

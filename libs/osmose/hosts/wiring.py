@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from osmose.bus.blobs import BlobStore
     from osmose.documents.parsing.worker import ParserPool
     from osmose.embeddings.base import Embeddings
+    from osmose.embeddings.cached import CachedEmbeddings
     from osmose.models import ModelRuntime
     from osmose.query import Searcher
     from osmose.stores.graph import GraphStore
@@ -42,7 +43,7 @@ class Resources:
         self.settings = settings
         self._graph: GraphStore | None = None
         self._vectors: VectorStore | None = None
-        self._embeddings: Embeddings | None = None
+        self._embeddings: CachedEmbeddings | None = None
         self._models: ModelRuntime | None = None
         self._parser_pool: ParserPool | None = None
         self._blobs: BlobStore | None = None
@@ -87,7 +88,7 @@ class Resources:
         return self._vectors
 
     @property
-    def embeddings(self) -> Embeddings:
+    def embeddings(self) -> CachedEmbeddings:
         if self._embeddings is None:
             from osmose.embeddings.cached import CachedEmbeddings
             from osmose.models.cache import open_content_cache
@@ -97,7 +98,7 @@ class Resources:
             cache = self._track(open_content_cache(cache_url=cache_url, sqlite_path=s.cache_path,
                                                    namespace="embeddings"))
             # TEI when OSMOSE_TEI_URL is set (the router's embeddings endpoint), else the local model.
-            model = self.models.embeddings if self.models is not None else None
+            model: Embeddings | None = self.models.embeddings if self.models is not None else None
             if model is None:
                 from osmose.embeddings.minilm import MiniLMEmbeddings
 

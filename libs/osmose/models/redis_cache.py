@@ -39,7 +39,7 @@ class RedisCache:
             for start in range(0, len(keys), _BATCH):
                 part = keys[start:start + _BATCH]
                 values = self._client.mget([self._prefix + k for k in part])
-                found.update({k: v for k, v in zip(part, values, strict=True) if v is not None})
+                found.update({k: v for k, v in zip(part, values, strict=True) if isinstance(v, bytes)})   # None: absent
         except redis.RedisError as exc:
             raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
         return found

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
 from osmose.models.backend import Backend
@@ -43,6 +43,9 @@ from osmose.models.tei import TeiEmbeddings
 from osmose.models.usage import UsageRecorder, add_to_proto
 from osmose.text.budget import CHAT_CHARS_PER_TOKEN, approx_tokens
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ChatAnswer", "ModelRuntime", "ModelSession"]
 
@@ -189,9 +192,13 @@ class ModelSession:
             expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
             prompt_estimate = _estimate_tokens(request.system) + _estimate_tokens(request.user)
             name = backend.name
+
+            def op(http: httpx.AsyncClient, _timeout: float, p: dict[str, Any] = payload,
+                   n: str = name) -> Awaitable[ChatResponse]:
+                return chat_completion(http, p, endpoint=n)
+
             try:
-                response = await backend.call(lambda http, _t, p=payload, n=name: chat_completion(http, p, endpoint=n),
-                                              task=task, usage=usage, budget=self.budget,
+                response = await backend.call(op, task=task, usage=usage, budget=self.budget,
                                               tokens=prompt_estimate + expected)
             except (ModelUnavailableError, ModelRequestError) as exc:
                 usage.failures += 1

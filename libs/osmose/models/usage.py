@@ -85,6 +85,6 @@ def _as_dict(message: ppb.TaskUsage) -> dict[str, int | float]:
 def usage_dict(usage: ppb.ModelUsage) -> dict[str, object]:
     """The ``"model"`` object of the --json line: totals, then ``by_task``. Same keys
     whether or not any model was called (offline: zeros and an empty ``by_task``)."""
-    out: dict[str, object] = _as_dict(usage.total)
+    out: dict[str, object] = dict(_as_dict(usage.total))
     out["by_task"] = {name: _as_dict(usage.by_task[name]) for name in sorted(usage.by_task)}
     return out

@@ -22,9 +22,9 @@ _ALL_TIERS = frozenset({pb.TIER_FAST, pb.TIER_STANDARD, pb.TIER_DEEP})
 class Plan:
     name: str
     #: tiers its documents may run in (a request for another is refused; triage's choice is capped)
-    tiers: frozenset[int]
+    tiers: frozenset[pb.Tier]
     #: the Kafka lane its work travels in
-    priority: int
+    priority: epb.Priority
     documents_per_day: int
     concurrent_jobs: int
 

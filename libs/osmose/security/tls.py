@@ -44,7 +44,9 @@ def server_credentials(files: TlsFiles, *, require_client_cert: bool) -> grpc.Se
     ca = _read(files.ca, "CA certificate")
     if require_client_cert and ca is None:
         raise ConfigurationError("mutual TLS needs the CA that signs client certificates (OSMOSE_TLS_CA)")
-    return grpc.ssl_server_credentials([(_read(files.key, "TLS key"), _read(files.cert, "TLS certificate"))],
+    key, cert = _read(files.key, "TLS key"), _read(files.cert, "TLS certificate")
+    assert key is not None and cert is not None   # files.configured
+    return grpc.ssl_server_credentials([(key, cert)],
                                        root_certificates=ca, require_client_auth=require_client_cert)
 
 

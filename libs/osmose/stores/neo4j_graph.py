@@ -266,7 +266,7 @@ class Neo4jGraphStore:
                        segments=segments[start : start + self._batch])
 
         totals = p.mention_totals()
-        concept_rows = [
+        concept_rows: list[dict[str, Any]] = [
             {"key": key, "count": totals[key], "name": c.name if c else None, "type": c.type if c else None,
              "aliases": list(c.aliases) if c else None}
             for key, c in p.concepts.items()
@@ -282,7 +282,7 @@ class Neo4jGraphStore:
             await _run(tx, q.MENTIONS, t=t, d=d, rows=rows)
 
         prefix = d + q.SEP
-        relation_rows = [
+        relation_rows: list[dict[str, Any]] = [
             {"s": r.source_key, "t": r.target_key, "kind": r.kind, "label": r.label,
              "sources": [prefix + ev for ev in r.evidence], "evidence": list(r.evidence)}
             for r in p.relations
@@ -292,7 +292,7 @@ class Neo4jGraphStore:
         for keys in _chunks(old_keys, self._batch):
             await _run(tx, q.STRIP_RELATIONS, t=t, keys=keys, prefix=prefix, stamp=stamp)
 
-        merge_rows = [{"from_key": m.from_key, "into_key": m.into_key, "reason": m.reason,
+        merge_rows: list[dict[str, Any]] = [{"from_key": m.from_key, "into_key": m.into_key, "reason": m.reason,
                        "similarity": float(m.similarity)} for m in p.merges]
         for rows in _chunks(merge_rows, self._batch):
             await _run(tx, q.MERGES, t=t, d=d, rows=rows)

@@ -481,7 +481,7 @@ def _speed_up_local_writes(client: QdrantClient, collection: str) -> None:
     (stable since 1.1.7); if they move, writes are just slow again, with a warning.
     """
     try:
-        conn = client._client.collections[collection].storage.storage  # type: ignore[union-attr]
+        conn = client._client.collections[collection].storage.storage  # type: ignore[attr-defined]  # QdrantLocal internals
     except (AttributeError, KeyError):
         conn = None
     if not isinstance(conn, sqlite3.Connection):

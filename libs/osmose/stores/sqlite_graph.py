@@ -376,7 +376,8 @@ class SqliteGraphStore:
         ):
             if key in mentioned:
                 sources[key].append((name, type_, json.loads(aliases)))
-        rows, lookups = [], []
+        rows: list[tuple[str, str, str, str, str]] = []
+        lookups: list[tuple[str, str, str]] = []
         for key in mentioned:
             found = sources.get(key, [])
             name, type_, aliases = resolve_concept(key, found)

@@ -11,6 +11,7 @@ import pytest
 
 from loadtests.fakeservers import ChatServer, Fault, LatencyModel
 from osmose.models import ModelUnavailableError
+from osmose.models.config import RouterConfig
 from osmose.services.extractor import ExtractorStage
 from osmose.services.extractor.llm_extract import SYSTEM
 from osmose.v1 import document_pb2 as pb
@@ -55,7 +56,7 @@ def _slides(segments: int) -> list[tuple[str, list[str]]]:
     return out
 
 
-async def _run(item: ppb.WorkItem, config, cache_dir: Path) -> ppb.WorkItem:  # noqa: ANN001
+async def _run(item: ppb.WorkItem, config: RouterConfig, cache_dir: Path) -> ppb.WorkItem:
     models = runtime(config, cache_dir)
 
     async def go() -> ppb.WorkItem:

@@ -89,7 +89,8 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
 
-    async def publish(self, topic: str, *, key: bytes, value: bytes, headers=None, timeout_s=None) -> None:  # noqa: ANN001
+    async def publish(self, topic: str, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None,
+                      timeout_s: float | None = None) -> None:
         self.sent.append((topic, value))
 
 

@@ -25,7 +25,8 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
 
-    async def publish(self, topic: str, *, key: bytes, value: bytes, headers=None, timeout_s=None) -> None:  # noqa: ANN001
+    async def publish(self, topic: str, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None,
+                      timeout_s: float | None = None) -> None:
         self.sent.append((topic, value))
 
     def on(self, suffix: str) -> list[bytes]:
@@ -46,7 +47,8 @@ class FlakyStage:
         return item
 
 
-def _setup(tmp_path: Path, failures: list[Exception], attempts: int = 3, stage: str = "embedder"):  # noqa: ANN202
+def _setup(tmp_path: Path, failures: list[Exception], attempts: int = 3, stage: str = "embedder"
+           ) -> tuple[StageWorker, FlakyStage, FakeProducer, ServiceBus]:
     producer = FakeProducer()
     bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer, blobs=LocalBlobStore(tmp_path),
                      jobs=JobTable(), host="test:1")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from loadtests.fakeservers import ChatServer, LatencyModel
+from osmose.embeddings.base import Embeddings
+from osmose.models.config import RouterConfig
 from osmose.services.miner import MinerStage
 from osmose.services.miner.llm_relations import LABELS
 from osmose.v1 import document_pb2 as pb
@@ -56,7 +58,8 @@ def _item(make_concept: Callable[..., pb.Concept], tier: int = pb.TIER_DEEP) -> 
     )
 
 
-async def _run(item: ppb.WorkItem, config, tmp_path: Path, embeddings) -> ppb.WorkItem:  # noqa: ANN001
+async def _run(item: ppb.WorkItem, config: RouterConfig, tmp_path: Path, embeddings: Embeddings
+               ) -> ppb.WorkItem:
     models = runtime(config, tmp_path)
 
     async def go() -> ppb.WorkItem:

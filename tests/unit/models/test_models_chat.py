@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -34,12 +36,14 @@ SCHEMA = JsonSchema("osmose_concepts", {
     "properties": {"segments": {"type": "array", "items": {"type": "object", "required": ["id", "concepts"],
                                                            "properties": {"id": {"type": "string"}}}}}})
 
+T = TypeVar("T")
+
 
 def ask(text: str = "SEGMENT s1\n[slide 1] Zero Trust Network Access (ZTNA) replaces the VPN") -> ChatRequest:
     return ChatRequest(system="Extract concepts.", user=text, schema=SCHEMA)
 
 
-async def _closing(models: ModelRuntime, coro):  # noqa: ANN001, ANN202
+async def _closing(models: ModelRuntime, coro: Awaitable[T]) -> T:
     try:
         return await coro
     finally:

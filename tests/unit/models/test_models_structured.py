@@ -11,8 +11,10 @@ from loadtests.fakeservers import ChatServer
 from osmose.models import (
     ModelRuntime,
     ModelUnavailableError,
+    SegmentAnswers,
     SegmentBlock,
     SegmentTask,
+    TaskUsage,
     ask_segments,
     segments_schema,
 )
@@ -37,7 +39,7 @@ UNITS = [SegmentBlock(f"seg-{i}", f"[slide {i}] {topic} keeps the network safe")
 pytestmark = pytest.mark.anyio
 
 
-async def _ask(models: ModelRuntime, task: SegmentTask):  # noqa: ANN202
+async def _ask(models: ModelRuntime, task: SegmentTask) -> tuple[SegmentAnswers[SegmentBlock], TaskUsage]:
     session = models.session()
     return await ask_segments(session, task, UNITS), session.usage.task(task.name)
 

@@ -96,7 +96,7 @@ class _S3Writer:
         self._hash = hashlib.sha256()
         # Unnamed once it spills to disk: a crash leaves no file behind. Closed by commit/abort.
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-            max_size=_SPOOL_IN_MEMORY, dir=store.spool_dir)
+            max_size=_SPOOL_IN_MEMORY, dir=None if store.spool_dir is None else str(store.spool_dir))
         self.size = 0
 
     def write(self, data: bytes) -> None:

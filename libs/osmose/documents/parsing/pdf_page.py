@@ -74,7 +74,7 @@ class _Line:
 class _Block:
     rect: Rect
     lines: list[_Line] = field(default_factory=list)
-    role: int = pb.BLOCK_ROLE_BODY
+    role: pb.BlockRole = pb.BLOCK_ROLE_BODY
 
     @property
     def text(self) -> str:

@@ -41,7 +41,9 @@ def read_chart(graphic_data: etree._Element, part: Part, *, problems: list[str])
     ref = graphic_data.find(qn("c:chart"))
     rid = ref.get(qn("r:id")) if ref is not None else None
     try:
-        chart = part.related_part(rid).chart  # type: ignore[attr-defined]
+        if rid is None:   # no relationship id fails like an unknown one
+            raise KeyError(rid)
+        chart = part.related_part(rid).chart  # type: ignore[attr-defined]  # typed as Part; a ChartPart here
         space = chart.element
     except (KeyError, ValueError, AttributeError, TypeError, etree.LxmlError) as exc:
         problems.append(f"chart part unreadable ({type(exc).__name__}: {exc})")

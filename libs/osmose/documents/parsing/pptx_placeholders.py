@@ -47,7 +47,7 @@ _MASTER_KIND = {
 
 def placeholder_key(shape: etree._Element) -> tuple[str, str] | None:
     """(type, idx) of a placeholder shape, None for ordinary shapes."""
-    path = _PH_PATH.get(shape.tag)
+    path = _PH_PATH.get(str(shape.tag))   # lxml types tag as str | bytes | QName; parsed: str
     ph = shape.find(path) if path else None
     if ph is None:
         return None
@@ -55,7 +55,7 @@ def placeholder_key(shape: etree._Element) -> tuple[str, str] | None:
 
 
 def own_xfrm(shape: etree._Element) -> etree._Element | None:
-    path = _XFRM_PATH.get(shape.tag)
+    path = _XFRM_PATH.get(str(shape.tag))
     return shape.find(path) if path else None
 
 

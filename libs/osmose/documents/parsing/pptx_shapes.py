@@ -66,7 +66,7 @@ class ShapeContent:
     kind: str  # "text" | "table" | "chart" | "picture" | "visual"
     rect: Rect | None
     text: str = ""
-    role: int = pb.BLOCK_ROLE_BODY
+    role: pb.BlockRole = pb.BLOCK_ROLE_BODY
     font_size: float = 0.0
     placeholder: bool = False
     table: pb.Table | None = None

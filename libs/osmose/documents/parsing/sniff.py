@@ -57,7 +57,7 @@ _OTHER_OLE_KINDS = {
 }
 
 
-def detect_format(data: bytes) -> pb.SourceFormat.ValueType:
+def detect_format(data: bytes) -> pb.SourceFormat:
     """PPTX, PDF or PPT for content that may be a presentation; otherwise raise a
     :class:`~osmose.errors.DocumentError` that says what the bytes are."""
     if is_blank(data):
@@ -73,7 +73,7 @@ def detect_format(data: bytes) -> pb.SourceFormat.ValueType:
     )
 
 
-def extension_warning(file_name: str, fmt: pb.SourceFormat.ValueType) -> str | None:
+def extension_warning(file_name: str, fmt: pb.SourceFormat) -> str | None:
     """A warning when the file name's extension disagrees with the detected content."""
     ext = PurePath(file_name).suffix.lower()
     if not ext or ext in EXTENSIONS.get(fmt, frozenset()):
@@ -107,7 +107,7 @@ def describe_bytes(data: bytes) -> str:
     return "plain text"
 
 
-def classify_ole_streams(names: set[str]) -> pb.SourceFormat.ValueType:
+def classify_ole_streams(names: set[str]) -> pb.SourceFormat:
     """Decide from the top-level stream names of an OLE2 file; raise when it is
     not a readable PowerPoint 97-2003 file. Order matters: an encrypted .ppt also
     has a 'PowerPoint Document' stream."""
@@ -139,7 +139,7 @@ def classify_ole_streams(names: set[str]) -> pb.SourceFormat.ValueType:
     )
 
 
-def _classify_ole2(data: bytes) -> pb.SourceFormat.ValueType:
+def _classify_ole2(data: bytes) -> pb.SourceFormat:
     try:
         # Always a stream: olefile treats short bytes objects as a file name.
         ole = olefile.OleFileIO(io.BytesIO(data))
