@@ -16,7 +16,7 @@ from typing import Protocol
 
 from osmose.errors import ConfigurationError
 
-__all__ = ["ContentCache", "SqliteCache", "cache_key"]
+__all__ = ["ContentCache", "SqliteCache", "cache_key", "scope_prefix", "scoped_key"]
 
 
 def cache_key(*parts: str) -> str:
@@ -28,10 +28,26 @@ def cache_key(*parts: str) -> str:
     return h.hexdigest()
 
 
+def scope_prefix(scope: str) -> str:
+    """The key prefix of one tenant's entries. Entries are scoped per tenant so no tenant can
+    tell from a cache hit (a count, a timing) what another one ingested, and erasing a tenant
+    removes its entries by prefix; the prefix is a digest, so keys do not expose the name."""
+    return "t" + hashlib.sha256(scope.encode("utf-8")).hexdigest()[:24] + ":"
+
+
+def scoped_key(scope: str, *parts: str) -> str:
+    """:func:`cache_key` of `parts` inside `scope` (a tenant)."""
+    return scope_prefix(scope) + cache_key(*parts)
+
+
 class ContentCache(Protocol):
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]: ...
 
     def put_many(self, items: Mapping[str, bytes]) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every entry whose key starts with `prefix`; the number removed."""
+        ...
 
     def close(self) -> None: ...
 
@@ -75,6 +91,12 @@ class SqliteCache:
             self._conn.executemany(f"INSERT OR REPLACE INTO {self._table} (key, value) VALUES (?, ?)",
                                    list(items.items()))
             self._conn.commit()
+
+    def delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            cursor = self._conn.execute(f"DELETE FROM {self._table} WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+            self._conn.commit()
+            return cursor.rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -52,9 +52,9 @@ class EmbedderStage:
         doc = item.document
         drafts = build_chunks(doc, item.segments, max_tokens=self.config.chunk_max_tokens,
                               count_tokens=self.count_tokens)
-        session = self.models.session(label=doc.file_name or doc.doc_id) if self.models is not None else None
+        session = self.models.session(label=doc.file_name or doc.doc_id, scope=item.tenant) if self.models is not None else None
         with bind_accounting(session.accounting) if session is not None else contextlib.nullcontext():
-            result = await self.embeddings.embed_texts([d.embed_text for d in drafts])
+            result = await self.embeddings.embed_texts([d.embed_text for d in drafts], scope=item.tenant)
         if session is not None:
             session.usage.task("embedding").cache_hits += result.cache_hits
             session.add_to(item)

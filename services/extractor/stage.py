@@ -68,7 +68,7 @@ class ExtractorStage:
         started = time.perf_counter()
         language = item.plan.language or item.document.language
         if self.models is not None:
-            session = self.models.session(label=item.document.file_name or item.document.doc_id)
+            session = self.models.session(label=item.document.file_name or item.document.doc_id, scope=item.tenant)
             try:
                 concepts = await self._with_model(item, session, language)
             finally:

@@ -87,7 +87,7 @@ class MinerStage:
         started = time.perf_counter()
         language = item.plan.language or item.document.language or "en"
         tenant = item.tenant or DEFAULT_TENANT
-        session = self.models.session(label=item.document.file_name or item.document.doc_id) if self.models else None
+        session = self.models.session(label=item.document.file_name or item.document.doc_id, scope=tenant) if self.models else None
         try:
             return await self._process(item, session, language, tenant, started, log_extra)
         finally:
@@ -99,7 +99,7 @@ class MinerStage:
         concepts, by_key = merge_by_key(list(item.concepts), language)
         concepts, by_acronym = merge_acronyms(concepts, language)
         with bind_accounting(session.accounting) if session is not None else contextlib.nullcontext():
-            vectors = await self._name_vectors([c.name for c in concepts])
+            vectors = await self._name_vectors([c.name for c in concepts], tenant=tenant)
         concepts, by_similarity = merge_similar(concepts, vectors, threshold=self.limits.merge_threshold)
         for concept in concepts:
             concept.concept_id = ids.concept_id(tenant, concept.canonical_key)
@@ -152,9 +152,9 @@ class MinerStage:
                                  "similarity only")
         return typed.relations_from_answers(asked, got.answers)
 
-    async def _name_vectors(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+    async def _name_vectors(self, names: Sequence[str], *, tenant: str) -> dict[str, np.ndarray]:
         unique = sorted(set(names))
         if len(unique) < 2:
             return {}
-        vectors = await self.embeddings.embed(unique)
+        vectors = await self.embeddings.embed(unique, scope=tenant)
         return {name: np.asarray(vectors[i], dtype=np.float32) for i, name in enumerate(unique)}

@@ -138,7 +138,7 @@ class VisionStage:
         session: ModelSession | None = None
         describer = self.describer
         if describer is None and self.models is not None:
-            session = self.models.session(label=doc.file_name or doc.doc_id)
+            session = self.models.session(label=doc.file_name or doc.doc_id, scope=item.tenant)
             describer = ModelDescriber(session, unit=unit)
         tesseract = Tesseract.from_settings(self._tools)
         wants_ocr = any(self._wants_ocr(s) for s in flagged)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from osmose.cache import ContentCache, cache_key
+from osmose.cache import ContentCache, cache_key, scope_prefix, scoped_key
 from osmose.embeddings.base import Embeddings, EmbedResult
 
 __all__ = ["CachedEmbeddings"]
@@ -21,13 +21,15 @@ class CachedEmbeddings:
         self.model_id = backend.model_id
         self.dim = backend.dim
 
-    def _key(self, text: str) -> str:
-        return cache_key("embedding", self.model_id, text)
+    def _key(self, text: str, scope: str) -> str:
+        return scoped_key(scope, "embedding", self.model_id, text) if scope else cache_key(
+            "embedding", self.model_id, text)
 
-    async def embed_texts(self, texts: Sequence[str]) -> EmbedResult:
-        """Vectors for `texts` in order; duplicates and cached texts are not recomputed."""
+    async def embed_texts(self, texts: Sequence[str], *, scope: str = "") -> EmbedResult:
+        """Vectors for `texts` in order; duplicates and texts cached in `scope` (the tenant) are not
+        recomputed. Tenants never share entries: a hit must not tell one what another ingested."""
         unique = list(dict.fromkeys(texts))
-        keys = {t: self._key(t) for t in unique}
+        keys = {t: self._key(t, scope) for t in unique}
         cached = self.cache.get_many(keys.values())
         vectors: dict[str, np.ndarray] = {}
         for text, key in keys.items():
@@ -43,5 +45,9 @@ class CachedEmbeddings:
         out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
         return EmbedResult(vectors=out, computed=len(missing), cache_hits=len(unique) - len(missing))
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return (await self.embed_texts(texts)).vectors
+    async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
+        return (await self.embed_texts(texts, scope=scope)).vectors
+
+    def erase(self, scope: str) -> int:
+        """Forget every vector cached for `scope` (a tenant's erasure); the number removed."""
+        return self.cache.delete_prefix(scope_prefix(scope))

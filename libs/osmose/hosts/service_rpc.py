@@ -137,9 +137,9 @@ class QueryServicer(sgrpc.QueryServiceServicer):
             if not request.tenant:
                 raise PermissionDeniedError("missing-tenant: name the tenant to delete")
             response = await erase_tenant(graph=self.resources.graph, vectors=self.resources.vectors,
-                                          tenant=request.tenant)
+                                          tenant=request.tenant, caches=self.resources.cache_erasers())
             audit("delete-tenant", principal, tenant=request.tenant, documents=response.documents,
-                  chunks=response.chunks)
+                  chunks=response.chunks, cache_entries=response.cache_entries)
             return response
 
         return await self._run(context, delete)

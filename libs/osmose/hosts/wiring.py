@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
@@ -142,6 +143,14 @@ class Resources:
 
             self._parser_pool = self._track(ParserPool(size=2))
         return self._parser_pool
+
+    def cache_erasers(self) -> list[Callable[[str], int]]:
+        """What forgets a tenant's cached embeddings and model answers in this process's caches
+        (shared ones with OSMOSE_CACHE_URL; per-process SQLite files otherwise)."""
+        erasers = [self.embeddings.erase]
+        if self.models is not None:
+            erasers.append(self.models.erase)
+        return erasers
 
     def searcher(self) -> Searcher:
         from osmose.query import Searcher

@@ -55,6 +55,21 @@ class RedisCache:
         except redis.RedisError as exc:
             raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
 
+    def delete_prefix(self, prefix: str) -> int:
+        removed = 0
+        try:
+            batch: list[bytes] = []
+            for key in self._client.scan_iter(match=self._prefix + prefix + "*", count=500):
+                batch.append(key)
+                if len(batch) >= _BATCH:
+                    removed += int(self._client.delete(*batch))
+                    batch = []
+            if batch:
+                removed += int(self._client.delete(*batch))
+        except redis.RedisError as exc:
+            raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
+        return removed
+
     def ping(self) -> bool:
         try:
             return bool(self._client.ping())

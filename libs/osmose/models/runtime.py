@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from osmose.cache import scope_prefix, scoped_key
 from osmose.config import Settings
 from osmose.models.backend import Backend
 from osmose.models.cache import ModelCache, open_content_cache
@@ -120,9 +121,15 @@ class ModelRuntime:
                                              retry_budget=self.config.retry_budget_per_document)
         return self._embeddings
 
-    def session(self, *, label: str = "") -> ModelSession:
-        """A session for one document (`label` appears in logs)."""
-        return ModelSession(self, budget=RetryBudget(self.config.retry_budget_per_document), label=label)
+    def session(self, *, label: str = "", scope: str = "") -> ModelSession:
+        """A session for one document (`label` appears in logs) of tenant `scope`: its cached
+        answers are the tenant's own, never another tenant's."""
+        return ModelSession(self, budget=RetryBudget(self.config.retry_budget_per_document), label=label,
+                            scope=scope)
+
+    def erase(self, scope: str) -> int:
+        """Forget every answer cached for `scope` (a tenant's erasure); the number removed."""
+        return self.cache.store.delete_prefix(scope_prefix(scope))
 
     # -- lifecycle and observability ------------------------------------------------------------------
 
@@ -140,11 +147,15 @@ class ModelRuntime:
 class ModelSession:
     """One document's use of the runtime: routing, cache, accounting and retry budget."""
 
-    def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "") -> None:
+    def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "", scope: str = "") -> None:
         self.runtime = runtime
         self.budget = budget
         self.usage = UsageRecorder()
         self.label = label
+        self.scope = scope
+
+    def _key(self, *parts: str) -> str:
+        return scoped_key(self.scope, *parts) if self.scope else self.runtime.cache.key(*parts)
 
     @property
     def accounting(self) -> Accounting:
@@ -179,7 +190,7 @@ class ModelSession:
         cache = self.runtime.cache
         errors: list[Exception] = []
         for target, backend in targets:
-            key = cache.key("chat", key_material(target.model, target.params, request))
+            key = self._key("chat", key_material(target.model, target.params, request))
             hit = await cache.get(key)
             if hit is not None:
                 usage.cache_hits += 1
@@ -218,7 +229,7 @@ class ModelSession:
 
     def _item_key(self, task: str, target: Target, item_key: str) -> str:
         params = json.dumps(dict(target.params), sort_keys=True, separators=(",", ":"))
-        return self.runtime.cache.key("item", task, target.model, params, item_key)
+        return self._key("item", task, target.model, params, item_key)
 
     async def recall(self, task: str, item_key: str) -> tuple[Any, Target] | None:
         """A unit's result stored by :meth:`remember` for any link of the chain (first link first).

@@ -5,6 +5,8 @@ finished by repeating the call."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
 from osmose.v1 import services_pb2 as spb
@@ -18,10 +20,15 @@ async def erase_document(*, graph: GraphStore, vectors: VectorStore, tenant: str
     return spb.DeleteResponse(tenant=tenant, documents=int(existed), chunks=chunks)
 
 
-async def erase_tenant(*, graph: GraphStore, vectors: VectorStore, tenant: str) -> spb.DeleteResponse:
+async def erase_tenant(*, graph: GraphStore, vectors: VectorStore, tenant: str,
+                       caches: Sequence[Callable[[str], int]] = ()) -> spb.DeleteResponse:
+    """Every document of `tenant`, then its entries in `caches` (each called with the tenant:
+    :meth:`osmose.embeddings.cached.CachedEmbeddings.erase`, :meth:`osmose.models.ModelRuntime.erase`)."""
     total = spb.DeleteResponse(tenant=tenant)
     for doc_id in await graph.document_ids(tenant):
         one = await erase_document(graph=graph, vectors=vectors, tenant=tenant, doc_id=doc_id)
         total.documents += one.documents
         total.chunks += one.chunks
+    for erase in caches:
+        total.cache_entries += erase(tenant)
     return total

@@ -45,7 +45,7 @@ class Searcher:
         query = query.strip()
         if not query or limit < 1:
             return []
-        dense = (await self.embeddings.embed_texts([query])).vectors[0]
+        dense = (await self.embeddings.embed_texts([query], scope=tenant)).vectors[0]
         candidates = await self.vectors.hybrid_search(tenant, dense.tolist(), sparse_query(query),
                                                       limit=max(limit * 4, 20))
         phrase = surface_key(query)
