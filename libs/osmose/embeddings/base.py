@@ -17,8 +17,10 @@ class Embeddings(Protocol):
     #: vector size
     dim: int
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised float32 vectors, shape (len(texts), dim), in input order."""
+    async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
+        """L2-normalised float32 vectors, shape (len(texts), dim), in input order. `scope` is
+        the tenant the texts belong to: a caching wrapper keeps each tenant's entries apart;
+        a model itself ignores it."""
         ...
 
 

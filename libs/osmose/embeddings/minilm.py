@@ -146,7 +146,7 @@ class MiniLMEmbeddings:
 
     # -- embedding ----------------------------------------------------------------------------------
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
         return await asyncio.to_thread(self.embed_sync, texts)
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:

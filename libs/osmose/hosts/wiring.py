@@ -147,7 +147,7 @@ class Resources:
     def cache_erasers(self) -> list[Callable[[str], int]]:
         """What forgets a tenant's cached embeddings and model answers in this process's caches
         (shared ones with OSMOSE_CACHE_URL; per-process SQLite files otherwise)."""
-        erasers = [self.embeddings.erase]
+        erasers: list[Callable[[str], int]] = [self.embeddings.erase]
         if self.models is not None:
             erasers.append(self.models.erase)
         return erasers

@@ -124,7 +124,7 @@ class TeiEmbeddings:
             return bound.usage, bound.budget
         return UsageRecorder(), RetryBudget(self._retry_budget)
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         info = await self.info()

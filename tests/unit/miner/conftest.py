@@ -34,7 +34,7 @@ class TrigramEmbeddings:
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm else vec
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
         self.calls.append(list(texts))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
