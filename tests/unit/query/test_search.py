@@ -29,7 +29,7 @@ pytestmark = pytest.mark.anyio
 
 
 class OneVector:
-    async def embed_texts(self, texts: list[str]) -> Any:
+    async def embed_texts(self, texts: list[str], *, scope: str = "") -> Any:
         return SimpleNamespace(vectors=np.ones((len(texts), 4), dtype=np.float32))
 
 
