@@ -32,13 +32,16 @@ def profile(request: pytest.FixtureRequest, objects: dict[str, list[dict]]) -> l
     return objects[request.param]
 
 
-def test_every_stage_has_a_deployment_with_grpc_probes(profile: list[dict]) -> None:
+def test_every_stage_has_a_deployment_with_grpc_probes_on_its_health_port(profile: list[dict]) -> None:
+    # kubelet's native gRPC probes cannot speak TLS: they go to the plaintext health listener.
     deployments = stage_deployments(profile)
     assert set(deployments) == set(STAGES)
     for name, deployment in deployments.items():
         container = pod_spec(deployment)["containers"][0]
+        health = STAGES[name]["health_port"]
+        assert {"name": "health", "containerPort": health, "protocol": "TCP"} in container["ports"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == STAGES[name]["port"], (name, probe)
+            assert container[probe]["grpc"]["port"] == health, (name, probe)
 
 
 def test_grace_period_covers_the_drain(profile: list[dict]) -> None:
@@ -154,7 +157,7 @@ def test_network_policies_allow_only_what_each_stage_needs(profile: list[dict]) 
         policy = policies[f"osmose-{name}"]
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-        assert ingress_ports == {stage["port"]}
+        assert ingress_ports == {stage["port"], stage["internal_port"], stage["health_port"]}
         egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
         assert (7687 in egress_ports) == ("graph" in stage["resources"]), name
         assert (6333 in egress_ports) == ("vectors" in stage["resources"]), name

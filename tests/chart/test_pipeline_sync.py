@@ -50,9 +50,12 @@ def test_stage_objects_use_the_codes_ports_groups_and_topics(tools: Tools, prefi
     for stage in declared["stages"]:
         name = f"osmose-{stage['name']}"
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
-        assert container["args"][:3] == ["serve", stage["name"], f"--port={stage['port']}"]
-        assert container["ports"][0]["containerPort"] == stage["port"]
-        assert services[name]["spec"]["ports"][0]["port"] == stage["port"]
+        assert container["args"][:2] == ["serve", stage["name"]]
+        for flag, key in (("--port", "port"), ("--internal-port", "internal_port"), ("--health-port", "health_port")):
+            assert f"{flag}={stage[key]}" in container["args"]
+        assert [p["containerPort"] for p in container["ports"]] == [stage["port"], stage["internal_port"],
+                                                                      stage["health_port"]]
+        assert [p["port"] for p in services[name]["spec"]["ports"]] == [stage["port"], stage["internal_port"]]
         triggers = scaled[name]["spec"]["triggers"]
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {stage["consumer_group"]}
         assert [t["metadata"]["topic"] for t in triggers] == [stage["topics"]["input"][p] for p in declared["priorities"]]

@@ -65,6 +65,11 @@ ConfigMap, the secrets by reference (never copied into the chart), and the mount
   mountPath: /etc/osmose/kafka-ca
   readOnly: true
 {{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  mountPath: /etc/osmose/kafka-client
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* dict "root" $ "tmp" sizeLimit "data" sizeLimit */}}
@@ -91,5 +96,102 @@ ConfigMap, the secrets by reference (never copied into the chart), and the mount
     items:
       - key: {{ $v.kafka.tls.caKey }}
         path: ca.crt
+{{- end }}
+{{- if and $v.kafka.tls.enabled $v.kafka.tls.clientCertSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ $v.kafka.tls.clientCertSecret }}
+    defaultMode: 288
+    items:
+      - key: {{ $v.kafka.tls.clientCertKey }}
+        path: tls.crt
+      - key: {{ $v.kafka.tls.clientKeyKey }}
+        path: tls.key
+{{- end }}
+{{- end -}}
+
+{{/*
+Transport security and credentials of a stage's listeners (libs/osmose/hosts/service_listeners.py):
+the TLS files of security.tls.existingSecret, and the API keys file and/or JWT issuer the public
+listener checks every call against. Fails the render when a stage would have nothing to check.
+*/}}
+{{- define "osmose.securityEnv" -}}
+{{- $sec := .Values.security -}}
+{{- $keys := $sec.auth.apiKeys.existingSecret -}}
+{{- $jwt := $sec.auth.jwt -}}
+{{- if not (or $keys $jwt.issuer) }}
+{{- fail "security.auth: configure API keys (security.auth.apiKeys.existingSecret, a Secret with the hashed keys file) and/or a JWT issuer (security.auth.jwt.issuer with jwksUrl or jwksConfigMap): the public listeners refuse to start without credentials to check" }}
+{{- end }}
+{{- if and $jwt.issuer (not (or $jwt.jwksUrl $jwt.jwksConfigMap)) }}
+{{- fail "security.auth.jwt.issuer needs the issuer's keys: security.auth.jwt.jwksUrl or security.auth.jwt.jwksConfigMap" }}
+{{- end }}
+{{- if and $jwt.jwksUrl $jwt.jwksConfigMap }}
+{{- fail "security.auth.jwt: give jwksUrl or jwksConfigMap, not both" }}
+{{- end -}}
+- name: OSMOSE_TLS_CERT
+  value: /etc/osmose/tls/tls.crt
+- name: OSMOSE_TLS_KEY
+  value: /etc/osmose/tls/tls.key
+- name: OSMOSE_TLS_CA
+  value: /etc/osmose/tls/ca.crt
+{{- if $keys }}
+- name: OSMOSE_API_KEYS_FILE
+  value: /etc/osmose/api-keys/keys
+{{- end }}
+{{- if $jwt.issuer }}
+- name: OSMOSE_JWT_ISSUER
+  value: {{ $jwt.issuer | quote }}
+- name: OSMOSE_JWT_AUDIENCE
+  value: {{ $jwt.audience | quote }}
+{{- if $jwt.jwksConfigMap }}
+- name: OSMOSE_JWT_JWKS_FILE
+  value: /etc/osmose/jwks/jwks.json
+{{- else }}
+- name: OSMOSE_JWT_JWKS_URL
+  value: {{ $jwt.jwksUrl | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "osmose.securityVolumeMounts" -}}
+- name: tls
+  mountPath: /etc/osmose/tls
+  readOnly: true
+{{- if .Values.security.auth.apiKeys.existingSecret }}
+- name: api-keys
+  mountPath: /etc/osmose/api-keys
+  readOnly: true
+{{- end }}
+{{- if and .Values.security.auth.jwt.issuer .Values.security.auth.jwt.jwksConfigMap }}
+- name: jwks
+  mountPath: /etc/osmose/jwks
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "osmose.securityVolumes" -}}
+{{- $sec := .Values.security -}}
+- name: tls
+  secret:
+    secretName: {{ required "security.tls.existingSecret is required: a Secret with tls.crt, tls.key and ca.crt (e.g. from a cert-manager Certificate; see k8s/cert-manager/certificate.yaml)" $sec.tls.existingSecret }}
+    defaultMode: 288   # 0440: the user and the pod's fsGroup read it, nobody writes it
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+      - {key: ca.crt, path: ca.crt}
+{{- with $sec.auth.apiKeys.existingSecret }}
+- name: api-keys
+  secret:
+    secretName: {{ . }}
+    defaultMode: 288
+    items:
+      - {key: {{ $sec.auth.apiKeys.key }}, path: keys}
+{{- end }}
+{{- if and $sec.auth.jwt.issuer $sec.auth.jwt.jwksConfigMap }}
+- name: jwks
+  configMap:
+    name: {{ $sec.auth.jwt.jwksConfigMap }}
+    items:
+      - {key: {{ $sec.auth.jwt.jwksKey }}, path: jwks.json}
 {{- end }}
 {{- end -}}

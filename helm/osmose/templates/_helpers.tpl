@@ -172,3 +172,21 @@ sasl: {{ get (dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA
 tls: enable
 {{- end }}
 {{- end -}}
+
+{{/*
+Durability of the topics Osmose creates, as OSMOSE_* "NAME: value" lines (nothing when both are 0,
+the broker's defaults). min.insync.replicas above the replication factor would refuse every write.
+*/}}
+{{- define "osmose.kafkaDurability" -}}
+{{- $rf := int .Values.kafka.replicationFactor -}}
+{{- $isr := int .Values.kafka.minInsyncReplicas -}}
+{{- if and $rf $isr (gt $isr $rf) -}}
+{{- fail (printf "kafka.minInsyncReplicas (%d) is above kafka.replicationFactor (%d): with acks=all every write would be refused" $isr $rf) -}}
+{{- end -}}
+{{- if $rf }}
+OSMOSE_KAFKA_REPLICATION_FACTOR: {{ $rf | quote }}
+{{- end }}
+{{- if $isr }}
+OSMOSE_KAFKA_MIN_INSYNC_REPLICAS: {{ $isr | quote }}
+{{- end }}
+{{- end -}}
