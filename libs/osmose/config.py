@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
+    # -- observability -----------------------------------------------------------------------------
+    # OTLP/gRPC endpoint for traces (e.g. http://otel-collector:4317); None = no export (offline).
+    otlp_endpoint: str | None = None
 
     def __init__(self, **values: Any) -> None:
         # One error type for every bad setting, whether it came from a variable or a keyword.

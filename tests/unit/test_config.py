@@ -50,7 +50,8 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_TOPIC_PREFIX": "staging", "OSMOSE_BLOB_DIR": "/shared/blobs", "OSMOSE_SERVER": "front:50051",
         "OSMOSE_MAX_IN_FLIGHT": "6", "OSMOSE_CLAIM_CHECK_BYTES": "4096", "OSMOSE_BLOB_URL": "s3://bucket/osmose",
         "OSMOSE_BLOB_S3_ENDPOINT": "http://s3:8333", "OSMOSE_BLOB_S3_REGION": "eu-west-1",
-        "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem", **SECRET_ENV,
+        "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem",
+        "OSMOSE_OTLP_ENDPOINT": "http://otel:4317", **SECRET_ENV,
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -68,6 +69,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.server, s.max_in_flight, s.claim_check_bytes) == ("front:50051", 6, 4096)
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
+    assert s.otlp_endpoint == "http://otel:4317"
     assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
     assert isinstance(s.graph_password, SecretStr) and s.graph_password.get_secret_value() == PASSWORD
     assert s.qdrant_api_key is not None and s.qdrant_api_key.get_secret_value() == API_KEY

@@ -56,6 +56,9 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
                    + ", ".join(f"{s.name} {s.port}" for s in PIPELINE)
                    + f"); `all` {PIPELINE.front_door.port}. `osmose describe` lists them.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Port of the Prometheus /metrics endpoint (0: none). Default: the stage's declared metrics "
+                   "port (" + ", ".join(f"{s.name} {s.metrics_port}" for s in PIPELINE) + ").")
 @data_dir_option
 @graph_uri_option
 @kafka_options
@@ -77,7 +80,7 @@ def _bus_config(settings, client_id: str):  # noqa: ANN001, ANN202
               help="Log lines on stderr: json (one object per line, with job/tenant/trace ids), text; "
                    "auto = text on a terminal, json otherwise.")
 @click.option("-v", "--verbose", count=True, help="Debug logging with -vv (the default level is info).")
-def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_uri: str | None,
+def serve(stage: str, port: int | None, host: str, metrics_port: int | None, data_dir: Path | None, graph_uri: str | None,
           kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int | None,
           retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int | None, log_format: str,
           verbose: int) -> None:
@@ -112,7 +115,7 @@ def serve(stage: str, port: int | None, host: str, data_dir: Path | None, graph_
     options = ServiceOptions(
         host=host, port=port or PIPELINE[stages[0]].port, max_in_flight=settings.max_in_flight,
         retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
-        claim_check_bytes=settings.claim_check_bytes)
+        claim_check_bytes=settings.claim_check_bytes, metrics_port=metrics_port)
     sys.exit(run_async(ServiceHost(settings, stages, options).run()))
 
 
