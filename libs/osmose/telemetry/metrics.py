@@ -86,11 +86,11 @@ STAGE_KAFKA_WAIT = Histogram(
 
 KAFKA_LAG_MESSAGES = Gauge(
     "osmose_kafka_consumer_lag_messages", "Messages not yet consumed in this process's partitions.",
-    ["group", "lane"])
+    ["group", "stage", "lane"])
 KAFKA_LAG_SECONDS = Gauge(
     "osmose_kafka_consumer_lag_seconds",
     "Age of the oldest message not yet finished in this process's partitions (0 when caught up).",
-    ["group", "lane"])
+    ["group", "stage", "lane"])
 
 # -- model backends -----------------------------------------------------------------------------------
 
