@@ -131,6 +131,7 @@ class StageWorker:
         self.retry = retry
         # The persister is the stores' only writer; local stores take one write at a time.
         self._lock = asyncio.Lock() if exclusive else None
+        telemetry.declare_stage(self.name)
 
     async def run_stage(self, item: ppb.WorkItem) -> ppb.WorkItem:
         """The stage on `item`, with a blob-referenced source made a local file meanwhile."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from osmose.pipeline import PIPELINE, TIER_NAMES, Pipeline
 from osmose.telemetry.labels import tier_label
 from osmose.telemetry.slo.spec import load_spec
 
@@ -33,8 +34,9 @@ BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class InFlightCollector(Collector):
-    def __init__(self, table: JobTable) -> None:
+    def __init__(self, table: JobTable, pipeline: Pipeline = PIPELINE) -> None:
         self.table = table
+        self.pipeline = pipeline
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         spec = load_spec()
@@ -45,14 +47,17 @@ class InFlightCollector(Collector):
         overdue = GaugeMetricFamily("osmose_documents_overdue", "Documents in flight for longer than their tier's "
                                     "freshness objective.", labels=["tier", "stage"])
         now = time.time()
-        groups: dict[tuple[str, str], list[float]] = {}
+        # Every (tier, stage) a document can be at is exported, zero included: an alert on
+        # "overdue > 0" must find the series, not an absence.
+        groups: dict[tuple[str, str], list[float]] = {
+            (tier_label(tier), stage.name): [] for tier in TIER_NAMES for stage in self.pipeline.plan(tier)}
         for job in self.table.open_jobs():
             age = max(0.0, now - job.submitted_at_ms / 1000) if job.submitted_at_ms else 0.0
             groups.setdefault((tier_label(job.tier), job.stage or "queued"), []).append(age)
         for (tier, stage), ages in sorted(groups.items()):
             objective = spec.objective_seconds(tier)
             count.add_metric([tier, stage], len(ages))
-            oldest.add_metric([tier, stage], max(ages))
+            oldest.add_metric([tier, stage], max(ages, default=0.0))
             overdue.add_metric([tier, stage], sum(1 for a in ages if objective is not None and a > objective))
         yield from (count, oldest, overdue)
 

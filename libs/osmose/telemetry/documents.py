@@ -20,13 +20,29 @@ import json
 import logging
 
 from osmose.bus.envelope import now_ms
+from osmose.pipeline import TIER_NAMES
 from osmose.telemetry import metrics
-from osmose.telemetry.labels import lane_of, tenant_class_of, tier_label
+from osmose.telemetry.labels import LANES, OTHER, lane_of, tenant_class_of, tier_label
+from osmose.telemetry.slo.spec import load_spec
 from osmose.v1 import envelope_pb2 as epb
 
 __all__ = ["observe_transition", "outcome_of"]
 
 logger = logging.getLogger(__name__)
+
+
+def _declare() -> None:
+    """Zero series for every tenant class and lane (and tier): a rate or an alert over a class that
+    had no document yet finds a 0, not an absence (the bounded sets make this a few dozen series)."""
+    for tenant_class in (*load_spec().tenant_classes, OTHER):
+        for lane in LANES:
+            metrics.DOCUMENTS_ACCEPTED.labels(tenant_class, lane)
+            metrics.DOCUMENTS_CANCELLED.labels(tenant_class, lane)
+            for tier in TIER_NAMES.values():
+                metrics.DOCUMENTS_PERSISTED.labels(tier, tenant_class, lane)
+
+
+_declare()
 
 
 def outcome_of(job: epb.Job) -> str:

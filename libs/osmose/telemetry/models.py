@@ -25,6 +25,18 @@ _RUNTIMES = ModelRuntimeCollector()
 REGISTRY.register(_RUNTIMES)
 
 
+def _declare() -> None:
+    """Zero series for the stages' tasks, so ratios (cache hits / lookups) have both sides."""
+    from osmose.models.usage import TASKS
+
+    for task in TASKS:
+        for result in ("hit", "miss"):
+            metrics.MODEL_CACHE.labels(task, result)
+
+
+_declare()
+
+
 def track_runtime(runtime: ModelRuntime) -> None:
     """Export the runtime's breakers and concurrency while it lives."""
     _RUNTIMES.track(runtime)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from osmose.bus.consumer import Delivery
     from osmose.v1 import envelope_pb2 as epb
 
-__all__ = ["MessageScope", "message_scope", "observe_dead_letter", "observe_retry", "observe_stage_time"]
+__all__ = ["MessageScope", "declare_stage", "message_scope", "observe_dead_letter", "observe_retry", "observe_stage_time"]
 
 
 @dataclass
@@ -63,6 +63,13 @@ def message_scope(stage: str, group: str, delivery: Delivery) -> Iterator[Messag
         finally:
             gauge.dec()
             metrics.STAGE_MESSAGES.labels(stage, delivery.priority, scope.outcome).inc()
+
+
+def declare_stage(stage: str) -> None:
+    """Zero series for a stage's counters (no retry yet is a 0, not an absence)."""
+    metrics.STAGE_RETRIES.labels(stage)
+    for lane in ("high", "bulk"):
+        metrics.STAGE_IN_FLIGHT.labels(stage, lane)
 
 
 def observe_stage_time(stage: str, *, tier: int, outcome: str, seconds: float) -> None:

@@ -106,7 +106,10 @@ def test_in_flight_collector_counts_the_oldest_and_the_overdue_per_tier_and_stag
     table.apply(transition(table.get("c"), _envelope("c"), epb.JOB_EVENT_DONE, stage="persister", item=_item("c")))
     families = {f.name: {tuple(s.labels.values()): s.value for s in f.samples}
                 for f in InFlightCollector(table).collect()}
-    assert families["osmose_documents_in_flight"] == {("fast", "embedder"): 2}
-    assert families["osmose_documents_overdue"] == {("fast", "embedder"): 1}
+    assert families["osmose_documents_in_flight"][("fast", "embedder")] == 2
+    assert families["osmose_documents_overdue"][("fast", "embedder")] == 1
+    # every stage of every tier's plan is exported, zero included, so "overdue > 0" finds a series
+    assert families["osmose_documents_overdue"][("deep", "miner")] == 0
+    assert sum(families["osmose_documents_in_flight"].values()) == 2
     oldest = families["osmose_documents_in_flight_oldest_age_seconds"][("fast", "embedder")]
     assert fast + 29 < oldest < fast + 30 + (time.time() % 1) + 5
