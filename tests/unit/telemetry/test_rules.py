@@ -49,3 +49,13 @@ def test_promtool_rule_tests_pass_and_cover_every_alert(capsys: pytest.CaptureFi
     assert coverage.missing() == []
     with capsys.disabled():
         coverage.main()
+
+
+def test_every_alert_links_a_runbook_the_readme_has() -> None:
+    import re
+
+    readme = (generate.REPO / "README.md").read_text()
+    anchors = {"runbook-" + m.lower() for m in re.findall(r"^#### Runbook: (\w+)$", readme, re.M)}
+    for alert in {key[0] for key in coverage.alerts()}:
+        assert f"runbook-{alert.lower()}" in anchors, f"README has no runbook for {alert}"
+        assert load_spec().runbook_base.endswith("README.md#runbook-")
