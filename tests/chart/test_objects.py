@@ -157,7 +157,7 @@ def test_network_policies_allow_only_what_each_stage_needs(profile: list[dict]) 
         policy = policies[f"osmose-{name}"]
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-        assert ingress_ports == {stage["port"], stage["internal_port"], stage["health_port"]}
+        assert ingress_ports == {stage["port"], stage["internal_port"], stage["health_port"], stage["metrics_port"]}
         egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
         assert (7687 in egress_ports) == ("graph" in stage["resources"]), name
         assert (6333 in egress_ports) == ("vectors" in stage["resources"]), name
@@ -217,3 +217,24 @@ def test_scale_to_zero_with_an_activation_threshold_is_refused(tools: Tools) -> 
     result = helm_template(tools, PROFILES["minimal"], check=False, sets={
         "stages.miner.autoscaling.minReplicas": "0", "stages.miner.autoscaling.lanes.bulk.activationLagThreshold": "5"})
     assert result.returncode != 0 and "would never wake the stage" in result.stderr
+
+
+def test_monitoring_objects_follow_the_declaration(profile: list[dict]) -> None:
+    """Stages expose the declared metrics port; with monitoring on, one PodMonitor scrapes it, one
+    PrometheusRule holds every generated group and one ConfigMap per generated dashboard is labelled."""
+    for name, deployment in stage_deployments(profile).items():
+        container = pod_spec(deployment)["containers"][0]
+        assert {"name": "metrics", "containerPort": STAGES[name]["metrics_port"], "protocol": "TCP"} in container["ports"]
+        assert f"--metrics-port={STAGES[name]['metrics_port']}" in container["args"]
+    monitors = [o for o in of_kind(profile, "PodMonitor") if o["metadata"]["name"].endswith("-stages")]
+    rules = of_kind(profile, "PrometheusRule")
+    dashboards = [o for o in of_kind(profile, "ConfigMap") if "grafana_dashboard" in o["metadata"]["labels"]]
+    if not monitors:
+        assert not rules and not dashboards
+        return
+    assert monitors[0]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    files = CHART / "files"
+    groups = [g["name"] for f in sorted((files / "prometheus").glob("*.yaml"))
+              for g in yaml.safe_load(f.read_text())["groups"]]
+    assert [g["name"] for g in rules[0]["spec"]["groups"]] == groups
+    assert sorted(next(iter(c["data"])) for c in dashboards) == sorted(p.name for p in (files / "dashboards").glob("*.json"))

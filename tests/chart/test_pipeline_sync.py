@@ -51,10 +51,11 @@ def test_stage_objects_use_the_codes_ports_groups_and_topics(tools: Tools, prefi
         name = f"osmose-{stage['name']}"
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][:2] == ["serve", stage["name"]]
-        for flag, key in (("--port", "port"), ("--internal-port", "internal_port"), ("--health-port", "health_port")):
+        for flag, key in (("--port", "port"), ("--internal-port", "internal_port"), ("--health-port", "health_port"),
+                          ("--metrics-port", "metrics_port")):
             assert f"{flag}={stage[key]}" in container["args"]
         assert [p["containerPort"] for p in container["ports"]] == [stage["port"], stage["internal_port"],
-                                                                      stage["health_port"]]
+                                                                      stage["health_port"], stage["metrics_port"]]
         assert [p["port"] for p in services[name]["spec"]["ports"]] == [stage["port"], stage["internal_port"]]
         triggers = scaled[name]["spec"]["triggers"]
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {stage["consumer_group"]}

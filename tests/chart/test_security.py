@@ -39,10 +39,12 @@ def test_stages_listen_on_every_interface_with_their_declared_ports(profile: lis
         stage = STAGES[name]
         assert "--host=0.0.0.0" in container["args"]
         assert not any(a.startswith("--insecure") for a in container["args"]), name
-        for flag, key in (("--port", "port"), ("--internal-port", "internal_port"), ("--health-port", "health_port")):
+        for flag, key in (("--port", "port"), ("--internal-port", "internal_port"), ("--health-port", "health_port"),
+                          ("--metrics-port", "metrics_port")):
             assert f"{flag}={stage[key]}" in container["args"], (name, flag)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert ports == {"grpc": stage["port"], "internal": stage["internal_port"], "health": stage["health_port"]}
+        assert ports == {"grpc": stage["port"], "internal": stage["internal_port"], "health": stage["health_port"],
+                         "metrics": stage["metrics_port"]}
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))

@@ -62,7 +62,9 @@ class Cluster:
         self.extra_env = dict(extra_env or {})
         self.data_dir = data_dir
         self.log_dir = log_dir
-        self.ports = dict(zip(STAGES, free_ports(len(STAGES)), strict=True))
+        ports = free_ports(2 * len(STAGES))
+        self.ports = dict(zip(STAGES, ports[:len(STAGES)], strict=True))
+        self.metrics_ports = dict(zip(STAGES, ports[len(STAGES):], strict=True))
         self.procs: dict[str, subprocess.Popen] = {}
 
     @property
@@ -82,6 +84,7 @@ class Cluster:
         log = (self.log_dir / f"{stage}.log").open("ab")
         self.procs[stage] = subprocess.Popen(
             [str(OSMOSE), "serve", stage, "--insecure", "--host", "127.0.0.1", "--port", str(self.ports[stage]),
+             "--metrics-port", str(self.metrics_ports[stage]),
              "--data-dir", str(self.data_dir), "--session-timeout", "6", "--drain-timeout", "20",
              # small, so most work items travel by claim check through the shared blob folder
              "--claim-check-bytes", "4096", "--log-format", "json"],

@@ -63,7 +63,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_KAFKA_REPLICATION_FACTOR": "3", "OSMOSE_KAFKA_MIN_INSYNC_REPLICAS": "2",
         "OSMOSE_TLS_CERT": "/t/server.pem", "OSMOSE_TLS_KEY": "/t/server-key.pem", "OSMOSE_TLS_CA": "/t/ca.pem",
         "OSMOSE_API_KEYS_FILE": "/s/keys.yaml", "OSMOSE_JWT_ISSUER": "https://id", "OSMOSE_JWT_AUDIENCE": "osm",
-        "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", **SECRET_ENV,
+        "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", "OSMOSE_OTLP_ENDPOINT": "http://otel:4317", **SECRET_ENV,
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -81,6 +81,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.server, s.max_in_flight, s.claim_check_bytes) == ("front:50051", 6, 4096)
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
+    assert s.otlp_endpoint == "http://otel:4317"
     assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
     assert (s.kafka_security_protocol, s.kafka_ssl_cafile, s.kafka_sasl_mechanism, s.kafka_sasl_username) == (
         "SASL_SSL", Path("/k/ca.pem"), "SCRAM-SHA-512", "osmose")

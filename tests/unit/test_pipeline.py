@@ -72,6 +72,7 @@ def test_describe_json_is_the_declaration_with_topics_and_groups() -> None:
     assert [s["name"] for s in described["stages"]] == list(PIPELINE.names())
     for stage, decl in zip(described["stages"], PIPELINE, strict=True):
         assert stage["port"] == decl.port and stage["role"] == decl.role
+        assert stage["metrics_port"] == decl.metrics_port
         assert stage["consumer_group"] == topics.consumer_group("team-a", decl.name)
         assert stage["topics"]["input"] == topics.input_topics("team-a", decl.name)
         assert stage["topics"]["dead_letter"] == topics.dead_letter_topic("team-a", decl.name)

@@ -55,6 +55,7 @@ from osmose.bus.kafka_client import BusConfig, new_consumer, poll, translate
 from osmose.bus.lanes import BULK, HIGH, Lanes
 from osmose.bus.offsets import OffsetTracker
 from osmose.bus.topics import consumer_group, input_topics
+from osmose.telemetry.kafka_lag import LagSampler
 
 if TYPE_CHECKING:  # kafka-python is imported only when a consumer runs
     from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -81,6 +82,8 @@ class Delivery:
     value: bytes | None
     headers: list[tuple[str, bytes]]
     priority: str
+    #: the record's Kafka timestamp (Unix ms; -1 when the broker gives none): Kafka wait, lag in seconds
+    timestamp_ms: int = -1
 
     @property
     def tp(self) -> tuple[str, int]:
@@ -112,6 +115,10 @@ class StageConsumer:
         self._closing = threading.Event()    # step 3: commit and close
         self._tasks: dict[asyncio.Task, Delivery] = {}
         self._error: BaseException | None = None
+        # Lag in messages and seconds (osmose.telemetry.kafka_lag), sampled by the consumer thread.
+        self.lag = LagSampler(group=self.group, stage=stage, lanes=self.topics,
+                              new_peeker=lambda: new_consumer(config, group=None,
+                                                              client_id=f"{config.client_id}-{stage}-lag"))
 
     # -- event loop side ---------------------------------------------------------------------------
 
@@ -196,12 +203,16 @@ class StageConsumer:
                     for record in records:
                         key = (tp.topic, tp.partition)
                         self.tracker.add(key, record.offset)            # 1.
+                        self.lag.fetched(key, record.offset, record.timestamp if record.timestamp is not None else -1)
                         self.lanes.push(priority, Delivery(
                             topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
-                            value=record.value, headers=list(record.headers or []), priority=priority))
+                            value=record.value, headers=list(record.headers or []), priority=priority,
+                            timestamp_ms=record.timestamp if record.timestamp is not None else -1))
                         fetched += 1
                 if fetched:
                     loop.call_soon_threadsafe(self._wake)
+                if self.lag.due():
+                    self.lag.sample(consumer, self.tracker.oldest_pending)
             self._final_commit(consumer)                                # shutdown 3.
         except BaseException as exc:
             self._error = translate(exc, f"consumer of {self.stage}", self.config) if isinstance(
@@ -209,6 +220,7 @@ class StageConsumer:
             logger.critical("consumer of %s stopped: %s", self.stage, self._error)
             loop.call_soon_threadsafe(self.on_fatal, self._error)
         finally:
+            self.lag.close()
             if consumer is not None:
                 try:
                     consumer.close(autocommit=False)                    # shutdown 4.: leave the group

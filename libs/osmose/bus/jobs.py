@@ -68,6 +68,7 @@ class JobTable:
     def __init__(self, *, history_limit: int = 64) -> None:
         self.history_limit = history_limit
         self._jobs: dict[str, epb.Job] = {}
+        self._open: set[str] = set()   # jobs not ended: what the in-flight metrics walk
         self._history: dict[str, list[epb.Job]] = {}
         self._watchers: dict[str, set[asyncio.Queue]] = {}
 
@@ -79,6 +80,10 @@ class JobTable:
 
     def jobs(self) -> list[epb.Job]:
         return list(self._jobs.values())
+
+    def open_jobs(self) -> list[epb.Job]:
+        """Jobs that have not ended (queued or running), without walking the ended ones."""
+        return [self._jobs[job_id] for job_id in list(self._open)]
 
     def accepts(self, job: epb.Job) -> bool:
         """Whether `job` is news: later than what the table holds."""
@@ -97,6 +102,10 @@ class JobTable:
         snapshot = epb.Job()
         snapshot.CopyFrom(job)
         self._jobs[job.job_id] = snapshot
+        if is_terminal(snapshot):
+            self._open.discard(job.job_id)
+        else:
+            self._open.add(job.job_id)
         history = self._history.setdefault(job.job_id, [])
         history.append(snapshot)
         del history[:-self.history_limit]

@@ -84,6 +84,12 @@ class OffsetTracker(Generic[P]):
             if pending is not None and offset in pending:
                 pending[offset] = _QUEUED
 
+    def oldest_pending(self, tp: P) -> int | None:
+        """The lowest offset of `tp` fetched and not done (its commit point), or None."""
+        with self._lock:
+            pending = self._pending.get(tp)
+            return min(pending) if pending else None
+
     def running(self, partitions: Iterable[P] | None = None) -> int:
         with self._lock:
             return self._running(partitions)

@@ -2,8 +2,9 @@
 
 Every message a stage publishes carries the trace id of the message it consumed
 (or of the Submit call) and a fresh span id, so one document's path through the
-six services is one trace. No tracing SDK here: OpenTelemetry can adopt the same
-header later without changing the wire.
+six services is one trace. When an OpenTelemetry span is being recorded (see
+:mod:`osmose.telemetry.tracing`), :func:`child_of` hands out that span's context instead
+of a random span id, so the next hop's span is parented on a span that exists.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["HEADER", "TraceContext", "child_of", "from_headers", "parse"]
+__all__ = ["HEADER", "TraceContext", "child_of", "current", "from_headers", "parse"]
 
 HEADER = "traceparent"
 _FORMAT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -59,6 +60,22 @@ def from_headers(headers: list[tuple[str, bytes]] | None) -> TraceContext | None
     return None
 
 
+def current() -> TraceContext | None:
+    """The OpenTelemetry span being recorded in this context, if any."""
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return None
+    context = span.get_span_context()
+    return TraceContext(format(context.trace_id, "032x"), format(context.span_id, "016x"),
+                        format(int(context.trace_flags), "02x"))
+
+
 def child_of(parent: TraceContext | None) -> TraceContext:
-    """A span continuing `parent`, or the root of a new trace when there is none."""
+    """A span continuing `parent`, or the root of a new trace when there is none; the recorded
+    OpenTelemetry span of this context when it continues the same trace."""
+    active = current()
+    if active is not None and (parent is None or active.trace_id == parent.trace_id):
+        return active
     return parent.child() if parent else TraceContext.new()

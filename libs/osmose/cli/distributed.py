@@ -77,6 +77,9 @@ def _bus_config(settings: Settings, client_id: str) -> BusConfig:
               help="Port of the plaintext health listener for probes (default: port + 200; 0: any free one).")
 @click.option("--reflection/--no-reflection", default=None,
               help="gRPC server reflection on the public listener. Default: on with --insecure, else off.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Port of the Prometheus /metrics endpoint (0: none). Default: the stage's declared metrics "
+                   "port (" + ", ".join(f"{s.name} {s.metrics_port}" for s in PIPELINE) + ").")
 @data_dir_option
 @graph_uri_option
 @kafka_options
@@ -99,7 +102,7 @@ def _bus_config(settings: Settings, client_id: str) -> BusConfig:
                    "auto = text on a terminal, json otherwise.")
 @click.option("-v", "--verbose", count=True, help="Debug logging with -vv (the default level is info).")
 def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port: int | None,
-          health_port: int | None, reflection: bool | None,
+          health_port: int | None, reflection: bool | None, metrics_port: int | None,
           data_dir: Path | None, graph_uri: str | None,
           kafka_bootstrap: str | None, topic_prefix: str | None, blob_dir: Path | None, max_in_flight: int | None,
           retries: int, drain_timeout: float, session_timeout: float, claim_check_bytes: int | None, log_format: str,
@@ -140,7 +143,7 @@ def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port
         internal_port=internal_port, health_port=health_port,
         max_in_flight=settings.max_in_flight,
         retry=RetryPolicy(max_attempts=retries), drain_timeout_s=drain_timeout, session_timeout_s=session_timeout,
-        claim_check_bytes=settings.claim_check_bytes)
+        claim_check_bytes=settings.claim_check_bytes, metrics_port=metrics_port)
     sys.exit(run_async(ServiceHost(settings, stages, options).run()))
 
 

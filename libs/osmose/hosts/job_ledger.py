@@ -29,6 +29,7 @@ from osmose.bus.jobs import PROGRESS_DONE, JobTable, is_terminal
 from osmose.bus.trace import TraceContext
 from osmose.hosts.report import IngestReport, describe_error, fill_report
 from osmose.pipeline import PIPELINE, Pipeline
+from osmose.telemetry.documents import observe_transition
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -164,10 +165,12 @@ class JobLedger:
 
     async def _record(self, job: epb.Job, trace: TraceContext | None) -> epb.Job:
         """Publish a snapshot unless readers would ignore it (older than what is known), then apply it
-        here at once (this process sees its own writes before the topic's tail brings them back)."""
+        here at once (this process sees its own writes before the topic's tail brings them back).
+        Counted once, here, for the document SLI and completeness (osmose.telemetry.documents)."""
         if self.table.accepts(job):
             await self._publish(job, trace)
             self.table.apply(job)
+            observe_transition(job)
         return self.table.get(job.job_id) or job
 
     def _next(self, envelope: epb.Envelope, kind: epb.JobEventKind, **fields: object) -> epb.Job:

@@ -49,6 +49,7 @@ from osmose.hosts.service_listeners import Listeners
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.pipeline import PIPELINE, Pipeline
+from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
 __all__ = ["ServiceHost", "ServiceOptions", "serve"]
@@ -83,6 +84,8 @@ class ServiceOptions:
     claim_check_bytes: int = CLAIM_CHECK_BYTES
     # Seconds RPCs in progress get at shutdown.
     grpc_grace_s: float = 5.0
+    # Port of /metrics: None = the declared metrics port of the first stage hosted; 0 = no endpoint.
+    metrics_port: int | None = None
 
 
 class ServiceHost:
@@ -96,6 +99,8 @@ class ServiceHost:
         self.stages = [s for s in pipeline.names() if s in stages]    # pipeline order
         self.options = options
         self.port = options.port or pipeline[self.stages[0]].port
+        self.metrics_port = pipeline[self.stages[0]].metrics_port if options.metrics_port is None \
+            else options.metrics_port
         everything = len(self.stages) == len(pipeline)
         self.config = BusConfig.from_settings(
             settings, client_id=f"osmose-{'all' if everything else '-'.join(self.stages)}",
@@ -128,7 +133,12 @@ class ServiceHost:
         consumers: list[StageConsumer] = []
         listeners: Listeners | None = None
         health_servicer = health.aio.HealthServicer()
+        metrics = None
         try:
+            metrics = start_metrics(host=self.options.host, port=self.metrics_port,
+                                    table=table if self.pipeline.front_door.name in self.stages else None,
+                                    otlp_endpoint=self.settings.otlp_endpoint,
+                                    service_name=f"osmose-{'-'.join(self.stages)}")
             await asyncio.to_thread(ensure_topics, self.config, declare_topics(self.config.prefix, self.pipeline))   # 1.
             await asyncio.to_thread(producer.start)                                                   # 2.
             await tail.start()                                                                        # 3.
@@ -187,6 +197,8 @@ class ServiceHost:
             await tail.stop()
             await asyncio.to_thread(producer.close)                                                  # 4.
             await resources.close()
+            if metrics is not None:
+                metrics.close()
             logger.warning("osmose %s stopped", ", ".join(self.stages))
 
     async def _until(self, event: asyncio.Event) -> bool:

@@ -34,6 +34,7 @@ from osmose.security.credentials import authenticator_from_settings
 from osmose.security.exceptions import SecurityError
 from osmose.security.interceptor import AuthInterceptor
 from osmose.security.tls import TlsFiles, is_loopback, server_credentials
+from osmose.telemetry.grpc_server import ServerTelemetry
 
 __all__ = ["Listeners"]
 
@@ -63,7 +64,8 @@ class Listeners:
             authenticator = authenticator_from_settings(settings)
         except SecurityError as exc:
             raise ConfigurationError(str(exc).removeprefix("configuration: ")) from None
-        interceptors = [AuthInterceptor(authenticator)]
+        # gRPC metrics per method and status first, so refused calls are counted too.
+        interceptors = [ServerTelemetry(), AuthInterceptor(authenticator)]
         if insecure:
             if not is_loopback(host):
                 raise ConfigurationError(f"--insecure (plaintext) listens on loopback only, not {host}; "
@@ -79,7 +81,8 @@ class Listeners:
             files = TlsFiles(cert=settings.tls_cert, key=settings.tls_key, ca=settings.tls_ca)
             self.public = _Listener("public", grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=interceptors),
                                     port, server_credentials(files, require_client_cert=False), [])
-            self.internal = _Listener("internal", grpc.aio.server(options=CHANNEL_OPTIONS),
+            self.internal = _Listener("internal", grpc.aio.server(options=CHANNEL_OPTIONS,
+                                                                  interceptors=[ServerTelemetry()]),
                                       port + 100 if internal_port is None else internal_port,
                                       server_credentials(files, require_client_cert=True), [])
             probes = _Listener("health", grpc.aio.server(), port + 200 if health_port is None else health_port,

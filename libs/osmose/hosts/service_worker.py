@@ -50,13 +50,15 @@ from osmose.bus.envelope import (
 from osmose.bus.exceptions import EnvelopeError
 from osmose.bus.jobs import JobTable
 from osmose.bus.kafka_client import BusConfig, Producer
-from osmose.bus.topics import dead_letter_topic, input_topic, job_topic, priority_name
+from osmose.bus.topics import consumer_group, dead_letter_topic, input_topic, job_topic, priority_name
 from osmose.bus.trace import HEADER, TraceContext, child_of, from_headers
 from osmose.errors import DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
 from osmose.pipeline import PIPELINE, Pipeline
 from osmose.stage import PipelineStage
+from osmose.telemetry import stages as telemetry
+from osmose.telemetry.tracing import stage_span
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -129,6 +131,7 @@ class StageWorker:
         self.retry = retry
         # The persister is the stores' only writer; local stores take one write at a time.
         self._lock = asyncio.Lock() if exclusive else None
+        telemetry.declare_stage(self.name)
 
     async def run_stage(self, item: ppb.WorkItem) -> ppb.WorkItem:
         """The stage on `item`, with a blob-referenced source made a local file meanwhile."""
@@ -147,12 +150,19 @@ class StageWorker:
         return out
 
     async def _process(self, item: ppb.WorkItem) -> ppb.WorkItem:
-        if self._lock is None:
-            return await self.stage.process(item)
-        async with self._lock:
-            return await self.stage.process(item)
+        with stage_span(self.name):
+            if self._lock is None:
+                return await self.stage.process(item)
+            async with self._lock:
+                return await self.stage.process(item)
 
     async def handle(self, delivery: Delivery) -> None:
+        # The message's span and metrics (osmose.telemetry.stages); the steps are in _handle.
+        with telemetry.message_scope(self.name, consumer_group(self.bus.config.prefix, self.name),
+                                     delivery) as scope:
+            await self._handle(delivery, scope)
+
+    async def _handle(self, delivery: Delivery, scope: telemetry.MessageScope) -> None:
         trace = child_of(from_headers(delivery.headers))
         ledger = self.bus.ledger
         try:                                                               # 1.
@@ -161,18 +171,22 @@ class StageWorker:
             logger.error("%s: undecodable message at %s[%d]@%d: %s", self.name, delivery.topic,
                          delivery.partition, delivery.offset, exc)
             raw = epb.Envelope(stage=self.name, payload=delivery.value or b"")
+            scope.outcome = "failed"
             await self._dead_letter(raw, exc, attempts=1, retryable=False, trace=trace)
             return
+        scope.bind(envelope, produced_ms=delivery.timestamp_ms)
         log = {"job_id": envelope.job_id, "tenant": envelope.tenant, "doc_id": envelope.doc_id,
                "trace_id": trace.trace_id}
         if ledger.ended(envelope):                                         # 2.
             logger.info("%s: skipping job %s, it already ended", self.name, envelope.job_id, extra=log)
+            scope.outcome = "skipped"
             return
         try:                                                               # 3.
             if envelope.stage != self.name:
                 raise EnvelopeError(f"message for stage {envelope.stage!r} on {delivery.topic}")
             item = unpack(envelope, self.bus.blobs)
         except OsmoseError as exc:
+            scope.outcome = "failed"
             await self._fail(envelope, ppb.WorkItem(), exc, attempts=envelope.attempt + 1, retryable=False,
                              trace=trace)
             return
@@ -183,6 +197,7 @@ class StageWorker:
             envelope.attempt += 1
             logger.warning("%s: job %s attempt %d failed (%s), retrying", self.name, envelope.job_id,
                            envelope.attempt, exc, extra=log)
+            telemetry.observe_retry(self.name)
             await ledger.retrying(envelope, self.name, item, exc or RetryableError("retry"), trace)
 
         started = time.perf_counter()
@@ -190,6 +205,7 @@ class StageWorker:
             async for attempt in self.retry.retrying(before_sleep=before_sleep):
                 with attempt:
                     if ledger.cancelled(envelope):
+                        scope.outcome = "skipped"
                         return
                     work = ppb.WorkItem()
                     work.CopyFrom(item)
@@ -198,12 +214,18 @@ class StageWorker:
         except asyncio.CancelledError:
             raise
         except RetryableError as exc:                                      # 6. out of attempts
+            scope.outcome = "failed"
+            telemetry.observe_stage_time(self.name, tier=envelope.tier, outcome="failed",
+                                         seconds=time.perf_counter() - started)
             attempts = envelope.attempt + 1
             logger.error("%s: job %s gave up after %d attempts: %s", self.name, envelope.job_id, attempts, exc,
                          extra=log)
             await self._fail(envelope, item, exc, attempts=attempts, retryable=True, trace=trace)
             return
         except Exception as exc:                                           # 6. permanent, config, or a bug
+            scope.outcome = "failed"
+            telemetry.observe_stage_time(self.name, tier=envelope.tier, outcome="failed",
+                                         seconds=time.perf_counter() - started)
             if isinstance(exc, OsmoseError):
                 logger.warning("%s: job %s failed: %s", self.name, envelope.job_id, exc, extra=log)
             else:
@@ -211,7 +233,10 @@ class StageWorker:
             await self._fail(envelope, item, exc, attempts=envelope.attempt + 1, retryable=False, trace=trace)
             return
         out.timings.add(stage=self.name, seconds=round(time.perf_counter() - started, 3))
+        telemetry.observe_stage_time(self.name, tier=out.plan.tier or envelope.tier, outcome="ok",
+                                     seconds=time.perf_counter() - started)
         if ledger.cancelled(envelope):
+            scope.outcome = "skipped"
             logger.info("%s: job %s was cancelled; not forwarding it", self.name, envelope.job_id, extra=log)
             return
         following = self.bus.pipeline.next_stage(self.name, out.plan.tier)  # 5.
@@ -234,6 +259,7 @@ class StageWorker:
     async def _dead_letter(self, envelope: epb.Envelope, exc: BaseException, *, attempts: int, retryable: bool,
                            trace: TraceContext) -> None:
         reason, _ = describe_error(exc)
+        telemetry.observe_dead_letter(self.name, "retries-exhausted" if retryable else reason)
         letter = epb.DeadLetter(stage=self.name, error_class=type(exc).__name__,
                                 reason="retries-exhausted" if retryable else reason, message=str(exc),
                                 attempts=attempts, retryable=retryable, failed_at_ms=now_ms(), host=self.bus.host,

@@ -36,6 +36,7 @@ from osmose.models.limits import BackendLimits
 from osmose.models.retry import RetryBudget, retrying
 from osmose.models.timeouts import AdaptiveTimeout
 from osmose.models.usage import TaskUsage
+from osmose.telemetry import models as telemetry
 
 __all__ = ["Backend"]
 
@@ -76,6 +77,7 @@ class Backend:
 
         def on_retry(state: object) -> None:
             usage.retries += 1
+            telemetry.observe_retry(endpoint=self.name, task=task)
 
         result: T
         async for attempt in retrying(self.config.retries, budget, on_retry=on_retry):
@@ -87,22 +89,31 @@ class Backend:
         self.breaker.acquire()
         recorded = False
         try:
+            waited = time.perf_counter()
             async with self.limits.slot(tokens):
+                telemetry.observe_queue_wait(endpoint=self.name, task=task, seconds=time.perf_counter() - waited)
                 deadline = self.timeout(task).current()
                 started = time.perf_counter()
                 self.requests += 1
                 usage.calls += 1
+                failure: BaseException | None = None
                 try:
                     async with asyncio.timeout(deadline):
                         result = await op(self.http, deadline)
                 except TimeoutError:
-                    raise ModelTimeoutError(f"{self.name}: no answer within {deadline:.1f}s (adaptive deadline)",
-                                            endpoint=self.name) from None
+                    failure = ModelTimeoutError(f"{self.name}: no answer within {deadline:.1f}s (adaptive deadline)",
+                                                endpoint=self.name)
+                    raise failure from None
                 except httpx.HTTPError as exc:
-                    raise translate(exc, endpoint=self.name) from exc
+                    failure = translate(exc, endpoint=self.name)
+                    raise failure from exc
+                except BaseException as exc:
+                    failure = exc
+                    raise
                 finally:
                     elapsed = time.perf_counter() - started
                     usage.backend_seconds += elapsed
+                    telemetry.observe_attempt(endpoint=self.name, task=task, seconds=elapsed, exc=failure)
             self.timeout(task).observe(elapsed)
             self.breaker.record(failed=False)
             recorded = True

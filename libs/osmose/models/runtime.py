@@ -42,6 +42,8 @@ from osmose.models.openai_chat import (
 from osmose.models.retry import RetryBudget
 from osmose.models.tei import TeiEmbeddings
 from osmose.models.usage import UsageRecorder, add_to_proto
+from osmose.telemetry import models as telemetry
+from osmose.telemetry.tracing import model_span
 from osmose.text.budget import CHAT_CHARS_PER_TOKEN, approx_tokens
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -78,6 +80,7 @@ class ModelRuntime:
         self.backends: dict[str, Backend] = {
             name: Backend(endpoint, clock=clock) for name, endpoint in config.endpoints.items() if endpoint.enabled}
         self._embeddings: TeiEmbeddings | None = None
+        telemetry.track_runtime(self)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, config: RouterConfig | None = None) -> ModelRuntime:
@@ -192,6 +195,7 @@ class ModelSession:
         for target, backend in targets:
             key = self._key("chat", key_material(target.model, target.params, request))
             hit = await cache.get(key)
+            telemetry.observe_cache(task=task, hit=hit is not None)
             if hit is not None:
                 usage.cache_hits += 1
                 response = ChatResponse.from_json(hit)
@@ -209,15 +213,23 @@ class ModelSession:
                 return chat_completion(http, p, endpoint=n)
 
             try:
-                response = await backend.call(op, task=task, usage=usage, budget=self.budget,
-                                              tokens=prompt_estimate + expected)
+                with model_span(operation="chat", model=target.model, endpoint=name, task=task,
+                                server=backend.config.url) as span:
+                    response = await backend.call(op, task=task, usage=usage, budget=self.budget,
+                                                  tokens=prompt_estimate + expected)
+                    prompt_tokens = response.prompt_tokens or prompt_estimate
+                    output_tokens = response.output_tokens or _estimate_tokens(response.text)
+                    span.set_attributes({"gen_ai.usage.input_tokens": prompt_tokens,
+                                         "gen_ai.usage.output_tokens": output_tokens})
             except (ModelUnavailableError, ModelRequestError) as exc:
                 usage.failures += 1
                 errors.append(exc)
                 logger.warning("%s: %s on %s failed: %s", self.label or "model call", task, target.label, exc)
                 continue
-            usage.prompt_tokens += response.prompt_tokens or prompt_estimate
-            usage.output_tokens += response.output_tokens or _estimate_tokens(response.text)
+            usage.prompt_tokens += prompt_tokens
+            usage.output_tokens += output_tokens
+            telemetry.observe_tokens(operation="chat", task=task, input_tokens=prompt_tokens,
+                                     output_tokens=output_tokens)
             await cache.put(key, response.to_json())
             return ChatAnswer(text=response.text, target=target, cached=False, response=response)
         summary = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
@@ -241,6 +253,7 @@ class ModelSession:
             value = await self.runtime.cache.get(self._item_key(task, target, item_key))
             if value is not None:
                 self.usage.task(task).cache_hits += 1
+                telemetry.observe_cache(task=task, hit=True)
                 return value, target
         return None
 

@@ -29,6 +29,8 @@ from osmose.models.exceptions import ModelServerError
 from osmose.models.http import raise_for_response
 from osmose.models.retry import RetryBudget
 from osmose.models.usage import UsageRecorder
+from osmose.telemetry import models as telemetry
+from osmose.telemetry.tracing import model_span
 from osmose.text.budget import approx_tokens, pack_greedy
 
 __all__ = ["TeiEmbeddings", "TeiInfo", "tei_embed", "tei_health", "tei_info"]
@@ -140,12 +142,16 @@ class TeiEmbeddings:
             part = [texts[i] for i in indexes]
             tokens = sum(costs[i] for i in indexes)
             try:
-                vectors = await self.backend.call(lambda http, _t: tei_embed(http, part, endpoint=name),
-                                                  task=TASK, usage=task_usage, budget=budget, tokens=tokens)
+                with model_span(operation="embeddings", model=self.backend.config.model, endpoint=name, task=TASK,
+                                server=self.backend.config.url) as span:
+                    vectors = await self.backend.call(lambda http, _t: tei_embed(http, part, endpoint=name),
+                                                      task=TASK, usage=task_usage, budget=budget, tokens=tokens)
+                    span.set_attribute("gen_ai.usage.input_tokens", tokens)
             except Exception:
                 task_usage.failures += 1
                 raise
             task_usage.prompt_tokens += tokens
+            telemetry.observe_tokens(operation="embeddings", task=TASK, input_tokens=tokens, output_tokens=0)
             return vectors
 
         results = await asyncio.gather(*(one(b) for b in batches))

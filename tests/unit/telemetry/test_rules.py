@@ -1,0 +1,61 @@
+"""The Prometheus rules generated from the SLO spec: current (regenerated with Sloth and diffed),
+valid (`promtool check rules`), and tested (`promtool test rules`: every alert has a firing and a
+non-firing case, every SLO alert a low-volume case; the coverage table is printed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from osmose.telemetry.slo import generate
+from osmose.telemetry.slo.spec import load_spec
+from tests.prometheus import coverage
+
+needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
+                                    reason="promtool (Debian package prometheus; make setup installs it) missing")
+
+
+@pytest.mark.skipif(shutil.which("go") is None and not (generate.REPO / ".cache" / "bin" / "sloth").exists(),
+                    reason="Sloth is built from the Go module proxy: go is needed once")
+def test_generated_rules_and_rule_tests_are_current() -> None:
+    stale = [str(path.relative_to(generate.REPO)) for path, text in generate.expected_files().items()
+             if not path.exists() or path.read_text() != text]
+    assert not stale, f"stale: {stale}; run `make observability`"
+
+
+def test_every_window_of_the_spec_is_a_window_of_an_alert() -> None:
+    spec = load_spec()
+    rules = "\n".join(p.read_text() for p in generate.OUT.glob("slo-*.yaml"))
+    for tier, slo in spec.tiers.items():
+        for window in slo.windows.all():
+            assert f"ratio_rate{window}{{sloth_id=\"osmose-freshness-{tier}-" in rules, (tier, window)
+
+
+@needs_promtool
+def test_promtool_checks_the_rules() -> None:
+    files = sorted(str(p) for p in generate.OUT.glob("*.yaml"))
+    result = subprocess.run(["promtool", "check", "rules", *files], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_rule_tests_pass_and_cover_every_alert(capsys: pytest.CaptureFixture[str]) -> None:
+    for path in coverage.TEST_FILES:
+        result = subprocess.run(["promtool", "test", "rules", path.name], cwd=path.parent, capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert coverage.missing() == []
+    with capsys.disabled():
+        coverage.main()
+
+
+def test_every_alert_links_a_runbook_the_readme_has() -> None:
+    import re
+
+    readme = (generate.REPO / "README.md").read_text()
+    anchors = {"runbook-" + m.lower() for m in re.findall(r"^#### Runbook: (\w+)$", readme, re.M)}
+    for alert in {key[0] for key in coverage.alerts()}:
+        assert f"runbook-{alert.lower()}" in anchors, f"README has no runbook for {alert}"
+        assert load_spec().runbook_base.endswith("README.md#runbook-")
