@@ -49,7 +49,7 @@ async def test_one_trace_per_document_with_every_stage_and_model_call(kafka_boot
                             router_config=router, llm_url=f"{chat.url}/v1", vision_url=f"{chat.url}/v1",
                             tei_url=tei.url)
         host = ServiceHost(settings, list(PIPELINE.names()),
-                           ServiceOptions(host="127.0.0.1", port=grpc_port, metrics_port=metrics_port,
+                           ServiceOptions(host="127.0.0.1", port=grpc_port, insecure=True, metrics_port=metrics_port,
                                           session_timeout_s=10))
         serving = asyncio.create_task(host.run())
         try:

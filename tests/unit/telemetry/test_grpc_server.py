@@ -20,6 +20,7 @@ from osmose.config import Settings
 from osmose.hosts.service_client import RequestRejected, ServiceClient
 from osmose.hosts.service_frontdoor import IngestionServicer
 from osmose.hosts.service_worker import ServiceBus
+from osmose.security.interceptor import AuthInterceptor
 from osmose.telemetry.grpc_server import ServerTelemetry
 from osmose.v1 import services_pb2_grpc as sgrpc
 
@@ -44,7 +45,7 @@ async def test_rpcs_are_counted_and_traced_into_kafka(tmp_path: Path, spans: InM
     producer = FakeProducer()
     bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
                      blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="test:1")
-    server = grpc.aio.server(interceptors=[ServerTelemetry()])
+    server = grpc.aio.server(interceptors=[ServerTelemetry(), AuthInterceptor(None)])   # as the local CLI
     sgrpc.add_IngestionServiceServicer_to_server(
         IngestionServicer(bus=bus, settings=Settings(data_dir=tmp_path), ready=lambda: True), server)
     port = server.add_insecure_port("127.0.0.1:0")
