@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from osmose.config import Settings
@@ -75,7 +76,7 @@ def convert_ppt_to_pptx(data: bytes, *, settings: Settings) -> bytes:
         started = time.perf_counter()
         try:
             done = run_bounded_sync(_command(soffice, work, _PPTX_FILTER, out_dir, source), timeout_s=timeout,
-                                    env=_env(work), cwd=work, preexec_fn=_lift_memory_ceiling, reap_group=True)
+                                    env=_env(work), cwd=work, preexec_fn=_memory_ceiling_lift(), reap_group=True)
         except TimeoutError:
             raise DocumentError(
                 f"LibreOffice did not convert this .ppt within {timeout:.0f}s (limits.convert_timeout_s)",
@@ -118,7 +119,7 @@ async def convert_deck_to_pdf(source: Path, *, soffice: str, dest: Path, timeout
         argv = await asyncio.to_thread(_command, soffice, work, _PDF_FILTER, out_dir, deck)
         try:
             done = await run_bounded(argv, timeout_s=timeout_s,
-                                     env=_env(work), cwd=work, preexec_fn=_lift_memory_ceiling, reap_group=True)
+                                     env=_env(work), cwd=work, preexec_fn=_memory_ceiling_lift(), reap_group=True)
         except TimeoutError:
             raise ConversionError(f"LibreOffice did not finish within {timeout_s:g}s") from None
         except OSError as exc:
@@ -187,6 +188,19 @@ def _keep_profile(profile: Path) -> None:
             return
         _template_profile = target
         atexit.register(shutil.rmtree, target.parent, True)
+
+
+def _memory_ceiling_lift() -> Callable[[], None] | None:
+    """What lifts this process's memory ceiling in LibreOffice's child, or None when there is none
+    to lift. A `preexec_fn` makes CPython fork without vfork and run Python in the child: in a
+    process with other threads (the CLI's and the services' main process, where the vision
+    stage converts decks while embedding threads run) that can deadlock on a lock another thread
+    held at fork time. Only the single-threaded parse workers run under a ceiling, so only they
+    need it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    return _lift_memory_ceiling if soft != hard else None
 
 
 def _lift_memory_ceiling() -> None:
