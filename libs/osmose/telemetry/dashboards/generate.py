@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeser
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
+from osmose.generated import sync_generated
 from osmose.telemetry.dashboards.panels import DASHBOARDS, Dashboard
 
 __all__ = ["OUT", "build", "expected_files", "main"]
@@ -52,17 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in expected_files().items():
-        if path.exists() and path.read_text() == text:
-            continue
-        stale.append(path)
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    for path in stale:
-        print(f"dashboards: {'stale' if args.check else 'wrote'} {path.relative_to(REPO)}", file=sys.stderr)
-    return 1 if stale and args.check else 0
+    return sync_generated(expected_files(), check=args.check, label="dashboards", root=REPO)
 
 
 if __name__ == "__main__":

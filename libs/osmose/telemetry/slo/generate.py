@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from osmose.generated import sync_generated
 from osmose.pipeline import PIPELINE
 from osmose.telemetry.slo.spec import SloSpec, Windows, duration_seconds, load_spec
 
@@ -353,17 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("go") is None and not (REPO / ".cache" / "bin" / "sloth").exists():
         print("generate: sloth is not built and go is missing", file=sys.stderr)
         return 2
-    stale = []
-    for path, text in expected_files().items():
-        if path.exists() and path.read_text() == text:
-            continue
-        stale.append(path)
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    for path in stale:
-        print(f"generate: {'stale' if args.check else 'wrote'} {path.relative_to(REPO)}", file=sys.stderr)
-    return 1 if stale and args.check else 0
+    return sync_generated(expected_files(), check=args.check, label="generate", root=REPO)
 
 
 if __name__ == "__main__":
