@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     llm_url: str | None = None
     vision_url: str | None = None
     tei_url: str | None = None
+    # API keys of those endpoints (vLLM/TEI `--api-key`), sent as a bearer token; the router YAML names
+    # them as ${llm_api_key}, ${vision_api_key}, ${tei_api_key}, never holds a key itself.
+    llm_api_key: SecretStr | None = None
+    vision_api_key: SecretStr | None = None
+    tei_api_key: SecretStr | None = None
     # YAML file for the LLM router; None = the default shipped with Osmose.
     router_config: Path | None = None
     # Model-call cache: unset = SQLite in data_dir; redis://… = Redis (the URL may carry a password).

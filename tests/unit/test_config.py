@@ -22,7 +22,9 @@ S3_SECRET = "s3-Jd8pQ4-secret"
 KAFKA_PASSWORD = "pw-Zt6nL1-kafka"
 TOKEN = "tok-Wq2hR5-jwt"
 CLIENT_KEY = "osk_Vb9cE3-client"
-SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET, KAFKA_PASSWORD, TOKEN, CLIENT_KEY)
+LLM_KEY, VISION_KEY, TEI_KEY = "sk-Gh4pN7-llm", "sk-Mc8sD2-vision", "sk-Tr1kF6-tei"
+SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET, KAFKA_PASSWORD, TOKEN, CLIENT_KEY, LLM_KEY, VISION_KEY,
+           TEI_KEY)
 SECRET_ENV = {
     "OSMOSE_GRAPH_PASSWORD": PASSWORD,
     "OSMOSE_QDRANT_API_KEY": API_KEY,
@@ -31,6 +33,9 @@ SECRET_ENV = {
     "OSMOSE_KAFKA_SASL_PASSWORD": KAFKA_PASSWORD,
     "OSMOSE_TOKEN": TOKEN,
     "OSMOSE_API_KEY": CLIENT_KEY,
+    "OSMOSE_LLM_API_KEY": LLM_KEY,
+    "OSMOSE_VISION_API_KEY": VISION_KEY,
+    "OSMOSE_TEI_API_KEY": TEI_KEY,
 }
 
 
@@ -93,6 +98,8 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert s.kafka_sasl_password is not None and s.kafka_sasl_password.get_secret_value() == KAFKA_PASSWORD
     assert s.token is not None and s.token.get_secret_value() == TOKEN
     assert s.api_key is not None and s.api_key.get_secret_value() == CLIENT_KEY
+    assert [k.get_secret_value() if k else None for k in (s.llm_api_key, s.vision_api_key, s.tei_api_key)] == [
+        LLM_KEY, VISION_KEY, TEI_KEY]
     assert isinstance(s.graph_password, SecretStr) and s.graph_password.get_secret_value() == PASSWORD
     assert s.qdrant_api_key is not None and s.qdrant_api_key.get_secret_value() == API_KEY
     assert s.cache_url is not None and s.cache_url.get_secret_value() == SECRET_ENV["OSMOSE_CACHE_URL"]
@@ -157,7 +164,7 @@ def test_secrets_never_show() -> None:
     secret_names = {v.name for v in environment_variables() if v.secret}
     assert secret_names == {"OSMOSE_GRAPH_PASSWORD", "OSMOSE_QDRANT_API_KEY", "OSMOSE_CACHE_URL",
                             "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY", "OSMOSE_KAFKA_SASL_PASSWORD", "OSMOSE_TOKEN",
-                            "OSMOSE_API_KEY"}
+                            "OSMOSE_API_KEY", "OSMOSE_LLM_API_KEY", "OSMOSE_VISION_API_KEY", "OSMOSE_TEI_API_KEY"}
 
 
 def test_a_secret_given_as_a_keyword_is_hidden_too() -> None:

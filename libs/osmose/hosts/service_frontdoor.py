@@ -33,7 +33,7 @@ from osmose.bus.trace import TraceContext, child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
 from osmose.hosts.service_worker import ServiceBus
-from osmose.security import LOCAL_PRINCIPAL, PermissionDeniedError, audit, current_principal
+from osmose.security import LOCAL_PRINCIPAL, PermissionDeniedError, Principal, audit, current_principal
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -161,7 +161,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         envelope = epb.Envelope(
             job_id=str(uuid.uuid4()), doc_id=digest_of(ref)[:32], tenant=header.tenant,
             tier=header.tier, priority=header.priority or epb.PRIORITY_BULK, created_at_ms=now_ms(),
-            stage=self.first_stage, file=header.file or file_name)
+            stage=self.first_stage, file=header.file or file_name, plan=_plan_label(current_principal()))
         item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
         item.document.file_name = file_name
         item.plan.tier = header.tier
@@ -234,3 +234,9 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         audit("cancel", current_principal(), tenant=job.tenant, job_id=job.job_id)
         logger.info("job %s cancelled", job.job_id, extra={"job_id": job.job_id, "tenant": job.tenant})
         return cancelled
+
+
+def _plan_label(principal: Principal) -> str:
+    """The plan the job is counted under (the metrics' tenant class); none for the local,
+    unauthenticated use of ``--insecure``, whose documents count as ``default``."""
+    return "" if principal.method == LOCAL_PRINCIPAL.method else principal.plan.name
