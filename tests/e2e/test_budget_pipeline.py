@@ -7,7 +7,6 @@ Only the front door (triage) runs: a refused document never reaches another stag
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
