@@ -76,7 +76,7 @@ def _mix(folder: Path) -> list[Submission]:
         Submission(data_deck, "soak-b", tier=pb.TIER_FAST),
         Submission(pdf, "soak-a", priority=epb.PRIORITY_HIGH),
         Submission(large, "soak-b"),
-        Submission(bad, "soak-a", expect_reason="corrupt"),
+        Submission(bad, "soak-a", expect_reason="truncated"),
         Submission(deck, "soak-b", tier=pb.TIER_FAST, priority=epb.PRIORITY_HIGH),
         Submission(data_deck, "soak-a"),
     ]

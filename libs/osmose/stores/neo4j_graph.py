@@ -22,6 +22,13 @@ concepts, and on a lost connection), in this order:
    refresh its lookup keys (Alias nodes) when they changed (writes only for
    what changed, so a replay of an unchanged document writes little there).
 
+With a concept resolver (the persister's), the transaction first MERGEs the
+tenant's ``(:WriteLock {tenant})`` node, whose write lock it holds to the
+commit, then looks the document's keys up and resolves them: resolving writers
+of a tenant run one at a time, each seeing the others' commits. The Document's
+``committed`` property is the commit marker (:meth:`commit_document`); reads
+for search and stats leave out the documents where it is false.
+
 Every batched step is one UNWIND statement per chunk of ``batch_size`` rows.
 The transaction function only reads and writes the database, so a retry simply
 runs it again. Nothing is ever incremented: a replay writes the same values.
