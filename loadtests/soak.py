@@ -120,10 +120,10 @@ async def _drive(target: str, mix: list[Submission], *, until: float, concurrenc
             await asyncio.gather(*tasks)
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_mb(pid: int, *, only_children: bool = False) -> float:
     try:
         proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
+        procs = proc.children(recursive=True) if only_children else [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
         return float("nan")
     total = 0
@@ -147,6 +147,8 @@ def _sample(cluster: Cluster, data: Path, started: float, tally: Tally) -> dict[
                              "errors": len(tally.unexpected)}
     for stage in STAGES:
         row[f"rss:{stage}"] = _rss_mb(cluster.procs[stage].pid)
+    # triage's share that is its parser worker processes (recycled, capped by their own ceiling)
+    row["rss:parsers"] = _rss_mb(cluster.procs["triage"].pid, only_children=True)
     row["disk:blobs"] = _du_mb(data / "blobs")
     row["disk:cache"] = _du_mb(data / "cache")
     row["disk:data"] = _du_mb(data)
