@@ -22,9 +22,11 @@ from osmose.embeddings.cached import CachedEmbeddings
 from osmose.embeddings.minilm import MiniLMEmbeddings
 from osmose.errors import BackendUnavailableError
 from osmose.query import Searcher, stats_as_table, tenant_stats
+from osmose.query.erase import erase_tenant
 from osmose.services.persister import PersisterStage
 from osmose.services.persister.rows import document_graph
-from osmose.stores.graph import GraphStore
+from osmose.stores.graph import GraphStore, TenantCounts
+from osmose.stores.neo4j_graph import Neo4jGraphStore
 from osmose.stores.qdrant_store import QdrantVectorStore
 from osmose.stores.vectors import VectorPoint, VectorStore
 from osmose.v1 import document_pb2 as pb
@@ -220,3 +222,14 @@ async def test_two_persisters_resolve_an_acronym_and_its_expansion_into_one_node
         assert survivors <= {"kpi", "key performance indicator"}
     finally:
         await vectors.close()
+
+
+async def test_erasing_a_tenant_leaves_no_lock_behind(stores: tuple[GraphStore, VectorStore]) -> None:
+    graph, vectors = stores
+    tenant = new_tenant("erase")
+    await PersisterStage(graph=graph, vectors=vectors).process(work_item(tenant, "e" * 32, concepts=CONCEPTS))
+    await erase_tenant(graph=graph, vectors=vectors, tenant=tenant)
+    assert await graph.stats(tenant) in ({}, {tenant: TenantCounts()})
+    if isinstance(graph, Neo4jGraphStore):
+        left = await graph._read("MATCH (n) WHERE n.tenant = $t RETURN count(n) AS n", t=tenant)
+        assert left[0]["n"] == 0

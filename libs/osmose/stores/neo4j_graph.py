@@ -368,6 +368,7 @@ class Neo4jGraphStore:
             await _run(tx, q.STRIP_RELATIONS, t=tenant, keys=keys, prefix=prefix, stamp=stamp)
         await _run(tx, q.DROP_DOCUMENT, t=tenant, d=doc_id)
         await self._refresh_concepts(tx, tenant, set(old_keys))
+        await _run(tx, q.DROP_IDLE_WRITE_LOCK, t=tenant)
         return True
 
     async def _refresh_concepts(self, tx: AsyncManagedTransaction, tenant: str, keys: set[str]) -> None:

@@ -32,6 +32,13 @@ SCHEMA = [
 # transaction ends, so the tenant's resolving writers run one at a time (see neo4j_graph).
 TAKE_WRITE_LOCK = "MERGE (l:WriteLock {tenant: $t}) SET l.taken = coalesce(l.taken, 0) + 1"
 
+# Erasure leaves nothing of a tenant: its lock goes with its last document.
+DROP_IDLE_WRITE_LOCK = """
+MATCH (l:WriteLock {tenant: $t})
+WHERE NOT EXISTS { MATCH (d:Document) WHERE d.tenant = $t AND d.doc_id IS NOT NULL }
+DELETE l
+"""
+
 # A Document without the property (written before markers existed) counts as committed.
 COMMIT_DOCUMENT = """
 MATCH (d:Document {tenant: $t, doc_id: $d})
