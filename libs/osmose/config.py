@@ -91,6 +91,14 @@ class TriagePolicy:
     # and it carries fewer than vision_max_words words of text. Not variables.
     vision_min_visual_ratio: Annotated[float, Field(ge=0, le=1)] = 0.35
     vision_max_words: Annotated[int, Field(ge=0)] = 40
+    # The per-document budget, checked right after parsing from estimates (characters / 3 per
+    # embedding token, characters / 4 per LLM token, one LLM call per flagged slide and per segment
+    # and LLM pass). Tokens to embed beyond max_embed_tokens: the document is refused (`too-large`;
+    # every tier embeds all its text). LLM calls or LLM tokens of the tier beyond the other two:
+    # the next lower tier that fits (DEEP -> STANDARD -> FAST), with the reason in the report.
+    max_embed_tokens: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_EMBED_TOKENS"))] = 3_000_000
+    max_model_calls: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_MODEL_CALLS"))] = 2_000
+    max_llm_tokens: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_LLM_TOKENS"))] = 2_000_000
 
 
 _NESTED: dict[str, type] = {"limits": Limits, "triage": TriagePolicy}

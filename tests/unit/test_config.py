@@ -54,6 +54,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_MAX_PAGES": "7", "OSMOSE_MAX_IMAGE_PIXELS": "1000", "OSMOSE_CONVERT_TIMEOUT_S": "9",
         "OSMOSE_PARSE_TIMEOUT_S": "8.5", "OSMOSE_OCR_TIMEOUT_S": "7", "OSMOSE_DEEP_MAX_PAGES": "3",
         "OSMOSE_STANDARD_MAX_PAGES": "4", "OSMOSE_EMBED_BATCH_SIZE": "5", "OSMOSE_CHUNK_MAX_TOKENS": "128",
+        "OSMOSE_MAX_EMBED_TOKENS": "900", "OSMOSE_MAX_MODEL_CALLS": "11", "OSMOSE_MAX_LLM_TOKENS": "700",
         "OSMOSE_SOFFICE": "/opt/soffice", "OSMOSE_TESSERACT": "/opt/tesseract", "OSMOSE_LOG_LEVEL": "debug",
         "OSMOSE_GRAPH_URI": "bolt://g:7687", "OSMOSE_GRAPH_USER": "osmose", "OSMOSE_QDRANT_URL": "http://q:6333",
         "OSMOSE_LLM_URL": "http://l/v1", "OSMOSE_VISION_URL": "http://v/v1", "OSMOSE_TEI_URL": "http://t",
@@ -77,6 +78,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert s.limits == Limits(max_file_bytes=1_572_864, max_pages=7, max_image_pixels=1000, convert_timeout_s=9,
                               parse_timeout_s=8.5, ocr_timeout_s=7)
     assert (s.triage.deep_max_pages, s.triage.standard_max_pages) == (3, 4)
+    assert (s.triage.max_embed_tokens, s.triage.max_model_calls, s.triage.max_llm_tokens) == (900, 11, 700)
     assert (s.embed_batch_size, s.chunk_max_tokens, s.log_level) == (5, 128, "DEBUG")
     assert (s.soffice, s.tesseract) == ("/opt/soffice", "/opt/tesseract")
     assert (s.graph_uri, s.graph_user, s.qdrant_url) == ("bolt://g:7687", "osmose", "http://q:6333")
