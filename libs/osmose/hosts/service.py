@@ -127,7 +127,8 @@ class ServiceHost:
                 loop.add_signal_handler(sig, self.request_stop)
         resources = Resources(self.settings)
         producer = Producer(self.config)
-        table = JobTable()
+        table = JobTable(max_ended=self.settings.job_table_max_ended,
+                         ended_ttl_s=self.settings.job_table_ended_ttl_s)
         tail = JobTail(self.config, table)
         tail.on_fatal = self._fatal
         consumers: list[StageConsumer] = []
