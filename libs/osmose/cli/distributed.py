@@ -362,8 +362,14 @@ def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None
     settings = settings_from(data_dir, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, blob_dir=blob_dir)
     setup_logging(settings, 0)
     config = _bus_config(settings, "osmose-dlq")
-    chosen = run_async(asyncio.to_thread(replay_dead_letters, config, stage, job_ids=job_ids,
-                                         blobs=Resources(settings).blobs))
+    from osmose.bus.blobs import LocalBlobStore
+
+    store = Resources(settings).blobs
+    if isinstance(store, LocalBlobStore) and not store.root.is_dir():   # not the deployment's folder
+        click.echo(f"warning: no blob folder at {store.root}: the letters' blobs are not checked "
+                   "(--data-dir/--blob-dir or OSMOSE_BLOB_URL name the services' store)", err=True)
+        store = None
+    chosen = run_async(asyncio.to_thread(replay_dead_letters, config, stage, job_ids=job_ids, blobs=store))
     expired = [entry for entry in chosen if entry.expired]
     for entry in chosen:
         envelope = entry.letter.envelope
