@@ -283,11 +283,11 @@ def test_s3_storing_a_blob_again_restarts_its_age(s3_client: Any) -> None:
 def test_s3_the_documented_lifecycle_rule_is_accepted(s3_client: Any) -> None:
     """The README's expiry rule, as a server applies it (here on a prefix nothing uses)."""
     rule = {"ID": "osmose-blobs", "Status": "Enabled", "Filter": {"Prefix": "lifecycle-probe/"},
-            "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+            "Expiration": {"Days": 31}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
     s3_client.put_bucket_lifecycle_configuration(Bucket=s3_bucket(), LifecycleConfiguration={"Rules": [rule]})
     try:
         (applied,) = s3_client.get_bucket_lifecycle_configuration(Bucket=s3_bucket())["Rules"]
-        assert applied["Expiration"] == {"Days": 30} and applied["Filter"] == rule["Filter"]
+        assert applied["Expiration"] == {"Days": 31} and applied["Filter"] == rule["Filter"]
     finally:
         s3_client.delete_bucket_lifecycle(Bucket=s3_bucket())
 
