@@ -362,9 +362,9 @@ def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None
     settings = settings_from(data_dir, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, blob_dir=blob_dir)
     setup_logging(settings, 0)
     config = _bus_config(settings, "osmose-dlq")
-    from osmose.bus.blobs import LocalBlobStore
+    from osmose.bus.blobs import BlobStore, LocalBlobStore
 
-    store = Resources(settings).blobs
+    store: BlobStore | None = Resources(settings).blobs
     if isinstance(store, LocalBlobStore) and not store.root.is_dir():   # not the deployment's folder
         click.echo(f"warning: no blob folder at {store.root}: the letters' blobs are not checked "
                    "(--data-dir/--blob-dir or OSMOSE_BLOB_URL name the services' store)", err=True)
