@@ -174,6 +174,26 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
+    # -- bounds on growth (see the README, "Bounded resources") ---------------------------------
+    # Blobs not stored again for this long are removed by `osmose blobs sweep` (those a dead letter
+    # still on its topic refers to are kept); at least the input topics' retention (7 days).
+    blob_retention_days: Annotated[float, Field(gt=0)] = 14.0
+    # Terminal jobs the in-memory job table keeps (GetJob/WatchJob, idempotent Submit): at most this
+    # many, and none ended longer ago than the age below; older ones are NOT_FOUND.
+    job_table_max_ended: Annotated[int, Field(ge=1)] = 10_000
+    job_table_ended_ttl_s: Annotated[float, Field(gt=0)] = 24 * 3600.0
+    # gRPC calls one listener serves at once (RESOURCE_EXHAUSTED beyond), and Submit/WatchJob
+    # streams one front door holds open; a Submit stream silent this long is ended.
+    max_concurrent_rpcs: Annotated[int, Field(ge=1)] = 512
+    max_streams: Annotated[int, Field(ge=1)] = 256
+    submit_idle_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Model-call and embedding caches: entries older than this are recomputed (SQLite rows are
+    # pruned, Redis keys expire), and a SQLite cache keeps at most this many rows.
+    cache_ttl_days: Annotated[float, Field(gt=0)] = 30.0
+    cache_max_entries: Annotated[int, Field(ge=1)] = 1_000_000
+    # Decks converted to PDF kept on disk (data_dir/cache/renders): the least recently used are
+    # removed beyond this many bytes.
+    render_cache_max_bytes: Annotated[int, Field(ge=0)] = 2 * 1024**3
     # Kafka transport: TLS and SASL (credentials from a Secret), and durability of created topics.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None

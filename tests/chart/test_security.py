@@ -213,16 +213,16 @@ def test_model_api_keys_come_from_the_secret_on_both_sides(objects: dict[str, li
                 assert "value" not in env[variable]
             else:
                 assert variable not in env, (stage, variable)
-    backends = [d for d in of_kind(objects[name], "Deployment")
+    backends = [pod_spec(d)["containers"][0] for d in of_kind(objects[name], "Deployment")
                 if d["metadata"]["labels"].get("app.kubernetes.io/component", "").startswith("backend-")]
+    backends += [runtime["spec"]["containers"][0] for runtime in of_kind(objects[name], "ServingRuntime")]  # KServe
     if secret:
         assert backends, "the production profile runs its backends in the cluster"
-    for deployment in backends:
-        container = pod_spec(deployment)["containers"][0]
+    for container in backends:
         env = env_of(container)
         engine_key = "API_KEY" if "text-embeddings" in container["image"] else "VLLM_API_KEY"
         if secret:
             ref = env[engine_key]["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == secret and ref["key"] in keys.values(), deployment["metadata"]["name"]
+            assert ref["name"] == secret and ref["key"] in keys.values(), container["name"]
         else:
             assert engine_key not in env

@@ -70,6 +70,10 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_TLS_CERT": "/t/server.pem", "OSMOSE_TLS_KEY": "/t/server-key.pem", "OSMOSE_TLS_CA": "/t/ca.pem",
         "OSMOSE_API_KEYS_FILE": "/s/keys.yaml", "OSMOSE_JWT_ISSUER": "https://id", "OSMOSE_JWT_AUDIENCE": "osm",
         "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", "OSMOSE_OTLP_ENDPOINT": "http://otel:4317", **SECRET_ENV,
+        "OSMOSE_BLOB_RETENTION_DAYS": "10.5", "OSMOSE_JOB_TABLE_MAX_ENDED": "500",
+        "OSMOSE_JOB_TABLE_ENDED_TTL_S": "3600", "OSMOSE_MAX_CONCURRENT_RPCS": "64", "OSMOSE_MAX_STREAMS": "32",
+        "OSMOSE_SUBMIT_IDLE_TIMEOUT_S": "12.5", "OSMOSE_CACHE_TTL_DAYS": "2", "OSMOSE_CACHE_MAX_ENTRIES": "1000",
+        "OSMOSE_RENDER_CACHE_MAX_BYTES": "1048576",
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -89,6 +93,9 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
     assert s.otlp_endpoint == "http://otel:4317"
+    assert (s.blob_retention_days, s.job_table_max_ended, s.job_table_ended_ttl_s) == (10.5, 500, 3600.0)
+    assert (s.max_concurrent_rpcs, s.max_streams, s.submit_idle_timeout_s) == (64, 32, 12.5)
+    assert (s.cache_ttl_days, s.cache_max_entries, s.render_cache_max_bytes) == (2.0, 1000, 1_048_576)
     assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
     assert (s.kafka_security_protocol, s.kafka_ssl_cafile, s.kafka_sasl_mechanism, s.kafka_sasl_username) == (
         "SASL_SSL", Path("/k/ca.pem"), "SCRAM-SHA-512", "osmose")

@@ -90,7 +90,8 @@ class ModelRuntime:
                   for name in KEY_SETTINGS})
         cache_url = settings.cache_url.get_secret_value() if settings.cache_url else None
         store = open_content_cache(cache_url=cache_url, sqlite_path=settings.data_dir / "cache" / "models.sqlite",
-                                   namespace="models")
+                                   namespace="models", ttl_s=settings.cache_ttl_days * 86400,
+                                   max_entries=settings.cache_max_entries)
         runtime = cls(config, cache=ModelCache(store))
         logger.info("model router (%s): %s; embeddings: %s; cache: %s", config.source,
                     ", ".join(f"{task} -> {' | '.join(t.label for t, _ in runtime.targets(task)) or 'offline path'}"
