@@ -97,6 +97,7 @@ def _parse_open_pdf(
                 tables=tables,
                 max_image_pixels=settings.limits.max_image_pixels,
                 warnings=warnings,
+                max_chars=settings.limits.max_page_chars,
             )
         except _MUPDF_ERRORS as exc:
             logger.debug("page %d unreadable", number, exc_info=True)
