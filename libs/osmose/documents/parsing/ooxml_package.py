@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pptx
 from lxml import etree
+from pptx.exc import PythonPptxError
 from pptx.presentation import Presentation
 
 from osmose.config import Limits
@@ -63,7 +64,9 @@ _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_blan
 _VERIFY_CHUNK = 1 << 20
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, KeyError)
 # python-pptx surfaces package damage as these (KeyError: missing part or content type).
-_PPTX_ERRORS = (*_ZIP_ERRORS, etree.LxmlError, AttributeError, TypeError, IndexError)
+# InvalidXmlError (a required attribute missing in [Content_Types].xml or a .rels part) was a
+# fuzzing finding: it reached the caller as "unreadable" (tests/fuzz/findings/README.md).
+_PPTX_ERRORS = (*_ZIP_ERRORS, etree.LxmlError, AttributeError, TypeError, IndexError, PythonPptxError)
 
 
 @dataclass(frozen=True)
