@@ -3,7 +3,7 @@ the pipeline's bounded worker pool; every outcome must be a document within its 
 Osmose DocumentError with a reason (see tests/fuzz/targets.py for the properties).
 
 The mutations are seeded, so a run is reproducible; FUZZ_CORE_SECONDS sets the time budget of
-each loop (default 20 s). Longer, coverage-guided runs: `make fuzz` (tests/fuzz/run_atheris.py).
+each loop (default 15 s). Longer, coverage-guided runs: `make fuzz` (tests/fuzz/run_atheris.py).
 A failing input is written to .cache/fuzz-findings/ and named in the failure.
 """
 
@@ -24,7 +24,7 @@ from osmose.errors import DocumentError
 from tests.fuzz.targets import Finding, check_document, check_parse, mutate, seeds
 from tests.support import CORPUS, REPO
 
-BUDGET_S = float(os.environ.get("FUZZ_CORE_SECONDS", "20"))
+BUDGET_S = float(os.environ.get("FUZZ_CORE_SECONDS", "15"))
 FINDINGS = REPO / ".cache" / "fuzz-findings"
 # The worker loop: a lower ceiling and deadline than production, so a runaway input shows quickly.
 WORKER_MEMORY = 1536 * 1024**2
