@@ -99,7 +99,38 @@ async def test_hostile_header_regressions(tmp_path: Path, header: spb.SubmitHead
     assert producer.sent == []
 
 
-async def _with_server(tmp_path: Path, producer: RecordingProducer, body) -> None:  # type: ignore[no-untyped-def]
+async def test_hostile_job_requests(tmp_path: Path) -> None:
+    """GetJob and Cancel with hostile job ids and tenants, and mutated wire bytes: NOT_FOUND,
+    INVALID_ARGUMENT or PERMISSION_DENIED; UNKNOWN only where gRPC itself cannot deserialize the
+    request (noted in the findings README)."""
+    rng = random.Random(17)
+    seen: set[str] = set()
+
+    async def calls(channel: grpc.aio.Channel) -> None:
+        for n in range(150):
+            method = rng.choice(["GetJob", "Cancel"])
+            call = channel.unary_unary(f"/osmose.v1.IngestionService/{method}", request_serializer=lambda b: b,
+                                       response_deserializer=lambda b: b)
+            request = spb.GetJobRequest(job_id=rng.choice(HOSTILE_TEXT), tenant=rng.choice(HOSTILE_TEXT + [""] * 5))
+            raw = request.SerializeToString()
+            wire = n % 3 == 2
+            if wire:
+                raw = mutate(raw, rng)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call(raw, timeout=10)
+            code, details = refused.value.code(), refused.value.details() or ""
+            seen.add(code.name)
+            if wire and code == grpc.StatusCode.UNKNOWN and "DecodeError" in details:
+                # Known, not fixed (tests/fuzz/findings/README.md): grpc's aio server answers UNKNOWN when
+                # a unary request does not deserialize, before any Osmose code runs.
+                continue
+            assert code in REFUSED, (method, code, details[:200])
+    await _with_server(tmp_path, RecordingProducer(), None, channel_body=calls)
+    assert "NOT_FOUND" in seen, seen
+
+
+async def _with_server(tmp_path: Path, producer: RecordingProducer, body,  # type: ignore[no-untyped-def]
+                       *, channel_body=None) -> None:
     bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
                      blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="fuzz:1")
     settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=1024 * 1024))
@@ -110,8 +141,11 @@ async def _with_server(tmp_path: Path, producer: RecordingProducer, body) -> Non
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            await body(channel.stream_unary(SUBMIT, request_serializer=lambda b: b,
-                                            response_deserializer=spb.SubmitResponse.FromString))
+            if channel_body is not None:
+                await channel_body(channel)
+            else:
+                await body(channel.stream_unary(SUBMIT, request_serializer=lambda b: b,
+                                                response_deserializer=spb.SubmitResponse.FromString))
     finally:
         await server.stop(0)
 
