@@ -88,6 +88,15 @@ test-unit: setup ## unit and contract tests only (fast; no Kafka; Neo4j contract
 test-corpus: setup ## the corpus suite over ../shared/corpus
 	$(VENV)/bin/pytest -q -m corpus
 
+# Coverage-guided fuzzing (atheris) of the PPTX/PDF parsers and the envelope decoding, seeded from
+# tests/fuzz/corpus and the shared corpus, then the hostile documents at full size. `make test`
+# runs the bounded core (tests/fuzz, about two minutes). Findings: .cache/fuzz-findings/.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: setup ## fuzz the parsers and envelopes for FUZZ_SECONDS (default 600), then hostile documents at full size
+	OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) PYTHONPATH=. $(PY) tests/fuzz/run_atheris.py --all $(FUZZ_SECONDS)
+	FUZZ_FULL_SIZE=1 OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) $(VENV)/bin/pytest -q tests/fuzz/test_hostile_documents.py
+
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
 

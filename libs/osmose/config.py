@@ -242,8 +242,9 @@ class Settings(BaseSettings):
     @field_validator("tenant")
     @classmethod
     def _tenant_is_a_name(cls, tenant: str) -> str:
-        if not tenant or len(tenant) > 128 or any(c.isspace() for c in tenant):
-            raise ValueError(f"tenant must be 1-128 characters without spaces, got {tenant!r}")
+        # Control characters too (NUL ends a C string; a tenant is a key in every store and header).
+        if not tenant or len(tenant) > 128 or any(c.isspace() or not c.isprintable() for c in tenant):
+            raise ValueError(f"tenant must be 1-128 characters without spaces or control characters, got {tenant!r}")
         return tenant
 
     @field_validator("log_level", mode="before")

@@ -27,9 +27,9 @@ Idempotent and atomic Submit:
   partial blob discarded.
 
 Status codes (the message starts with a reason code):
-INVALID_ARGUMENT (missing-header, bad-header, invalid-tenant, missing-job-id),
-RESOURCE_EXHAUSTED (too-large, too-many-streams), NOT_FOUND (unknown-job, blob-not-found),
-ALREADY_EXISTS (idempotency-conflict), DEADLINE_EXCEEDED (idle-timeout),
+INVALID_ARGUMENT (missing-header, bad-header, bad-request, invalid-tenant, missing-job-id),
+RESOURCE_EXHAUSTED (too-large, too-many-streams, quota-concurrent-jobs, quota-documents-per-day),
+NOT_FOUND (unknown-job, blob-not-found), ALREADY_EXISTS (idempotency-conflict), DEADLINE_EXCEEDED (idle-timeout),
 FAILED_PRECONDITION (already-ended: Cancel of a finished job), UNAVAILABLE (starting:
 the job table is still being rebuilt; the broker did not acknowledge).
 Deadlines: Submit publishes within the call's remaining time; WatchJob streams until
@@ -41,11 +41,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import PurePath
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from osmose.bus.blobs import digest_of
 from osmose.bus.envelope import now_ms
@@ -211,6 +213,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             elif writer is not None:   # always, when the header named no blob
                 ref = await asyncio.to_thread(writer.commit)
             writer = None
+        except DecodeError as exc:  # bytes that are not a SubmitRequest: the client's fault, not UNKNOWN
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-request: not a SubmitRequest ({exc})")
         finally:
             if writer is not None:
                 writer.abort()
@@ -220,6 +224,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         """Validates the header and applies the caller's entitlements to it: the tenant is the
         credential's (another is refused), the tier must be in its plan, the lane is its plan's."""
         limit = self.settings.limits.max_file_bytes
+        if header.tier not in pb.Tier.values():  # first: the plan's check_tier names the tier (ValueError)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-header: unknown tier {header.tier}")
         principal = current_principal()
         try:
             header.tenant = principal.tenant_for(header.tenant) or self.settings.tenant
@@ -235,7 +241,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
                                     "permission-denied: submitting by blob reference needs the admin role")
         for field, value, longest in (("file_name", header.file_name, MAX_FILE_NAME), ("file", header.file, MAX_FILE),
                                       ("idempotency_key", header.idempotency_key, MAX_IDEMPOTENCY_KEY)):
-            if len(value) > longest or any(ord(c) < 32 or c == "\x7f" for c in value):
+            # Cc is C0, DEL and C1; Zl/Zp (U+2028/U+2029) break lines in logs and reports like \n does.
+            if len(value) > longest or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"bad-header: {field} must be at most {longest} characters, no control characters")
         if not PurePath(header.file_name).name:
@@ -244,8 +251,6 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             self.settings.with_overrides(tenant=header.tenant or None)
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid-tenant: {exc}")
-        if header.tier not in pb.Tier.values():
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-header: unknown tier {header.tier}")
         await self._check_quotas(header, principal, context)
         if header.size_bytes > limit:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
