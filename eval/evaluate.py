@@ -306,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated gold names (default: all)")
     parser.add_argument("--json", type=Path, help="write the figures (per document and overall) here")
     parser.add_argument("--check", type=Path, help="fail if the figures are below the ones recorded in this file")
+    parser.add_argument("--data-dir", type=Path,
+                        help="reuse this data directory (its embedding cache makes reruns fast); default: a fresh one")
     parser.add_argument("--show", type=int, default=0, help="print each document's top N with verdicts")
     args = parser.parse_args(argv)
 
@@ -317,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"corpus files missing under {args.corpus}: {missing}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="osmose-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="osmose-eval-") as fresh:
+        tmp = str(args.data_dir or fresh)
         reports = asyncio.run(ingest([args.corpus / g.document for g in golds], Path(tmp)))
         rows: list[tuple[str, Score]] = []
         total = Score()
