@@ -16,8 +16,8 @@ from functools import cached_property
 
 from osmose import ids
 from osmose.services.extractor.cleaning import clean_lines
-from osmose.text.stopwords import stopwords
 from osmose.text.slide_text import SlideLines, clean_line, slide_lines
+from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["SegmentText", "document_slides", "is_code_line", "segment_texts"]

@@ -114,7 +114,7 @@ def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> l
         text = slide_lines(slide)
         for line in text.lines:
             hits = [(m.start(), m.end(), forms[surface_key(m.group())]) for m in pattern.finditer(line)]
-            for (s1, e1, a), (s2, _e2, b) in zip(hits, hits[1:], strict=False):
+            for (_s1, e1, a), (s2, _e2, b) in zip(hits, hits[1:], strict=False):
                 if a == b or s2 - e1 > _MAX_GAP:
                     continue
                 gap = line[e1:s2]
