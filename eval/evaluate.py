@@ -260,7 +260,7 @@ async def ingest(paths: list[Path], data_dir: Path) -> list[tuple[str | None, st
 
     # The environment decides the model backends (OSMOSE_LLM_URL...); the stores are always the
     # embedded ones in a fresh directory, so the figures never depend on earlier runs.
-    settings = Settings().with_overrides(data_dir=data_dir, tenant=TENANT)
+    settings = Settings.from_env().with_overrides(data_dir=data_dir, tenant=TENANT)
     settings = settings.model_copy(update={"graph_uri": None, "qdrant_url": None})
     out = []
     async with InProcessPipeline(settings) as pipeline:
