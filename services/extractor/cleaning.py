@@ -2,6 +2,7 @@
 
 What parsers hand over is not always what the author wrote:
 
+- **filler text** ("Lorem ipsum dolor sit amet") is dropped;
 - **placeholder names** of shapes and pictures ("Picture 1", "Grafik 3", "Espace réservé du
   contenu 2") and **alt-text boilerplate** written by the authoring tool ("Ein Bild, das Text
   enthält. Automatisch generierte Beschreibung", "A picture containing ...") are dropped;
@@ -39,10 +40,20 @@ _GLUED = re.compile(r"\b([a-zäöüßàâçéèêëîïôûùÿñ]{2,5})([A-ZÄ�
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([a-zäöüßàâçéèêëîïôûùÿñ]{2,})\b")
 
 
+# Placeholder filler text ("Lorem ipsum dolor sit amet ...").
+_FILLER = frozenset("lorem ipsum dolor sit amet consectetur consectetuer adipiscing adipisicing elit sed eiusmod "
+                    "tempor incididunt labore dolore magna aliqua enim minim veniam quis nostrud exercitation "
+                    "ullamco laboris nisi aliquip commodo consequat duis aute irure reprehenderit voluptate velit "
+                    "esse cillum fugiat nulla pariatur excepteur sint occaecat cupidatat proident culpa".split())
+_FILLER_MIN = 3
+
+
 def is_boilerplate_line(line: str) -> bool:
-    """A shape placeholder name or tool-written alt text: nothing the author said."""
+    """A shape placeholder name, tool-written alt text or filler text: nothing the author said."""
     stripped = line.strip()
-    return bool(_PLACEHOLDER.match(stripped) or _ALT_TEXT.search(stripped))
+    if _PLACEHOLDER.match(stripped) or _ALT_TEXT.search(stripped):
+        return True
+    return sum(1 for w in re.findall(r"[a-z]+", stripped.lower()) if w in _FILLER) >= _FILLER_MIN
 
 
 def split_glued_words(line: str, stopwords: Collection[str]) -> str:

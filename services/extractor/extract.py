@@ -59,6 +59,8 @@ MORE_CONCEPTS_PER_SLIDE = 3
 MIN_KEYPHRASE_MENTIONS = 2
 # A single-word keyphrase outside the titles must occur this often in its segment.
 MIN_SINGLE_WORD_COUNT = 2
+# A slide title this short is taken as a candidate name on its own.
+MAX_TITLE_SUBJECT_WORDS = 3
 # Acronym expansions can be long ("Règlement général sur la protection des données").
 MAX_EXPANSION_WORDS = 8
 
@@ -67,6 +69,7 @@ _EXPANSION_SALIENCE = 0.8
 _SHORT_FORM_SALIENCE = 0.6
 _COUNTED_BASE, _COUNTED_STEP, _COUNTED_MAX_STEPS = 0.3, 0.1, 5
 _TITLE_BONUS = 0.3
+_TITLE_SUBJECT_SALIENCE = 0.5
 _EXTRA_METHOD_BONUS = 0.15
 _LOWER_WORD = re.compile(r"\b[^\W\d_A-Z]+\b")
 
@@ -192,6 +195,14 @@ def _segment_candidates(
         if (single and count < limits.min_single_name_count) or is_junk(term, words):
             continue
         found.add(term, _counted_salience(count), "capitalised")
+
+    # A short slide title is the slide's subject ("Recycling", "Responsive design"), whatever YAKE ranks.
+    for title in titles:
+        subject = title.strip(" .:!?")
+        title_words = subject.split()
+        if (1 <= len(title_words) <= MAX_TITLE_SUBJECT_WORDS and not is_junk(subject, words)
+                and not any(w.lower() in words for w in title_words[1:-1]) and not subject.endswith("?")):
+            found.add(subject, _TITLE_SUBJECT_SALIENCE, "title")
 
     candidates = _without_name_fragments(list(found.by_key.values()))
     # Shorter phrases that only occur inside longer ones go ("Data Studio" in "Azure Data

@@ -111,8 +111,12 @@ def _is_name_like(word: str) -> bool:
 def generic_level(name: str, language: str) -> float:
     """The factor generic vocabulary gets: 1 for a specific term, lower for common words."""
     words = name.split()
+    if len(words) == 2 and words[1].isdigit() and not _is_name_like(words[0]):
+        words = words[:1]  # "Partie 2", "Szenario 1": an enumerated item, as generic as its word
     if len(words) == 1:
         word = words[0]
+        if language[:2] == "en" and word.islower() and word.endswith("ly") and len(word) > 5:
+            return GENERIC_FACTOR  # an adverb ("manually") is never a subject
         if _is_name_like(word):
             return 1.0
         freq = max(zipf(word.lower(), language), zipf(word.lower(), "en") if language[:2] != "en" else 0.0)

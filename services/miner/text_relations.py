@@ -26,20 +26,23 @@ from osmose.v1 import document_pb2 as pb
 
 __all__ = ["AssociationLimits", "slide_associations", "stated_relations"]
 
-# Between two mentions on one line, what states a relation (lower case, several languages), and its label.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(rf"^\s*(?:{p})\s*$", re.IGNORECASE), label)
-    for p, label in (
-        (r"is an?|is the|are|est une?|sont des|ist eine?|sind|es una?|é uma?|, (?:an?|une?|eine?) ", "is a"),
-        (r"uses|use|is using|utilise|utilisent|verwendet|nutzt|benutzt|usa|utiliza", "uses"),
+# Between two mentions on one line, what states a relation (several languages), its label (the
+# vocabulary the language model uses, llm_relations.LABELS) and whether it reads right to left
+# ("X consists of Y" is "Y PART_OF X").
+_PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
+    (re.compile(rf"^\s*(?:{p})\s*$", re.IGNORECASE), label, reverse)
+    for p, label, reverse in (
+        (r"is an?|is the|are|est une?|sont des|ist eine?|sind|es una?|é uma?|, (?:an?|une?|eine?) ", "IS_A", False),
+        (r"uses|use|is using|utilise|utilisent|verwendet|nutzt|benutzt|usa|utiliza", "USES", False),
         (r"consists of|is composed of|comprises|contains|includes|is made of|se compose de|contient|comprend|"
-         r"besteht aus|enthält|umfasst|contiene|incluye", "consists of"),
+         r"besteht aus|enthält|umfasst|contiene|incluye", "PART_OF", True),
         (r"is part of|are part of|belongs to|fait partie d[eu]|fait partie des|ist teil von|gehört zu|"
-         r"forma parte de", "part of"),
-        (r"extends|implements|supports|replaces|prevents|requires|provides|runs on|is based on|"
-         r"étend|implémente|remplace|empêche|nécessite|fournit|erweitert|implementiert|ersetzt|verhindert|"
-         r"benötigt|basiert auf", "relates to"),
-        (r"such as|like|e\.g\.|comme|tels? que|wie|wie beispielsweise|wie z\. ?b\.|como", "example"),
+         r"forma parte de", "PART_OF", False),
+        (r"implements|extends|implémente|étend|implementiert|erweitert", "IMPLEMENTS", False),
+        (r"requires|runs on|is based on|depends on|nécessite|dépend de|benötigt|basiert auf|hängt ab von",
+         "DEPENDS_ON", False),
+        (r"supports|replaces|prevents|provides|remplace|empêche|fournit|ersetzt|verhindert", "RELATED_TO", False),
+        (r"such as|like|e\.g\.|comme|tels? que|wie|wie beispielsweise|wie z\. ?b\.|como", "IS_A", True),
     )
 )
 _MAX_GAP = 40          # characters between two mentions for a pattern to apply
@@ -103,6 +106,10 @@ def _finder(concepts: Sequence[pb.Concept]) -> tuple[re.Pattern[str], dict[str, 
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE), forms
 
 
+def _slide_ref(slide: pb.Slide) -> str:
+    return slide.slide_id or f"slide:{slide.number}"
+
+
 def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> list[pb.Relation]:
     """TYPED relations the text states (patterns on a line; lists under a title), with their slides."""
     found = _finder(concepts)
@@ -118,9 +125,9 @@ def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> l
                 if a == b or s2 - e1 > _MAX_GAP:
                     continue
                 gap = line[e1:s2]
-                for rx, label in _PATTERNS:
+                for rx, label, reverse in _PATTERNS:
                     if rx.match(gap):
-                        evidence[(a, b, label)].add(slide.slide_id)
+                        evidence[(b, a, label) if reverse else (a, b, label)].add(_slide_ref(slide))
                         break
         # A list under a title: the title names one concept, and whole lines are other concepts.
         title_hits = {forms[surface_key(m.group())] for m in pattern.finditer(text.title)} if text.title else set()
@@ -136,7 +143,7 @@ def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> l
         items = list(dict.fromkeys(items))
         if _LIST_MIN <= len(items) <= _LIST_MAX:
             for item in items:
-                evidence[(head, item, "lists")].add(slide.slide_id)
+                evidence[(item, head, "PART_OF")].add(_slide_ref(slide))
     out = []
     seen: set[frozenset[str]] = set()
     for (a, b, label), ids in sorted(evidence.items(), key=lambda kv: (-len(kv[1]), kv[0])):
