@@ -243,8 +243,17 @@ def score_document(gold: Gold, graph: DocumentGraph) -> Score:
     score.add("relation_recall", sum(1 for s, t in gold_pairs if any(frozenset((a, b)) in graph.pairs
                                                                      for a in s for b in t if a != b)),
               len(gold_pairs))
-    gold_matched = {c.key for cs in matches.values() for c in cs}
-    judged = [p for p in graph.pairs if p <= gold_matched]
+    gold_of: dict[str, set[str]] = {}
+    for g in gold.concepts:
+        for c in matches[g.name]:
+            gold_of.setdefault(c.key, set()).add(g.name)
+
+    def judged_pair(pair: frozenset[str]) -> bool:
+        # Both ends gold concepts, and not two spellings of one ("App Center" / "App Center test").
+        a, b = tuple(pair)
+        return a in gold_of and b in gold_of and not (gold_of[a] == gold_of[b] and len(gold_of[a]) == 1)
+
+    judged = [p for p in graph.pairs if judged_pair(p)]
     score.add("relation_precision", sum(1 for p in judged if is_gold_pair(p)), len(judged))
     k = len(graph.concepts)
     score.add("density", len(graph.pairs), k * (k - 1) // 2)
