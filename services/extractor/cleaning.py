@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 
+from osmose.services.extractor.lexicon import word_set
+
 __all__ = ["clean_lines", "is_boilerplate_line", "rejoin_hyphenated", "split_glued_words"]
 
 _PLACEHOLDER = re.compile(
@@ -41,10 +43,10 @@ _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([a-zäöüßàâçéèêëîïôû�
 
 
 # Placeholder filler text ("Lorem ipsum dolor sit amet ...").
-_FILLER = frozenset("lorem ipsum dolor sit amet consectetur consectetuer adipiscing adipisicing elit sed eiusmod "
+_FILLER = word_set("lorem ipsum dolor sit amet consectetur consectetuer adipiscing adipisicing elit sed eiusmod "
                     "tempor incididunt labore dolore magna aliqua enim minim veniam quis nostrud exercitation "
                     "ullamco laboris nisi aliquip commodo consequat duis aute irure reprehenderit voluptate velit "
-                    "esse cillum fugiat nulla pariatur excepteur sint occaecat cupidatat proident culpa".split())
+                    "esse cillum fugiat nulla pariatur excepteur sint occaecat cupidatat proident culpa")
 _FILLER_MIN = 3
 
 
