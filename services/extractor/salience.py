@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.text.names import surface_key
+from osmose.text.plurals import singular
 
 __all__ = [
     "GENERIC_ZIPF",
@@ -176,14 +177,16 @@ def below_containing_subjects(values: dict[str, float], names: dict[str, str], l
     below the least salient of the multi-word concepts that contain it.
     """
     out = dict(values)
-    phrase_words = {key: frozenset(surface_key(name).split()) for key, name in names.items()}
+    # Words and their singulars: "tool" is contained in "Refactoring Tools".
+    phrase_words = {key: frozenset(w for word in surface_key(name).split() for w in (word, singular(word, language)))
+                    for key, name in names.items()}
     for key, name in names.items():
         words = name.split()
         if len(words) != 1 or generic_level(name, language) >= 1.0:
             continue
-        word = surface_key(name)
-        containing = [values[k] for k, ws in phrase_words.items() if k != key and len(ws) > 1 and word in ws
-                      and values.get(k, 0.0) > 0]
+        word = singular(surface_key(name), language)
+        containing = [values[k] for k, ws in phrase_words.items()
+                      if k != key and len(names[k].split()) > 1 and word in ws and values.get(k, 0.0) > 0]
         if containing:
             out[key] = min(out[key], min(containing) * 0.99)
     return out

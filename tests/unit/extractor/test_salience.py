@@ -79,3 +79,9 @@ def test_placeholders_alt_text_footnotes_and_line_break_joins_are_repaired() -> 
                        "A6:2017-Sicherheitsrelevante Fehlkonfiguration", "Stand-by Betrieb"]
     assert is_boilerplate_line("Espace réservé du contenu 2")
     assert not is_boilerplate_line("Picture archiving and communication system")
+
+
+def test_a_generic_word_ranks_below_the_plural_subject_containing_it() -> None:
+    names = {"tool": "tool", "refactoring tools": "Refactoring Tools", "tools": "tools"}
+    ranked = below_containing_subjects({"tool": 5.0, "refactoring tools": 2.0, "tools": 4.0}, names, "en")
+    assert ranked["tool"] < ranked["refactoring tools"] and ranked["tools"] < ranked["refactoring tools"]
