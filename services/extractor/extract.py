@@ -4,9 +4,11 @@ Per segment, four detectors propose candidates (YAKE keyphrases, or CJK terms
 for Chinese/Japanese/Korean; acronym definitions; standalone acronyms;
 capitalised names), each with a salience in [0, 1]. Candidates with the same
 normalised form are combined, the segment keeps its best few, and the document
-keeps its best few overall (score = sum of the segment saliences, so a concept
-that runs through many segments ranks first). Mentions are then counted over
-every slide and each concept gets a type from :mod:`typing_rules`.
+keeps its best few overall (by the sum of the segment saliences). Mentions are
+then counted over every slide, each concept's document salience (its ``score``,
+stored in the graph and ranked by) comes from :mod:`salience` (own mentions
+outside longer names, spread, titles, generic vocabulary) and each concept gets a
+type from :mod:`typing_rules`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from osmose.services.extractor.cjk import cjk_candidates, cjk_terms
 from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.keyphrases import drop_nested, ends_before_article, keyphrases
-from osmose.services.extractor.mentions import MentionIndex
+from osmose.services.extractor.mentions import MentionIndex, Occurrences
+from osmose.services.extractor.salience import Occurring, below_containing_subjects, own_mentions, salience
 from osmose.services.extractor.segment_text import SegmentText, segment_texts
 from osmose.services.extractor.terms import capitalised_terms, is_product_like
 from osmose.services.extractor.typing_rules import concept_type
 from osmose.text.language import CJK_LANGUAGES, detect_language
 from osmose.text.names import surface_key
 from osmose.text.scripts import cjk_ratio
+from osmose.text.slide_text import clean_line
 from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
@@ -55,6 +59,8 @@ MORE_CONCEPTS_PER_SLIDE = 3
 MIN_KEYPHRASE_MENTIONS = 2
 # A single-word keyphrase outside the titles must occur this often in its segment.
 MIN_SINGLE_WORD_COUNT = 2
+# A slide title this short is taken as a candidate name on its own.
+MAX_TITLE_SUBJECT_WORDS = 3
 # Acronym expansions can be long ("Règlement général sur la protection des données").
 MAX_EXPANSION_WORDS = 8
 
@@ -63,6 +69,7 @@ _EXPANSION_SALIENCE = 0.8
 _SHORT_FORM_SALIENCE = 0.6
 _COUNTED_BASE, _COUNTED_STEP, _COUNTED_MAX_STEPS = 0.3, 0.1, 5
 _TITLE_BONUS = 0.3
+_TITLE_SUBJECT_SALIENCE = 0.5
 _EXTRA_METHOD_BONUS = 0.15
 _LOWER_WORD = re.compile(r"\b[^\W\d_A-Z]+\b")
 
@@ -189,6 +196,14 @@ def _segment_candidates(
             continue
         found.add(term, _counted_salience(count), "capitalised")
 
+    # A short slide title is the slide's subject ("Recycling", "Responsive design"), whatever YAKE ranks.
+    for title in titles:
+        subject = title.strip(" .:!?")
+        title_words = subject.split()
+        if (1 <= len(title_words) <= MAX_TITLE_SUBJECT_WORDS and not is_junk(subject, words)
+                and not any(w.lower() in words for w in title_words[1:-1]) and not subject.endswith("?")):
+            found.add(subject, _TITLE_SUBJECT_SALIENCE, "title")
+
     candidates = _without_name_fragments(list(found.by_key.values()))
     # Shorter phrases that only occur inside longer ones go ("Data Studio" in "Azure Data
     # Studio"); a defined acronym stays even if it is only used in its definition.
@@ -285,10 +300,11 @@ def extract_concepts(
                 doc.segment_ids.append(seg.segment_id)
 
     _drop_words_of_longer_concepts(concepts)
-    index = MentionIndex([slide for seg in segs for slide in seg.slides])
-    out: list[pb.Concept] = []
+    slides = [slide for seg in segs for slide in seg.slides]
+    index = MentionIndex(slides)
+    kept: list[tuple[str, _DocConcept, Occurrences]] = []
     for key, doc in sorted(concepts.items(), key=lambda kv: (-kv[1].score, kv[0])):
-        if len(out) >= limits.per_document:
+        if len(kept) >= limits.per_document:
             break
         found = index.find(doc.name)
         if not found.per_slide:
@@ -299,6 +315,26 @@ def extract_concepts(
             # ("développeurs utilisent") or a piece of a title ("Transactions accelerated");
             # a real term comes back, or is the whole title of a slide.
             continue
+        kept.append((key, doc, found))
+    own = own_mentions([Occurring(key, found.surface, found.per_slide) for key, doc, found in kept])
+    titles = [(s.number, s.title) for s in slides if s.title]
+    document_title = clean_line(document.title) if document.title else ""
+    values: dict[str, float] = {}
+    for key, doc, found in kept:
+        pattern = mention_pattern(found.surface)
+        title_slides = sum(1 for _, t in titles if pattern is not None and pattern.occurs_in(t))
+        in_title = bool(document_title) and pattern is not None and pattern.occurs_in(document_title)
+        values[key] = salience(name=found.surface, language=doc.language, own=own[key], title_slides=title_slides,
+                               in_document_title=in_title, methods=doc.methods)
+    values = below_containing_subjects(values, {key: found.surface for key, _, found in kept},
+                                       language or document.language or "en")
+    out: list[pb.Concept] = []
+    for key, doc, found in kept:
+        value = values[key]
+        if value <= 0 and "acronym" not in doc.methods:
+            # Only ever inside longer concepts of the document ("Data Studio" in "Azure Data Studio").
+            logger.debug("dropping %r: no mention outside longer concepts", doc.name)
+            continue
         aliases = sorted(a for a in doc.aliases if surface_key(a) != key)
         methods = sorted(doc.methods)
         out.append(
@@ -308,7 +344,7 @@ def extract_concepts(
                 aliases=aliases,
                 mentions=[pb.Mention(slide=s, count=n) for s, n in found.per_slide],
                 methods=methods,
-                score=round(doc.score, 4),
+                score=round(value, 4),
                 segment_ids=doc.segment_ids,
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from osmose.services.extractor.cleaning import is_boilerplate_line
 from osmose.services.extractor.lexicon import word_set
 
 __all__ = ["MAX_CHARS", "MAX_WORDS", "NAME_STARTERS", "is_junk"]
@@ -37,6 +38,8 @@ _SLIDE_WORDS = word_set(
         "zusammenfassung, fragen, danke, beispiel, beispiele, anhang, inhalt, ziele, resumen, introducción, "
         "conclusión, preguntas, gracias, índice, ejemplo, ejemplos, anexo, objetivos, resumo, introdução, "
         "conclusão, perguntas, obrigado, obrigada, exemplo, exemplos, sumário, "
+        "exercise, exercises, prerequisites, exercice, exercices, prérequis, généralités, übung, übungen, "
+        "voraussetzungen, bsp, z.b, e.g, ejercicio, ejercicios, requisitos, "
         "true, false, null, none, nil, undefined, todo, tbd, n/a, etc"
     ),
     sep=",",
@@ -61,7 +64,7 @@ def is_junk(phrase: str, stopwords: Collection[str], *, max_words: int = MAX_WOR
         return False
     if not words or len(words) > max_words or len(phrase) > MAX_CHARS * max_words // MAX_WORDS:
         return True
-    if lowered_phrase.strip(" .:!?") in _SLIDE_WORDS:
+    if lowered_phrase.strip(" .:!?") in _SLIDE_WORDS or is_boilerplate_line(phrase):
         return True
     if sum(ch.isalpha() for ch in phrase) < 2 and not any(w.lower() in _ALWAYS_NAMES for w in words):
         return True

@@ -89,11 +89,18 @@ def keyphrases(
             continue
         if language[:2] == "en" and _PAST_PARTICIPLE.match(phrase) and key not in _NOT_PARTICIPLES:
             continue  # "acquired", "cached": a lone verb form
+        if language[:2] == "de" and " " in phrase and not _ends_in_noun_de(phrase):
+            continue  # German nouns are capitalised: "Bestandteil von wiederaufladbaren" stops mid-phrase
         if phrase.isupper() and (" " in phrase or sum(ch.isalpha() for ch in phrase) > _MAX_ACRONYM_LETTERS):
             continue  # "ESTRATÉGIAS", "PROPOSED ACTIONS": shouting, not a term
         seen.add(key)
         kept.append(phrase)
     return [Keyphrase(text=p, rank=i) for i, p in enumerate(kept[:top])]
+
+
+def _ends_in_noun_de(phrase: str) -> bool:
+    last = phrase.split()[-1]
+    return last[:1].isupper() or not last[:1].isalpha()
 
 
 def _spans_clause(phrase: str, stopwords: Collection[str]) -> bool:

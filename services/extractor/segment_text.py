@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from osmose import ids
+from osmose.services.extractor.cleaning import clean_lines
 from osmose.text.slide_text import SlideLines, clean_line, slide_lines
+from osmose.text.stopwords import stopwords
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["SegmentText", "document_slides", "is_code_line", "segment_texts"]
@@ -26,6 +28,7 @@ FALLBACK_WINDOW = 5
 # footer or a header ("Art of Multiprocessor Programming", "Company Confidential").
 BOILERPLATE_SHARE = 0.4
 BOILERPLATE_MIN_SLIDES = 4
+_WORD = re.compile(r"[^\W\d_]+")
 # Source code on slides: statements, braces, assignments, calls.
 _CODE_LINE = re.compile(
     r"[;{}]\s*$|^\s*[{}]|^\s*(#include|//|/\*|\*/)"
@@ -97,9 +100,24 @@ def _boilerplate(slides: Sequence[SlideLines]) -> set[str]:
     return {line for line, n in counts.items() if n >= threshold}
 
 
+def _repaired(texts: list[SlideLines], language: str) -> list[SlideLines]:
+    words = stopwords(language or "en")
+    whole = {w.casefold() for t in texts for line in t.lines for w in _WORD.findall(line)}
+
+    def clean(lines: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(clean_lines(lines, stopwords=words, whole_words=whole))
+
+    out = []
+    for t in texts:
+        title = clean((t.title,))[0] if t.title and clean((t.title,)) else ""
+        out.append(SlideLines(number=t.number, title=title, visible=clean(t.visible), notes=clean(t.notes)))
+    return out
+
+
 def document_slides(document: pb.Document) -> dict[int, SlideLines]:
-    """The text of every slide, without repeated footers/headers and source code lines."""
-    texts = [slide_lines(s) for s in document.slides]
+    """The text of every slide, repaired (:mod:`cleaning`), without repeated footers/headers and
+    source code lines."""
+    texts = _repaired([slide_lines(s) for s in document.slides], document.language)
     dropped = _boilerplate(texts)
     return {t.number: _without(t, dropped) for t in texts}
 

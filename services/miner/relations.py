@@ -29,9 +29,9 @@ __all__ = [
 MAX_COOCCURRENCES = 2000
 MAX_SIMILAR = 500
 # Lowest name cosine similarity that makes two concepts SIMILAR.
-SIMILAR_MIN = 0.75
+SIMILAR_MIN = 0.82
 # A concept keeps at most this many SIMILAR neighbours (no hubs made of generic names).
-SIMILAR_PER_CONCEPT = 5
+SIMILAR_PER_CONCEPT = 2
 
 
 @dataclass(frozen=True, kw_only=True)

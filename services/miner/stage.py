@@ -1,6 +1,7 @@
 """The miner stage: canonical concepts (STANDARD and DEEP) and relations (DEEP).
 
-In DEEP, relations are CO_OCCURS and SIMILAR (derived here, no model) and, when a
+In DEEP, relations are CO_OCCURS (significant slide co-occurrence), TYPED relations the
+text states, and SIMILAR (derived here, no model; see :mod:`text_relations`) and, when a
 language model serves ``relation_typing``, TYPED relations (see :mod:`llm_relations`).
 """
 
@@ -27,7 +28,8 @@ from osmose.services.miner.canonical import (
     merge_by_key,
     merge_similar,
 )
-from osmose.services.miner.relations import RelationLimits, co_occurrences, similarities
+from osmose.services.miner.relations import RelationLimits, similarities
+from osmose.services.miner.text_relations import AssociationLimits, slide_associations, stated_relations
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -48,6 +50,7 @@ _DERIVED_KINDS = frozenset({pb.RELATION_KIND_CO_OCCURS, pb.RELATION_KIND_SIMILAR
 class MinerLimits:
     merge_threshold: float = SIMILARITY_MERGE_THRESHOLD
     relations: RelationLimits = field(default_factory=RelationLimits)
+    associations: AssociationLimits = field(default_factory=AssociationLimits)
 
     def __post_init__(self) -> None:
         if not self.relations.similar_min <= self.merge_threshold <= 1.0:
@@ -116,7 +119,14 @@ class MinerStage:
         derived = _DERIVED_KINDS | ({pb.RELATION_KIND_TYPED} if types_relations else set())
         relations = [r for r in item.relations if r.kind not in derived]
         if item.plan.tier == pb.TIER_DEEP:
-            relations += co_occurrences(concepts, limit=self.limits.relations.max_cooccurrences)
+            # Offline relations: significant slide co-occurrence and what the text states (text_relations).
+            slide_ids = {s.number: s.slide_id for s in item.document.slides}
+            relations += slide_associations(concepts, slide_ids, limits=self.limits.associations)
+            # Stated relations are TYPED: kept from an earlier run when no model types relations, so
+            # only new ones are added (a replay changes nothing).
+            present = {r.SerializeToString(deterministic=True) for r in relations}
+            relations += [r for r in stated_relations(item.document, concepts)
+                          if r.SerializeToString(deterministic=True) not in present]
             relations += similarities(concepts, vectors, limits=self.limits.relations)
             if types_relations:
                 assert session is not None

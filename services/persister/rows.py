@@ -44,7 +44,7 @@ def document_graph(item: ppb.WorkItem) -> DocumentGraph:
                              slide_numbers=tuple(s.slide_numbers)) for s in item.segments],
         concepts=[ConceptRow(canonical_key=c.canonical_key, name=c.name,
                              type=_enum_label(pb.ConceptType, c.type, "CONCEPT_TYPE_"),
-                             aliases=tuple(c.aliases)) for c in concepts],
+                             aliases=tuple(c.aliases), salience=c.score) for c in concepts],
         mentions=[MentionRow(canonical_key=c.canonical_key, slide_number=m.slide, count=m.count)
                   for c in concepts for m in c.mentions],
         relations=[RelationRow(source_key=r.source_key, target_key=r.target_key,

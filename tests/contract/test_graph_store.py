@@ -725,3 +725,23 @@ async def test_sqlite_recomputes_the_lookup_keys_of_a_version_2_file(tmp_path: P
         assert [c.canonical_key for c in found["kpi"]] == ["kpi"] and not found.get("kpis")
     finally:
         await store.close()
+
+
+async def test_mentions_ranked_by_salience_of_their_document(graph_store: GraphStore) -> None:
+    """The salience a document gives a concept ranks it on that document's slides, before mention counts."""
+    tenant = new_tenant()
+    one = deck(tenant, "doc-1", mentions={"register": {1: 1}, "boolean": {1: 4}, "misc": {1: 2}})
+    salient = {"register": 9.0, "boolean": 1.5, "misc": 1.5}
+    one = DocumentGraph(**{**one.__dict__, "concepts": [
+        ConceptRow(c.canonical_key, c.name, c.type, c.aliases, salient[c.canonical_key]) for c in one.concepts]})
+    # Another document gives the same concept another salience: each slide uses its own document's.
+    two = deck(tenant, "doc-2", mentions={"register": {1: 1}, "boolean": {1: 1}})
+    two = DocumentGraph(**{**two.__dict__, "concepts": [
+        ConceptRow(c.canonical_key, c.name, c.type, c.aliases, {"register": 0.5, "boolean": 2.0}[c.canonical_key])
+        for c in two.concepts]})
+    await graph_store.write_document(one)
+    await graph_store.write_document(two)
+    found = await graph_store.mentions_on_slides(tenant, [("doc-1", 1), ("doc-2", 1)])
+    assert [(m.name, m.salience) for m in found[("doc-1", 1)]] == [("Register", 9.0), ("Boolean", 1.5), ("Misc", 1.5)]
+    assert [m.name for m in found[("doc-2", 1)]] == ["Boolean", "Register"]
+    assert (await graph_store.concepts_for_slides(tenant, [("doc-1", 1)]))[("doc-1", 1)] == ["Register", "Boolean", "Misc"]

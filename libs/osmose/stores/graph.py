@@ -6,7 +6,7 @@ Graph model (tenant id on every node and edge; every query filters on it)::
     (:Document)-[:HAS_SLIDE]->(:Slide {tenant, slide_id, doc_id, number, title, segment_id})
     (:Document)-[:HAS_SEGMENT]->(:Segment {tenant, segment_id, doc_id, index, title, slide_numbers})
     (:Concept {tenant, canonical_key, name, type, aliases})-[:MENTIONED_IN {count}]->(:Slide)
-    (:Document)-[:MENTIONS {count, name, type, aliases}]->(:Concept)      provenance
+    (:Document)-[:MENTIONS {count, name, type, aliases, salience}]->(:Concept)   provenance
     (:Concept)-[:RELATED_TO {kind, weight, evidence}]->(:Concept)
     (:Document)-[:RECORDED]->(:Merge {from_key, into_key, reason, similarity})-[:INTO]->(:Concept)
     (:Concept)-[:KNOWN_AS]->(:Alias {key})                                 lookup keys (find_concepts)
@@ -78,6 +78,7 @@ class ConceptRow:
     name: str
     type: str                     # "ENTITY", "PRACTICE", ... (ConceptType without prefix)
     aliases: tuple[str, ...] = ()
+    salience: float = 0.0         # how central the concept is to the writing document (extractor's score)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class ConceptMention:
     canonical_key: str
     name: str
     count: int
+    salience: float = 0.0         # in the slide's document; mentions are ranked by it, then by count
 
 
 @dataclass(frozen=True)

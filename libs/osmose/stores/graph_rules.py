@@ -104,7 +104,8 @@ def prepare(graph: DocumentGraph) -> PreparedDocument:
             described[row.canonical_key] = row
         else:  # the first name/type given, the union of aliases
             aliases = tuple(dict.fromkeys(seen.aliases + row.aliases))
-            described[row.canonical_key] = ConceptRow(seen.canonical_key, seen.name, seen.type, aliases)
+            described[row.canonical_key] = ConceptRow(seen.canonical_key, seen.name, seen.type, aliases,
+                                                       max(seen.salience, row.salience))
     unmentioned = len(set(described) - mentioned)
     concepts = {key: described.get(key) for key in sorted(mentioned)}
 

@@ -237,9 +237,11 @@ class Neo4jGraphStore:
         for batch in _chunks([pair for pair in wanted if pair[0] not in hidden], self._batch):
             pairs = [{"doc_id": d, "number": n} for d, n in batch]
             for r in await self._read(q.MENTIONS_ON_SLIDES, t=tenant, pairs=pairs):
-                found[(r["doc_id"], r["number"])].append(ConceptMention(r["key"], r["name"], r["count"]))
+                found[(r["doc_id"], r["number"])].append(
+                    ConceptMention(r["key"], r["name"], r["count"], float(r["salience"])))
         # Sorted here, not in Cypher, so strings order by code point exactly as in SQLite.
-        return {pair: sorted(ms, key=lambda m: (-m.count, m.name, m.canonical_key)) for pair, ms in found.items()}
+        return {pair: sorted(ms, key=lambda m: (-m.salience, -m.count, m.name, m.canonical_key))
+                for pair, ms in found.items()}
 
     async def related_concepts(
         self, tenant: str, canonical_keys: list[str], limit: int = 10
@@ -326,7 +328,7 @@ class Neo4jGraphStore:
         totals = p.mention_totals()
         concept_rows: list[dict[str, Any]] = [
             {"key": key, "count": totals[key], "name": c.name if c else None, "type": c.type if c else None,
-             "aliases": list(c.aliases) if c else None}
+             "aliases": list(c.aliases) if c else None, "salience": float(c.salience) if c else 0.0}
             for key, c in p.concepts.items()
         ]
         for rows in _chunks(concept_rows, self._batch):

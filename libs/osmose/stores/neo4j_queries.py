@@ -123,7 +123,8 @@ MATCH (d:Document {tenant: $t, doc_id: $d})
 UNWIND $rows AS row
 MERGE (c:Concept {tenant: $t, canonical_key: row.key})
   ON CREATE SET c.name = row.key, c.type = '', c.aliases = [], c.lookup = []
-CREATE (d)-[:MENTIONS {tenant: $t, count: row.count, name: row.name, type: row.type, aliases: row.aliases}]->(c)
+CREATE (d)-[:MENTIONS {tenant: $t, count: row.count, name: row.name, type: row.type, aliases: row.aliases,
+                        salience: row.salience}]->(c)
 """
 
 # Rows grouped by slide: one slide lookup per slide, one concept lookup per mention.
@@ -301,7 +302,9 @@ UNION ALL MATCH (a:Concept)-[r:RELATED_TO]->(b:Concept)
 MENTIONS_ON_SLIDES = """
 UNWIND $pairs AS p
 MATCH (s:Slide {tenant: $t, doc_id: p.doc_id, number: p.number})<-[m:MENTIONED_IN {tenant: $t}]-(c:Concept {tenant: $t})
-RETURN p.doc_id AS doc_id, p.number AS number, c.canonical_key AS key, c.name AS name, m.count AS count
+OPTIONAL MATCH (:Document {tenant: $t, doc_id: p.doc_id})-[dm:MENTIONS {tenant: $t}]->(c)
+RETURN p.doc_id AS doc_id, p.number AS number, c.canonical_key AS key, c.name AS name, m.count AS count,
+       coalesce(max(dm.salience), 0.0) AS salience
 """
 
 # Both directions; per (neighbour, kind) the heavier one. With hidden documents, an edge

@@ -22,7 +22,7 @@ every table keyed by tenant first:
 Reads a second implementation must match (the contract tests pin them):
 ``related_concepts`` follows edges both ways, one entry per (neighbour, kind)
 weighing the heavier direction, ordered by weight, then name;
-``concepts_for_slides`` orders by mention count, then name, each name once;
+``concepts_for_slides`` orders by the salience in the slide's document, then mention count, then name, each name once;
 ``slides_mentioning`` by count, then doc_id, then number.
 
 A write removes the document's previous rows and inserts the new ones in one
@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS segments (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS concept_sources (
     tenant TEXT NOT NULL, canonical_key TEXT NOT NULL, doc_id TEXT NOT NULL,
-    name TEXT NOT NULL, type TEXT NOT NULL, aliases TEXT NOT NULL,
+    name TEXT NOT NULL, type TEXT NOT NULL, aliases TEXT NOT NULL, salience REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, canonical_key, doc_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS concept_sources_by_doc ON concept_sources (tenant, doc_id);
@@ -288,6 +288,9 @@ class SqliteGraphStore:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
                 if "committed" not in columns:   # a file of version < 4
                     conn.execute("ALTER TABLE documents ADD COLUMN committed INTEGER NOT NULL DEFAULT 1")
+                # Added without a version bump: files written before it get the column (salience 0).
+                if "salience" not in {row[1] for row in conn.execute("PRAGMA table_info(concept_sources)")}:
+                    conn.execute("ALTER TABLE concept_sources ADD COLUMN salience REAL NOT NULL DEFAULT 0")
                 if 0 < version < 3:  # (re)fill concept_lookup: recompute every concept once
                     self._conn = conn  # _refresh_concepts works on self._conn
                     for (tenant,) in conn.execute("SELECT DISTINCT tenant FROM concepts").fetchall():
@@ -334,8 +337,9 @@ class SqliteGraphStore:
                  for s in prepared.segments],
             )
             conn.executemany(
-                "INSERT INTO concept_sources VALUES (?, ?, ?, ?, ?, ?)",
-                [(tenant, key, doc.doc_id, c.name, c.type, json.dumps(list(c.aliases)))
+                "INSERT INTO concept_sources (tenant, canonical_key, doc_id, name, type, aliases, salience)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(tenant, key, doc.doc_id, c.name, c.type, json.dumps(list(c.aliases)), float(c.salience))
                  for key, c in prepared.concepts.items() if c is not None],
             )
             conn.executemany(
@@ -507,15 +511,19 @@ class SqliteGraphStore:
             values = ", ".join("(?, ?)" for _ in batch)
             rows = self._conn.execute(
                 f"WITH wanted(doc_id, number) AS (VALUES {values}) "
-                "SELECT m.doc_id, m.slide_number, c.canonical_key, c.name, m.count FROM wanted w "
+                "SELECT m.doc_id, m.slide_number, c.canonical_key, c.name, m.count, COALESCE(s.salience, 0) "
+                "FROM wanted w "
                 "JOIN mentions m ON m.tenant = ? AND m.doc_id = w.doc_id AND m.slide_number = w.number "
                 "JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id AND d.committed = 1 "
                 "JOIN concepts c ON c.tenant = m.tenant AND c.canonical_key = m.concept_key "
-                "ORDER BY m.doc_id, m.slide_number, m.count DESC, c.name, c.canonical_key",
+                "LEFT JOIN concept_sources s ON s.tenant = m.tenant AND s.canonical_key = m.concept_key "
+                "  AND s.doc_id = m.doc_id "
+                "ORDER BY m.doc_id, m.slide_number, COALESCE(s.salience, 0) DESC, m.count DESC, c.name, "
+                "c.canonical_key",
                 [*(v for pair in batch for v in pair), tenant],
             )
-            for doc_id, number, key, name, count in rows:
-                result[(doc_id, number)].append(ConceptMention(key, name, count))
+            for doc_id, number, key, name, count, salience in rows:
+                result[(doc_id, number)].append(ConceptMention(key, name, count, float(salience)))
         return result
 
     def _slides_mentioning(self, tenant: str, canonical_keys: list[str], limit: int) -> dict[str, list[SlideMention]]:

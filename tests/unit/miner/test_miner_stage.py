@@ -73,11 +73,10 @@ async def test_relations_only_in_deep(make_concept: Callable[..., pb.Concept], e
     assert standard.concepts and not standard.relations
 
     deep = await _run(_item(make_concept), embeddings)
-    co = {(r.source_key, r.target_key): r for r in deep.relations if r.kind == pb.RELATION_KIND_CO_OCCURS}
-    pair = co[("key performance indicator", "sql server")]
-    assert pair.weight == 1.0 and list(pair.evidence) == ["seg-1"]
-    assert co[("developer", "sql server")].weight == 2.0  # seg-0 and seg-1
-    assert list(co[("developer", "sql server")].evidence) == ["seg-0", "seg-1"]
+    # CO_OCCURS needs two shared slides beyond chance (text_relations): here every pair shares at
+    # most one slide, so sharing a segment ("developer"/"sql server" in seg-0 and seg-1) joins nothing.
+    assert not [r for r in deep.relations if r.kind == pb.RELATION_KIND_CO_OCCURS]
+    assert deep.relations  # SIMILAR names still relate
     for relation in deep.relations:
         assert relation.source_key < relation.target_key
 
