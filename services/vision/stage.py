@@ -145,7 +145,8 @@ class VisionStage:
         codes = [c for c in (list(item.plan.languages) or [item.plan.language or doc.language]) if c]
         languages = await tesseract.languages_for(codes) if wants_ocr and tesseract.available else ""
         needs_render = describer is not None or wants_ocr
-        renderer = (DocumentRenderer(self._tools, doc, item.source_uri, max_pixels=self.render_pixels,
+        renderer = (DocumentRenderer(self._tools, doc, item.source_uri, tenant=item.tenant,
+                                     max_pixels=self.render_pixels,
                                      gray=describer is None) if needs_render else None)
         ctx = _Context(renderer, tesseract, languages, unit, describer, asyncio.Semaphore(self.concurrency))
         # With a model, pages wait on the GPU pool, not on this machine's cores: keep all of

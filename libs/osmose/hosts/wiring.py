@@ -148,7 +148,10 @@ class Resources:
     def cache_erasers(self) -> list[Callable[[str], int]]:
         """What forgets a tenant's cached embeddings and model answers in this process's caches
         (shared ones with OSMOSE_CACHE_URL; per-process SQLite files otherwise)."""
-        erasers: list[Callable[[str], int]] = [self.embeddings.erase]
+        from osmose.documents.rendering import erase_render_cache
+
+        erasers: list[Callable[[str], int]] = [self.embeddings.erase,
+                                               lambda tenant: erase_render_cache(self.settings.data_dir, tenant)]
         if self.models is not None:
             erasers.append(self.models.erase)
         return erasers

@@ -281,7 +281,7 @@ async def test_deck_is_rendered_through_libreoffice_once(tmp_path: Path) -> None
     for word in OCR_WORDS:
         assert word in vision.text
     assert not item.document.slides[0].HasField("vision")
-    cached = render_cache_path(settings.data_dir, "fedcba9876543210fedcba9876543210")
+    cached = render_cache_path(settings.data_dir, "fedcba9876543210fedcba9876543210", "acme")
     assert pymupdf.open(cached).page_count == 3
 
     # Second run: served from the cache, so it works even without LibreOffice.

@@ -17,7 +17,9 @@ from osmose.documents.rendering.renderer import (
     DocumentRenderer,
     PdfPageRenderer,
     RenderedPage,
+    erase_render_cache,
     prune_render_cache,
+    render_cache_folder,
     render_cache_path,
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "RenderError",
     "RenderedPage",
     "RenderingError",
+    "erase_render_cache",
     "prune_render_cache",
+    "render_cache_folder",
     "render_cache_path",
 ]

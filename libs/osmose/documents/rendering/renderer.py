@@ -28,7 +28,8 @@ from osmose.ids import doc_id_for_bytes
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["DocumentRenderer", "PdfPageRenderer", "RenderedPage", "RENDER_PIXEL_BUDGET",
-           "RENDERER_PDF", "RENDERER_DECK", "prune_render_cache", "render_cache_path"]
+           "RENDERER_PDF", "RENDERER_DECK", "erase_render_cache", "prune_render_cache",
+           "render_cache_folder", "render_cache_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,28 @@ _DECK_SUFFIXES = {".pptx", ".pptm", ".ppsx", ".ppt", ".pps"}
 _T = TypeVar("_T")
 
 
-def render_cache_path(data_dir: Path, doc_id: str) -> Path:
-    """Where a deck's PDF is kept: named after the hash of the deck's bytes, so never converted twice."""
-    return data_dir / "cache" / "renders" / f"{doc_id}.pdf"
+def render_cache_path(data_dir: Path, doc_id: str, tenant: str = "") -> Path:
+    """Where a deck's PDF is kept: named after the hash of the deck's bytes (never converted twice)
+    in the tenant's own folder, so a tenant never gets (or times) another tenant's conversion."""
+    return render_cache_folder(data_dir, tenant) / f"{doc_id}.pdf"
+
+
+def render_cache_folder(data_dir: Path, tenant: str = "") -> Path:
+    """A tenant's render cache folder (tenant names are a restricted charset: a safe file name)."""
+    return data_dir / "cache" / "renders" / (tenant or "_")
+
+
+def erase_render_cache(data_dir: Path, tenant: str) -> int:
+    """Forget a tenant's converted decks; the number of files removed."""
+    folder = render_cache_folder(data_dir, tenant)
+    removed = 0
+    for path in folder.glob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
 
 
 def prune_render_cache(folder: Path, *, max_bytes: int, keep: Path | None = None) -> int:
@@ -208,12 +228,13 @@ class DocumentRenderer:
     :attr:`missing` first: it says why nothing can be rendered ("" when it can).
     """
 
-    def __init__(self, settings: Settings, document: pb.Document, source_uri: str, *,
+    def __init__(self, settings: Settings, document: pb.Document, source_uri: str, *, tenant: str = "",
                  max_pixels: int = RENDER_PIXEL_BUDGET, gray: bool = True,
                  page_timeout_s: float = RENDER_PAGE_TIMEOUT_S,
                  memory_limit_bytes: int = WORKER_MEMORY_LIMIT_BYTES) -> None:
         self.settings = settings
         self.document = document
+        self.tenant = tenant
         self.source = _source_path(source_uri)
         self.is_deck = document.format in _DECK_FORMATS or (
             document.format == pb.SOURCE_FORMAT_UNSPECIFIED and self.source is not None
@@ -254,7 +275,7 @@ class DocumentRenderer:
         return ""
 
     def _cached_pdf(self) -> Path:
-        return render_cache_path(self.settings.data_dir, self._doc_id())
+        return render_cache_path(self.settings.data_dir, self._doc_id(), self.tenant)
 
     def _doc_id(self) -> str:
         doc_id = self.document.doc_id

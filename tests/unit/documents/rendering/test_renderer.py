@@ -17,6 +17,7 @@ from osmose.documents.rendering import (
     DocumentRenderer,
     PdfPageRenderer,
     RenderError,
+    erase_render_cache,
     render_cache_path,
 )
 from osmose.documents.rendering.render_worker import page_zoom
@@ -192,6 +193,26 @@ async def test_cached_deck_pdf_renders_without_libreoffice(tmp_path: Path, scan_
             return (await renderer.render(1)).blank
 
     assert await run() is False
+
+
+async def test_the_render_cache_is_per_tenant_and_erasable(tmp_path: Path, scan_pdf: Path) -> None:
+    """Tenant B submitting A's deck neither gets nor times A's conversion (without LibreOffice
+    B's renderer has nothing to render from); erasing A's cache removes A's PDFs only."""
+    settings = Settings(data_dir=tmp_path, soffice=str(tmp_path / "nowhere" / "soffice"))
+    deck = tmp_path / "deck.pptx"
+    deck.write_bytes(b"PK")
+    doc_id = "0123456789abcdef0123456789abcdef"
+    for tenant in ("acme", "globex-kept"):
+        cached = render_cache_path(settings.data_dir, doc_id, tenant)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(scan_pdf.read_bytes())
+    assert DocumentRenderer(settings, _document(pb.SOURCE_FORMAT_PPTX), str(deck), tenant="acme").missing == ""
+    other = DocumentRenderer(settings, _document(pb.SOURCE_FORMAT_PPTX), str(deck), tenant="globex")
+    assert other.missing and ("soffice" in other.missing.lower() or "libreoffice" in other.missing.lower())
+    assert erase_render_cache(settings.data_dir, "acme") == 1
+    assert not render_cache_path(settings.data_dir, doc_id, "acme").exists()
+    assert render_cache_path(settings.data_dir, doc_id, "globex-kept").exists()
+    assert erase_render_cache(settings.data_dir, "acme") == 0          # idempotent
 
 
 async def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, scan_pdf: Path) -> None:
