@@ -6,6 +6,10 @@ model has no notion of documents), so a stage binds its session's accounting
 here around its embedding calls and the TEI client charges the calls and the
 retries to it. ``asyncio.gather`` copies the context into its tasks, so every
 batch in flight is charged to the right document.
+
+A host also binds a document's :class:`CallOrder` (its priority class and its place
+in the host's queue) around its processing; sessions and embedding calls made for
+it wait for backend slots in that order (see :mod:`osmose.models.limits`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from dataclasses import dataclass
 from osmose.models.retry import RetryBudget
 from osmose.models.usage import UsageRecorder
 
-__all__ = ["Accounting", "bind_accounting", "current_accounting"]
+__all__ = ["PREMIUM_PRIORITY", "Accounting", "CallOrder", "bind_accounting", "bind_call_order",
+           "current_accounting", "current_call_order"]
+
+#: vLLM's convention: lower values are served first; 0 is everybody else
+PREMIUM_PRIORITY = -1
 
 
 @dataclass(frozen=True)
@@ -41,3 +49,25 @@ def bind_accounting(accounting: Accounting) -> Iterator[Accounting]:
         yield accounting
     finally:
         _CURRENT.reset(token)
+
+
+@dataclass(frozen=True)
+class CallOrder:
+    priority: int = 0  # lower first (PREMIUM_PRIORITY for premium documents)
+    order: int = 0  # the document's place in its host's queue: older first
+
+
+_ORDER: ContextVar[CallOrder] = ContextVar("osmose_model_call_order", default=CallOrder())
+
+
+def current_call_order() -> CallOrder:
+    return _ORDER.get()
+
+
+@contextmanager
+def bind_call_order(call_order: CallOrder) -> Iterator[CallOrder]:
+    token = _ORDER.set(call_order)
+    try:
+        yield call_order
+    finally:
+        _ORDER.reset(token)

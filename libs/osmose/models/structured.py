@@ -7,10 +7,13 @@ array — and hands its segments to :func:`ask_segments`, which runs the loop
 every such task shares:
 
 1. recall: a segment answered before (any deck, any version) makes no call;
-2. pack: the other segments, consecutive, ``batch_size`` per call and about
-   ``max_input_chars`` of text (the route's settings);
-3. gather: every call of the document in flight at once (the backends' limits
-   bound them);
+2. pack: the other segments, consecutive, at most ``batch_size`` per call and about
+   ``max_input_chars`` of text (the route's settings) — sized to the backend's load
+   (:func:`call_size`): one segment per call while the endpoint has free slots for all of
+   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows
+   (prefill and per-call overhead saved where slots are the bottleneck);
+3. gather: every call of the document in flight at once, the longest first (the backends'
+   limits bound them; long calls started last would leave slots idle at the end);
 4. repair: an answer that is not schema-valid JSON is asked once more, with
    what was wrong (a different prompt, so a different cache key);
 5. remember: each segment's part of an answer is stored under its own content
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +56,7 @@ __all__ = [
     "SegmentTask",
     "SegmentUnit",
     "ask_segments",
+    "call_size",
     "segments_schema",
 ]
 
@@ -186,17 +191,36 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
             todo.append(unit)
         else:
             result.answers[unit.segment_id] = hit[0]
-    # 2.-3. The others, packed, all calls in flight at once.
-    batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars,
-                          max_items=route.batch_size)
+    # 2.-3. The others, packed to the backend's load, all calls in flight at once (longest first).
+    size = call_size(session, task.name, len(todo), route.batch_size)
+    batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars, max_items=size)
+    batches.sort(key=lambda b: -sum(len(u.block) for u in b))
     outcomes = await asyncio.gather(*(_run_batch(session, task, batch, result.answers) for batch in batches))
-    result.failed = [unit for missing, _ in outcomes for unit in missing]
+    position = {id(unit): i for i, unit in enumerate(todo)}
+    result.failed = sorted((unit for missing, _ in outcomes for unit in missing), key=lambda u: position[id(u)])
     result.reasons = list(dict.fromkeys(reason for _, reason in outcomes if reason))
     if result.failed:
         if route.fallback == "fail":
             raise ModelUnavailableError(f"{task.title} failed for {len(result.failed)} segments: {result.reason}")
         session.fallback(task.name, len(result.failed))
     return result
+
+
+def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> int:
+    """Segments per call for `units` segments, from the client's live view of the endpoint
+    that would serve them (its free slots: concurrency - in flight - queued).
+
+    Free slots for every segment: one per call (the answers decode in parallel, so the
+    document's latency is one segment's). Fewer free slots than segments: just enough
+    segments per call to fill them. None free (a queue is building): ``batch_size``, the
+    route's packing, since any extra call would only wait and pay its own prefill."""
+    if units <= 0 or batch_size <= 1:
+        return 1
+    free = next((backend.limits.free for _target, backend in session.runtime.targets(task)
+                 if backend.breaker.allows()), 0)
+    if free <= 0:
+        return batch_size
+    return max(1, min(batch_size, math.ceil(units / free)))
 
 
 async def _run_batch(session: ModelSession, task: SegmentTask, batch: list[U],
