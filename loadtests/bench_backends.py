@@ -112,6 +112,8 @@ def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, 
         "cpu_s": round((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), 1),
         "concepts": sum(r.concepts for r in reports), "relations": sum(r.relations for r in reports),
         "chunks": sum(r.chunks for r in reports),
+        "stage_s": {k: round(sum(r.seconds.get(k, 0.0) for r in reports), 1)
+                    for k in dict.fromkeys(k for r in reports for k in r.seconds)},
     }
     for r in failed:
         print(f"  ! {Path(r.file).name}: {r.error}", file=sys.stderr)
@@ -129,6 +131,8 @@ def _print_row(r: dict[str, Any]) -> None:
           f"{r['wall_s']:>8.1f}{r['floor_s']:>8.1f}{r['ratio'] or 0:>7.2f}{r['utilisation'] or 0:>6.2f}"
           f"{r['peak_running']:>5}{r['cpu_s']:>7.1f}  {calls}; embed: {r['embed_requests']}; "
           f"{r['prompt_tokens']}/{r['output_tokens']} tok", flush=True)
+    print("      stage seconds (summed over documents): "
+          + ", ".join(f"{k} {v:g}" for k, v in r["stage_s"].items()), flush=True)
 
 
 def backlog(corpus: Path, count: int) -> list[Path]:

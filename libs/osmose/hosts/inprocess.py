@@ -14,7 +14,13 @@ Keeping the model pool busy (see README, "Keeping the GPU pool saturated"):
   started and their CPU stages overlap the pool's work on the next ones;
 * no barrier between independent stages of one document: the embedder (chunks and
   vectors of the slide text) runs alongside the extractor on its own copy of the work
-  item, and its fields are merged back before the miner; the result is the staged run's.
+  item, and its fields are merged back before the miner; the result is the staged run's;
+* relation typing looks ahead (DEEP): when the extraction's last calls are decoding and
+  slots are free, the miner runs on a copy of the item with the concepts answered so far;
+  its relation calls are remembered per segment under their content (the model cache),
+  so the real miner, run after the extraction as before, recalls every question that came
+  out the same and asks only those that changed. The graph is the staged run's by
+  construction; a wrong guess costs calls, never results.
 """
 
 from __future__ import annotations
@@ -23,14 +29,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
-from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order
+from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
 from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
@@ -88,6 +94,58 @@ def _merge_side(item: ppb.WorkItem, side: ppb.WorkItem) -> None:
     item.counters.rendered_pages += side.counters.rendered_pages
     _merge_usage(item.model_usage, side.model_usage)
     item.warnings.extend(w for w in side.warnings if w not in item.warnings)
+
+
+class _RelationLookahead:
+    """Starts the miner on the concepts answered so far while the extraction's last calls decode
+    (see the module docstring). Told by :func:`osmose.models.structured.ask_segments` after each call."""
+
+    EXTRACTION = "concept_extraction"
+
+    def __init__(self, host: InProcessPipeline, item: ppb.WorkItem) -> None:
+        self.host = host
+        self.item = _side_copy(item)
+        self.task: asyncio.Task[ppb.ModelUsage] | None = None
+        models = host.resources.models
+        targets = models.targets("relation_typing") if models is not None else []
+        self.limits = targets[0][1].limits if targets else None
+
+    def __call__(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int) -> None:
+        if self.task is not None or task != self.EXTRACTION or self.limits is None or pending == 0:
+            return
+        if len(answers) < pending or pending > self.limits.free:
+            return  # most of the document still to come, or no idle slots to fill
+        snapshot = {segment: list(items) for segment, items in answers.items()}
+        self.task = asyncio.create_task(self._run(snapshot))
+
+    async def _run(self, answers: dict[str, list[Mapping[str, Any]]]) -> ppb.ModelUsage:
+        from osmose.services.extractor.llm_extract import concepts_from_answers
+        from osmose.services.extractor.segment_text import segment_texts
+
+        item = self.item
+        extractor = self.host.stages["extractor"]
+        segs = [s for s in segment_texts(item.document, item.segments) if s.slides]
+        concepts = concepts_from_answers(segs, answers, language=item.plan.language or item.document.language,
+                                         limits=getattr(extractor, "limits", None))
+        del item.concepts[:]
+        item.concepts.extend(concepts)
+        item = await self.host.stages["miner"].process(item)
+        return item.model_usage
+
+    async def settle(self, item: ppb.WorkItem) -> None:
+        """Waits for the look-ahead (its calls are the miner's next ones) and charges its calls."""
+        if self.task is None:
+            return
+        try:
+            usage = await self.task
+        except Exception as exc:  # a guess that failed costs nothing but its calls
+            logger.info("relation look-ahead failed: %s", exc)
+            return
+        _merge_usage(item.model_usage, usage)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 class InProcessPipeline:
@@ -189,12 +247,17 @@ class InProcessPipeline:
                 if (self.streaming and following is not None and SIDE_STAGES.get(following.name) == decl.name
                         and decl.role != "writer"):
                     side = asyncio.create_task(self._timed(following, _side_copy(item)))
+                lookahead = self._lookahead(decl, item)
                 t0 = time.perf_counter()
                 try:
-                    item = await self._run_stage(decl, item)
+                    with bind_segment_listener(lookahead):
+                        item = await self._run_stage(decl, item)
+                    if lookahead is not None:
+                        await lookahead.settle(item)
                 except BaseException:
-                    if side is not None:
-                        side.cancel()
+                    for task in (side, lookahead):
+                        if task is not None:
+                            task.cancel()
                     raise
                 report.seconds[decl.name] = round(time.perf_counter() - t0, 3)
                 if side is not None:
@@ -213,6 +276,17 @@ class InProcessPipeline:
         if progress:
             progress(index, "done")
         return report
+
+    def _lookahead(self, decl: Stage, item: ppb.WorkItem) -> _RelationLookahead | None:
+        """A relation look-ahead for the extractor of a DEEP document whose miner types relations."""
+        if not self.streaming or decl.name != "extractor" or item.plan.tier != pb.TIER_DEEP:
+            return None
+        if "miner" not in {s.name for s in self.pipeline.plan(item.plan.tier)}:
+            return None
+        models = self.resources.models
+        if models is None or not models.serves("relation_typing") or not models.serves("concept_extraction"):
+            return None
+        return _RelationLookahead(self, item)
 
     async def _timed(self, decl: Stage, item: ppb.WorkItem) -> tuple[ppb.WorkItem, float]:
         t0 = time.perf_counter()

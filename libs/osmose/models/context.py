@@ -14,16 +14,18 @@ it wait for backend slots in that order (see :mod:`osmose.models.limits`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from osmose.models.retry import RetryBudget
 from osmose.models.usage import UsageRecorder
 
-__all__ = ["PREMIUM_PRIORITY", "Accounting", "CallOrder", "bind_accounting", "bind_call_order",
-           "current_accounting", "current_call_order"]
+__all__ = ["PREMIUM_PRIORITY", "Accounting", "CallOrder", "SegmentListener", "bind_accounting",
+           "bind_call_order", "bind_segment_listener", "current_accounting", "current_call_order",
+           "current_segment_listener"]
 
 #: vLLM's convention: lower values are served first; 0 is everybody else
 PREMIUM_PRIORITY = -1
@@ -71,3 +73,24 @@ def bind_call_order(call_order: CallOrder) -> Iterator[CallOrder]:
         yield call_order
     finally:
         _ORDER.reset(token)
+
+
+#: told ``(task, answers so far by segment id, segments still asked)`` each time a call of a
+#: structured task (:func:`osmose.models.structured.ask_segments`) completes: lets a host start
+#: the next stage's work on a document while this stage's last calls decode
+SegmentListener = Callable[[str, Mapping[str, Sequence[Mapping[str, Any]]], int], None]
+
+_LISTENER: ContextVar[SegmentListener | None] = ContextVar("osmose_segment_listener", default=None)
+
+
+def current_segment_listener() -> SegmentListener | None:
+    return _LISTENER.get()
+
+
+@contextmanager
+def bind_segment_listener(listener: SegmentListener | None) -> Iterator[SegmentListener | None]:
+    token = _LISTENER.set(listener)
+    try:
+        yield listener
+    finally:
+        _LISTENER.reset(token)

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from osmose.models.context import current_segment_listener
 from osmose.models.exceptions import ModelOutputError, ModelRequestError, ModelUnavailableError
 from osmose.models.json_output import parse_json_answer
 from osmose.models.openai_chat import ChatRequest, JsonSchema
@@ -66,6 +66,8 @@ REPAIR = ("\n\nYour previous answer could not be used ({error}). Answer again: o
           "matches the schema, for every SEGMENT above, and nothing else.")
 _MAX_ERROR_CHARS = 300  # of the parse error quoted in a repair prompt
 _MISSING = "segments missing from the answer"
+#: calls aimed at each free slot of the endpoint when sizing a document's calls (see call_size)
+CALLS_PER_FREE_SLOT = 2
 
 AnswerItems = list[dict[str, Any]]
 
@@ -195,7 +197,20 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
     size = call_size(session, task.name, len(todo), route.batch_size)
     batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars, max_items=size)
     batches.sort(key=lambda b: -sum(len(u.block) for u in b))
-    outcomes = await asyncio.gather(*(_run_batch(session, task, batch, result.answers) for batch in batches))
+    listener = current_segment_listener()
+    pending = [len(todo)]
+
+    async def run(batch: list[U]) -> tuple[list[U], str]:
+        outcome = await _run_batch(session, task, batch, result.answers)
+        pending[0] -= len(batch)
+        if listener is not None:
+            try:
+                listener(task.name, result.answers, pending[0])
+            except Exception:  # a listener's problem never fails the document's calls
+                logger.exception("segment listener failed")
+        return outcome
+
+    outcomes = await asyncio.gather(*(run(batch) for batch in batches))
     position = {id(unit): i for i, unit in enumerate(todo)}
     result.failed = sorted((unit for missing, _ in outcomes for unit in missing), key=lambda u: position[id(u)])
     result.reasons = list(dict.fromkeys(reason for _, reason in outcomes if reason))
@@ -210,17 +225,18 @@ def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> 
     """Segments per call for `units` segments, from the client's live view of the endpoint
     that would serve them (its free slots: concurrency - in flight - queued).
 
-    Free slots for every segment: one per call (the answers decode in parallel, so the
-    document's latency is one segment's). Fewer free slots than segments: just enough
-    segments per call to fill them. None free (a queue is building): ``batch_size``, the
-    route's packing, since any extra call would only wait and pay its own prefill."""
+    Up to ``CALLS_PER_FREE_SLOT`` segments per free slot: one segment per call (the answers
+    decode in parallel, and many short calls balance over the slots, where a few long ones
+    leave slots idle while the last decodes). More segments than that: packed so each
+    free slot gets about that many calls. None free (a queue is building): ``batch_size``,
+    the route's packing, since any extra call would only wait and pay its own overhead."""
     if units <= 0 or batch_size <= 1:
         return 1
     free = next((backend.limits.free for _target, backend in session.runtime.targets(task)
                  if backend.breaker.allows()), 0)
     if free <= 0:
         return batch_size
-    return max(1, min(batch_size, math.ceil(units / free)))
+    return max(1, min(batch_size, units // (free * CALLS_PER_FREE_SLOT)))
 
 
 async def _run_batch(session: ModelSession, task: SegmentTask, batch: list[U],

@@ -47,18 +47,22 @@ async def test_streamed_run_writes_the_staged_runs_graph_and_vectors(tmp_path: P
                                                                          vision="${vision_url}", tei="${tei_url}"))
 
         staged, staged_seconds = await _written(settings("staged"), deck, streaming=False)
+        staged_requests = llm.chat_requests + tei.embed_requests
         streamed, streamed_seconds = await _written(settings("streamed"), deck, streaming=True)
+        streamed_requests = llm.chat_requests + tei.embed_requests - staged_requests
 
     assert staged.concepts and staged.chunks and any(r.kind == pb.RELATION_KIND_TYPED for r in staged.relations)
     for field in ("concepts", "relations", "merges", "chunks", "segments", "counters", "warnings"):
         assert getattr(streamed, field) == getattr(staged, field), field
     assert [c.vector for c in streamed.chunks] == [c.vector for c in staged.chunks]
-    # Same model work, accounted the same way (seconds aside)
-    for task in ("concept_extraction", "relation_typing", "embedding"):
-        a, b = staged.model_usage.by_task[task], streamed.model_usage.by_task[task]
-        assert (a.calls, a.cache_hits, a.prompt_tokens, a.output_tokens) == \
-            (b.calls, b.cache_hits, b.prompt_tokens, b.output_tokens), task
-    assert streamed.model_usage.total.calls == staged.model_usage.total.calls
+    # Same extraction work; the miner's look-ahead may have asked a relation question (or embedded
+    # a concept name) that the final concepts changed: a call, never a result. Every request is
+    # accounted for.
+    a, b = staged.model_usage.by_task["concept_extraction"], streamed.model_usage.by_task["concept_extraction"]
+    assert (a.calls, a.prompt_tokens, a.output_tokens) == (b.calls, b.prompt_tokens, b.output_tokens)
+    for task in ("relation_typing", "embedding"):
+        assert streamed.model_usage.by_task[task].calls >= staged.model_usage.by_task[task].calls, task
+    assert (staged.model_usage.total.calls, streamed.model_usage.total.calls) == (staged_requests, streamed_requests)
     assert set(streamed_seconds) == set(staged_seconds)  # the embedder ran (alongside) and is timed
 
 

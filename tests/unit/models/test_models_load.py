@@ -63,10 +63,10 @@ async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_gro
     try:
         session = models.session()
         limits = models.backends["llm"].limits
-        assert call_size(session, TASK.name, 8, 4) == 1  # 8 free slots, 8 segments
-        assert call_size(session, TASK.name, 20, 4) == 3  # 8 free slots, 20 segments
+        assert call_size(session, TASK.name, 16, 4) == 1  # 8 free slots, 16 segments: 2 calls a slot
+        assert call_size(session, TASK.name, 50, 4) == 3  # 8 free slots, 50 segments
         async with limits.slot(), limits.slot(), limits.slot(), limits.slot():
-            assert call_size(session, TASK.name, 8, 4) == 2  # 4 free
+            assert call_size(session, TASK.name, 17, 4) == 2  # 4 free
         held = [limits.slot() for _ in range(8)]
         for slot in held:
             await slot.__aenter__()
