@@ -23,7 +23,7 @@ from typing import Any
 from osmose.models.retry import RetryBudget
 from osmose.models.usage import UsageRecorder
 
-__all__ = ["PREMIUM_PRIORITY", "Accounting", "CallOrder", "SegmentListener", "bind_accounting",
+__all__ = ["DEFAULT_CALL_ORDER", "PREMIUM_PRIORITY", "Accounting", "CallOrder", "SegmentListener", "bind_accounting",
            "bind_call_order", "bind_segment_listener", "current_accounting", "current_call_order",
            "current_segment_listener"]
 
@@ -59,11 +59,13 @@ class CallOrder:
     order: int = 0  # the document's place in its host's queue: older first
 
 
-_ORDER: ContextVar[CallOrder] = ContextVar("osmose_model_call_order", default=CallOrder())
+#: everybody else's calls: priority 0, first in the queue order
+DEFAULT_CALL_ORDER = CallOrder()
+_ORDER: ContextVar[CallOrder | None] = ContextVar("osmose_model_call_order", default=None)
 
 
 def current_call_order() -> CallOrder:
-    return _ORDER.get()
+    return _ORDER.get() or DEFAULT_CALL_ORDER
 
 
 @contextmanager

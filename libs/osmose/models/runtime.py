@@ -26,7 +26,7 @@ from osmose.config import Settings
 from osmose.models.backend import Backend
 from osmose.models.cache import ModelCache, open_content_cache
 from osmose.models.config import RouterConfig, Target, TaskRoute, load_router_config
-from osmose.models.context import Accounting, CallOrder, current_call_order
+from osmose.models.context import DEFAULT_CALL_ORDER, Accounting, CallOrder, current_call_order
 from osmose.models.exceptions import (
     CircuitOpenError,
     ModelRequestError,
@@ -151,7 +151,7 @@ class ModelSession:
     """One document's use of the runtime: routing, cache, accounting and retry budget."""
 
     def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "", scope: str = "",
-                 call_order: CallOrder = CallOrder()) -> None:
+                 call_order: CallOrder = DEFAULT_CALL_ORDER) -> None:
         self.runtime = runtime
         self.call_order = call_order
         self.budget = budget
