@@ -9,8 +9,6 @@ Keeping the model pool busy (see README, "Keeping the GPU pool saturated"):
 
 * documents in flight derive from the backends' capacity — the router's chat slots x
   ``documents_per_slot`` (at least 2; 2 without model endpoints, where the work is CPU-bound);
-  the front door (parsing, CPU-bound) takes at most one document per core at a time, in
-  order, so the first documents reach the models quickly instead of all parsing at once;
 * each document's model calls wait for backend slots in the document's order (its
   priority class, then older documents first), so documents finish in the order they
   started and their CPU stages overlap the pool's work on the next ones;
@@ -29,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -166,8 +163,6 @@ class InProcessPipeline:
         self._stages: dict[str, PipelineStage] | None = None
         self._searcher: Searcher | None = None
         self._write_lock = asyncio.Lock()
-        # Parsing is CPU work: one document per core at a time, in arrival order.
-        self._front_door_gate = asyncio.Semaphore(max(1, os.cpu_count() or 1))
 
     # -- wiring (decided in osmose.hosts.wiring, shared with the service host) --------------------
 
@@ -230,9 +225,6 @@ class InProcessPipeline:
         stage = self.stages[decl.name]
         if decl.role == "writer":
             async with self._write_lock:
-                return await stage.process(item)
-        if decl.role == "front-door":
-            async with self._front_door_gate:
                 return await stage.process(item)
         return await stage.process(item)
 
