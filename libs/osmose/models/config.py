@@ -32,7 +32,8 @@ Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
         chain:                     # tried in order; an endpoint that is off or failing is skipped
           - {endpoint: <name>, model: <served model name>, params: {temperature: 0, max_tokens: 1024}}
         fallback: heuristic | fail # when no endpoint of the chain answers
-        batch_size: 4              # items (segments) per call, for tasks that pack several
+        batch_size: 4              # items (segments) per call at most, for tasks that pack several
+        packing: load              # load: fewer per call while the endpoint has free slots; full: always batch_size
         max_input_chars: 12000     # text budget of one call's variable part
     embeddings: <endpoint name>    # the TEI endpoint used for embeddings
 """
@@ -194,6 +195,7 @@ class TaskRoute(_Section):
     chain: tuple[Target, ...] = Field(min_length=1)
     fallback: Literal["heuristic", "fail"] = "heuristic"
     batch_size: int = Field(4, ge=1)
+    packing: Literal["load", "full"] = "load"
     max_input_chars: int = Field(12_000, ge=500)
 
 

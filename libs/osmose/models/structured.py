@@ -194,7 +194,8 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
         else:
             result.answers[unit.segment_id] = hit[0]
     # 2.-3. The others, packed to the backend's load, all calls in flight at once (longest first).
-    size = call_size(session, task.name, len(todo), route.batch_size)
+    size = (call_size(session, task.name, len(todo), route.batch_size) if route.packing == "load"
+            else route.batch_size)
     batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars, max_items=size)
     batches.sort(key=lambda b: -sum(len(u.block) for u in b))
     listener = current_segment_listener()

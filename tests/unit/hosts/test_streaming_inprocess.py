@@ -43,7 +43,7 @@ async def test_streamed_run_writes_the_staged_runs_graph_and_vectors(tmp_path: P
     with ChatServer(latency=LatencyModel(time_scale=0)) as llm, TeiServer(latency=LatencyModel(time_scale=0)) as tei:
         def settings(name: str) -> Settings:
             return Settings(data_dir=tmp_path / name, llm_url=llm.openai_url, vision_url=llm.openai_url,
-                            tei_url=tei.url, router_config=write_router(tmp_path / f"{name}.yaml", llm="${llm_url}",
+                            tei_url=tei.url, router_config=write_router(tmp_path / f"{name}.yaml", llm="${llm_url}", packing="load",
                                                                          vision="${vision_url}", tei="${tei_url}"))
 
         staged, staged_seconds = await _written(settings("staged"), deck, streaming=False)

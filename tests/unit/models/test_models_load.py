@@ -59,7 +59,7 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
 
 async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_grows(chat: ChatServer,
                                                                                       tmp_path: Path) -> None:
-    models: ModelRuntime = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=8), tmp_path)
+    models: ModelRuntime = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=8, packing="load"), tmp_path)
     try:
         session = models.session()
         limits = models.backends["llm"].limits
@@ -82,8 +82,8 @@ async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_gro
 
 
 async def test_answers_do_not_depend_on_how_segments_were_packed(chat: ChatServer, tmp_path: Path) -> None:
-    packed = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=1), tmp_path / "packed")
-    single = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=16), tmp_path / "single")
+    packed = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=1, packing="load"), tmp_path / "packed")
+    single = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=16, packing="load"), tmp_path / "single")
     try:
         limits = packed.backends["llm"].limits
         async with limits.slot():  # the only slot busy: the queue decides, calls are packed

@@ -45,10 +45,10 @@ async def _ask(models: ModelRuntime, task: SegmentTask) -> tuple[SegmentAnswers[
 
 
 async def test_segments_are_packed_then_recalled_from_their_own_cache_entries(chat: ChatServer, tmp_path: Path) -> None:
-    models = runtime(router(llm=chat.openai_url, batch_size=2, concurrency=1), tmp_path)
+    models = runtime(router(llm=chat.openai_url, batch_size=2), tmp_path)
     try:
         first, usage = await _ask(models, CONCEPTS)
-        assert chat.chat_requests == 3  # 5 segments, 1 slot: packed 2 per call
+        assert chat.chat_requests == 3  # 5 segments, 2 per call
         assert sorted(first.answers) == [u.segment_id for u in UNITS] and not first.failed
         assert usage.calls == 3 and usage.fallbacks == 0
         assert all(body["messages"][0]["content"] == CONCEPTS.system for body in chat.log)
@@ -66,7 +66,7 @@ async def test_segments_missing_from_the_answer_are_fallbacks_or_a_failure(chat:
         got, usage = await _ask(models, SILENT)
         assert got.failed == UNITS and got.answers == {}
         assert got.reason == "segments missing from the answer"
-        assert usage.fallbacks == len(UNITS) and chat.chat_requests == 5  # 5 segments, 4 free slots: one per call
+        assert usage.fallbacks == len(UNITS) and chat.chat_requests == 2
         with pytest.raises(ModelUnavailableError, match="silent probe failed for 5 segments"):
             await _ask(strict, SILENT)
     finally:
