@@ -59,6 +59,13 @@ ProgressCallback = Callable[[int, str], None]
 SIDE_STAGES: dict[str, str] = {"embedder": "extractor"}
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:
     def add(dst: ppb.TaskUsage, src: ppb.TaskUsage) -> None:
         dst.calls += src.calls
@@ -217,8 +224,11 @@ class InProcessPipeline:
     # -- ingestion ----------------------------------------------------------------------------------
 
     async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
-                         progress: ProgressCallback | None = None, premium: bool = False) -> IngestReport:
-        with bind_call_order(CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index)):
+                         progress: ProgressCallback | None = None, premium: bool = False,
+                         order: int | None = None) -> IngestReport:
+        """One document; `order` (default `index`) is its place in the queue for backend slots."""
+        call_order = CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index if order is None else order)
+        with bind_call_order(call_order):
             return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress)
 
     async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
@@ -300,12 +310,17 @@ class InProcessPipeline:
         ``priority_scheduling`` on the endpoint) in vLLM's queue."""
         gate = asyncio.Semaphore(self.max_in_flight)
 
-        async def run(i: int, path: Path) -> IngestReport:
+        async def run(i: int, path: Path, rank: int) -> IngestReport:
             async with gate:
                 return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress,
-                                             premium=premium)
+                                             premium=premium, order=rank)
 
-        tasks = [asyncio.create_task(run(i, p)) for i, p in enumerate(paths)]
+        # Started largest first (file size: the work is not known before parsing), so the end of
+        # a backlog is small documents that fill the pool's last slots rather than one big
+        # document decoding alone; reports still come in input order.
+        tasks: list[asyncio.Task[IngestReport]] = [None] * len(paths)  # type: ignore[list-item]
+        for rank, i in enumerate(sorted(range(len(paths)), key=lambda i: -_size(paths[i]))):
+            tasks[i] = asyncio.create_task(run(i, paths[i], rank))
         try:
             for task in tasks:
                 yield await task
