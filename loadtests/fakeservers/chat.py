@@ -53,6 +53,7 @@ class ChatServer(BaseServer):
         self.prefix_hits = 0
         self.latency_sum = 0.0
         self._prefixes: set[str] = set()
+        self.priorities: Counter[int] = Counter()  # completions by vLLM's per-request `priority`
         self.log: list[dict[str, Any]] = []  # every chat request body received (tests inspect them)
         self.started = time.time()
 
@@ -134,10 +135,14 @@ class ChatServer(BaseServer):
         self.prefix_queries += prompt_tokens
         self.prefix_hits += cached
         slow = fault.factor if fault is not None and fault.kind == "slow" else 1.0
+        try:
+            priority = int(body.get("priority") or 0)  # vLLM: lower is served first (priority policy)
+        except (TypeError, ValueError):
+            return self._error(400, "priority must be an integer", "BadRequestError")
         assert self.capacity is not None
         started = time.perf_counter()
         try:
-            async with self.capacity.admit():
+            async with self.capacity.admit(priority):
                 await asyncio.sleep(self.latency.seconds(prompt_tokens=prompt_tokens - cached,
                                                          output_tokens=output_tokens, slow_factor=slow))
         except QueueFull as exc:
@@ -145,6 +150,7 @@ class ChatServer(BaseServer):
         self.latency_sum += time.perf_counter() - started
         self.requests[("chat", 200)] += 1
         self.completions += 1
+        self.priorities[priority] += 1
         self.prompt_tokens += prompt_tokens
         self.generation_tokens += output_tokens
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
@@ -203,6 +209,10 @@ class ChatServer(BaseServer):
             ("fakeserver_peak_requests_running", "gauge", "Most requests running at once.",
              [({}, cap.peak_running if cap else 0)]),
             ("fakeserver_slots", "gauge", "Concurrent slots of the capacity model.", [({}, self.slots)]),
+            ("fakeserver_busy_seconds_total", "counter", "Slot-seconds spent serving requests (not waiting).",
+             [({}, round(cap.busy_seconds, 6) if cap else 0)]),
+            ("fakeserver_requests_by_priority_total", "counter", "Completions by the request's priority field.",
+             [({"priority": str(p)}, n) for p, n in sorted(self.priorities.items())]),
             ("fakeserver_faults_injected_total", "counter", "Faults injected, by kind.",
              [({"kind": k}, n) for k, n in sorted(self.faults.injected.items())]),
         ])

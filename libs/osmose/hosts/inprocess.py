@@ -3,8 +3,24 @@
 The front door (triage) runs first and decides the tier; then the tier's plan
 (:meth:`osmose.pipeline.Pipeline.plan`) runs in order, and the writer's calls are
 serialised. Documents are independent: one that fails is reported and the others
-go on. Two documents are in flight at a time so one's parsing overlaps another's
-embedding; store writes are serialised (local Qdrant and SQLite have one writer).
+go on; store writes are serialised (local Qdrant and SQLite have one writer).
+
+Keeping the model pool busy (see README, "Keeping the GPU pool saturated"):
+
+* documents in flight derive from the backends' capacity — the router's chat slots x
+  ``documents_per_slot`` (at least 2; 2 without model endpoints, where the work is CPU-bound);
+* each document's model calls wait for backend slots in the document's order (its
+  priority class, then older documents first), so documents finish in the order they
+  started and their CPU stages overlap the pool's work on the next ones;
+* no barrier between independent stages of one document: the embedder (chunks and
+  vectors of the slide text) runs alongside the extractor on its own copy of the work
+  item, and its fields are merged back before the miner; the result is the staged run's;
+* relation typing looks ahead (DEEP): when the extraction's last calls are decoding and
+  slots are free, the miner runs on a copy of the item with the concepts answered so far;
+  its relation calls are remembered per segment under their content (the model cache),
+  so the real miner, run after the extraction as before, recalls every question that came
+  out the same and asks only those that changed. The graph is the staged run's by
+  construction; a wrong guess costs calls, never results.
 """
 
 from __future__ import annotations
@@ -13,13 +29,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
+from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
 from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
@@ -36,16 +53,119 @@ logger = logging.getLogger(__name__)
 #: called with (file index, stage name) when a document enters a stage, and (index, "done") at the end
 ProgressCallback = Callable[[int, str], None]
 
+#: stage -> the stage it runs alongside (started together, both done before the next stage);
+#: the side stage reads nothing the other writes, and writes only the fields merged back
+#: by :func:`_merge_side` (chunks, counters, model usage, warnings)
+SIDE_STAGES: dict[str, str] = {"embedder": "extractor"}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:
+    def add(dst: ppb.TaskUsage, src: ppb.TaskUsage) -> None:
+        dst.calls += src.calls
+        dst.cache_hits += src.cache_hits
+        dst.prompt_tokens += src.prompt_tokens
+        dst.output_tokens += src.output_tokens
+        dst.backend_seconds = round(dst.backend_seconds + src.backend_seconds, 6)
+        dst.retries += src.retries
+        dst.failures += src.failures
+        dst.fallbacks += src.fallbacks
+
+    for name in sorted(extra.by_task):
+        add(into.by_task[name], extra.by_task[name])
+    add(into.total, extra.total)
+
+
+def _side_copy(item: ppb.WorkItem) -> ppb.WorkItem:
+    """The item as the side stage sees it, with empty accumulators (so what it adds is known)."""
+    copy = ppb.WorkItem()
+    copy.CopyFrom(item)
+    copy.ClearField("model_usage")
+    copy.ClearField("counters")
+    del copy.warnings[:]
+    return copy
+
+
+def _merge_side(item: ppb.WorkItem, side: ppb.WorkItem) -> None:
+    del item.chunks[:]
+    item.chunks.extend(side.chunks)
+    item.counters.embedded += side.counters.embedded
+    item.counters.embed_cache_hits += side.counters.embed_cache_hits
+    item.counters.ocr_pages += side.counters.ocr_pages
+    item.counters.rendered_pages += side.counters.rendered_pages
+    _merge_usage(item.model_usage, side.model_usage)
+    item.warnings.extend(w for w in side.warnings if w not in item.warnings)
+
+
+class _RelationLookahead:
+    """Starts the miner on the concepts answered so far while the extraction's last calls decode
+    (see the module docstring). Told by :func:`osmose.models.structured.ask_segments` after each call."""
+
+    EXTRACTION = "concept_extraction"
+
+    def __init__(self, host: InProcessPipeline, item: ppb.WorkItem) -> None:
+        self.host = host
+        self.item = _side_copy(item)
+        self.task: asyncio.Task[ppb.ModelUsage] | None = None
+        models = host.resources.models
+        targets = models.targets("relation_typing") if models is not None else []
+        self.limits = targets[0][1].limits if targets else None
+
+    def __call__(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int) -> None:
+        if self.task is not None or task != self.EXTRACTION or self.limits is None or pending == 0:
+            return
+        if len(answers) < pending or pending > self.limits.free:
+            return  # most of the document still to come, or no idle slots to fill
+        snapshot = {segment: list(items) for segment, items in answers.items()}
+        self.task = asyncio.create_task(self._run(snapshot))
+
+    async def _run(self, answers: dict[str, list[Mapping[str, Any]]]) -> ppb.ModelUsage:
+        from osmose.services.extractor.llm_extract import concepts_from_answers
+        from osmose.services.extractor.segment_text import segment_texts
+
+        item = self.item
+        extractor = self.host.stages["extractor"]
+        segs = [s for s in segment_texts(item.document, item.segments) if s.slides]
+        concepts = concepts_from_answers(segs, answers, language=item.plan.language or item.document.language,
+                                         limits=getattr(extractor, "limits", None))
+        del item.concepts[:]
+        item.concepts.extend(concepts)
+        item = await self.host.stages["miner"].process(item)
+        return item.model_usage
+
+    async def settle(self, item: ppb.WorkItem) -> None:
+        """Waits for the look-ahead (its calls are the miner's next ones) and charges its calls."""
+        if self.task is None:
+            return
+        try:
+            usage = await self.task
+        except Exception as exc:  # a guess that failed costs nothing but its calls
+            logger.info("relation look-ahead failed: %s", exc)
+            return
+        _merge_usage(item.model_usage, usage)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
 
 class InProcessPipeline:
     """Owns the stores and the model for one data directory. Use as an async context manager."""
 
-    def __init__(self, settings: Settings, *, max_in_flight: int = 2, pipeline: Pipeline = PIPELINE) -> None:
+    def __init__(self, settings: Settings, *, max_in_flight: int | None = None, pipeline: Pipeline = PIPELINE,
+                 streaming: bool = True) -> None:
         from osmose.hosts.wiring import Resources
 
         self.settings = settings
         self.pipeline = pipeline
-        self.max_in_flight = max_in_flight
+        self._max_in_flight = max_in_flight
+        self.streaming = streaming  # False: every stage after the previous one (the staged run)
         self.resources = Resources(settings)
         self._stages: dict[str, PipelineStage] | None = None
         self._searcher: Searcher | None = None
@@ -60,6 +180,14 @@ class InProcessPipeline:
     @property
     def vectors(self):
         return self.resources.vectors
+
+    @property
+    def max_in_flight(self) -> int:
+        """Documents in flight: as given, else derived from the model backends' capacity."""
+        if self._max_in_flight is not None:
+            return self._max_in_flight
+        models = self.resources.models
+        return models.config.documents_in_flight() if models is not None else 2
 
     @property
     def stages(self) -> dict[str, PipelineStage]:
@@ -96,7 +224,22 @@ class InProcessPipeline:
     # -- ingestion ----------------------------------------------------------------------------------
 
     async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
-                         progress: ProgressCallback | None = None) -> IngestReport:
+                         progress: ProgressCallback | None = None, premium: bool = False,
+                         order: int | None = None) -> IngestReport:
+        """One document; `order` (default `index`) is its place in the queue for backend slots."""
+        call_order = CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index if order is None else order)
+        with bind_call_order(call_order):
+            return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress)
+
+    async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
+        stage = self.stages[decl.name]
+        if decl.role == "writer":
+            async with self._write_lock:
+                return await stage.process(item)
+        return await stage.process(item)
+
+    async def _ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier, index: int,
+                          progress: ProgressCallback | None) -> IngestReport:
         report = IngestReport(file=str(path))
         item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
         item.document.file_name = path.name
@@ -106,17 +249,33 @@ class InProcessPipeline:
             if not path.is_file():
                 raise DocumentError(f"no such file: {path}", reason="not-found")
             decl: Stage | None = self.pipeline.front_door        # it decides the tier, so the plan is known after it
+            side: asyncio.Task[tuple[ppb.WorkItem, float]] | None = None
             while decl is not None:
                 if progress:
                     progress(index, decl.name)
-                stage = self.stages[decl.name]
+                following = self.pipeline.next_stage(decl.name, item.plan.tier)
+                if (self.streaming and following is not None and SIDE_STAGES.get(following.name) == decl.name
+                        and decl.role != "writer"):
+                    side = asyncio.create_task(self._timed(following, _side_copy(item)))
+                lookahead = self._lookahead(decl, item)
                 t0 = time.perf_counter()
-                if decl.role == "writer":
-                    async with self._write_lock:
-                        item = await stage.process(item)
-                else:
-                    item = await stage.process(item)
+                try:
+                    with bind_segment_listener(lookahead):
+                        item = await self._run_stage(decl, item)
+                    if lookahead is not None:
+                        await lookahead.settle(item)
+                except BaseException:
+                    for task in (side, lookahead):
+                        if task is not None:
+                            task.cancel()
+                    raise
                 report.seconds[decl.name] = round(time.perf_counter() - t0, 3)
+                if side is not None:
+                    side_item, seconds = await side
+                    _merge_side(item, side_item)
+                    assert following is not None
+                    report.seconds[following.name] = seconds
+                    side, decl = None, following  # done alongside: go on after it
                 decl = self.pipeline.next_stage(decl.name, item.plan.tier)
         except Exception as exc:  # one bad file must never stop the others
             if not isinstance(exc, OsmoseError):
@@ -128,16 +287,40 @@ class InProcessPipeline:
             progress(index, "done")
         return report
 
+    def _lookahead(self, decl: Stage, item: ppb.WorkItem) -> _RelationLookahead | None:
+        """A relation look-ahead for the extractor of a DEEP document whose miner types relations."""
+        if not self.streaming or decl.name != "extractor" or item.plan.tier != pb.TIER_DEEP:
+            return None
+        if "miner" not in {s.name for s in self.pipeline.plan(item.plan.tier)}:
+            return None
+        models = self.resources.models
+        if models is None or not models.serves("relation_typing") or not models.serves("concept_extraction"):
+            return None
+        return _RelationLookahead(self, item)
+
+    async def _timed(self, decl: Stage, item: ppb.WorkItem) -> tuple[ppb.WorkItem, float]:
+        t0 = time.perf_counter()
+        item = await self._run_stage(decl, item)
+        return item, round(time.perf_counter() - t0, 3)
+
     async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
-                     progress: ProgressCallback | None = None) -> AsyncIterator[IngestReport]:
-        """Reports in input order, each as soon as it and all before it are done."""
+                     progress: ProgressCallback | None = None, premium: bool = False) -> AsyncIterator[IngestReport]:
+        """Reports in input order, each as soon as it and all before it are done. `premium`:
+        the documents' model calls go before other work's, in this process and (with
+        ``priority_scheduling`` on the endpoint) in vLLM's queue."""
         gate = asyncio.Semaphore(self.max_in_flight)
 
-        async def run(i: int, path: Path) -> IngestReport:
+        async def run(i: int, path: Path, rank: int) -> IngestReport:
             async with gate:
-                return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress)
+                return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress,
+                                             premium=premium, order=rank)
 
-        tasks = [asyncio.create_task(run(i, p)) for i, p in enumerate(paths)]
+        # Started largest first (file size: the work is not known before parsing), so the end of
+        # a backlog is small documents that fill the pool's last slots rather than one big
+        # document decoding alone; reports still come in input order.
+        tasks: list[asyncio.Task[IngestReport]] = [None] * len(paths)  # type: ignore[list-item]
+        for rank, i in enumerate(sorted(range(len(paths)), key=lambda i: -_size(paths[i]))):
+            tasks[i] = asyncio.create_task(run(i, paths[i], rank))
         try:
             for task in tasks:
                 yield await task

@@ -73,8 +73,9 @@ class Backend:
         return tracker
 
     async def call(self, op: Operation[T], *, task: str, usage: TaskUsage, budget: RetryBudget,
-                   tokens: int = 0) -> T:
-        """`op` with retries; raises the last error when it cannot succeed."""
+                   tokens: int = 0, priority: int = 0, order: int = 0) -> T:
+        """`op` with retries; raises the last error when it cannot succeed. Waiting for a
+        slot, lower `priority` goes first, then lower `order` (the older document)."""
 
         def on_retry(state: object) -> None:
             usage.retries += 1
@@ -83,15 +84,17 @@ class Backend:
         result: T
         async for attempt in retrying(self.config.retries, budget, on_retry=on_retry):
             with attempt:
-                result = await self._attempt(op, task=task, usage=usage, tokens=tokens)
+                result = await self._attempt(op, task=task, usage=usage, tokens=tokens, priority=priority,
+                                             order=order)
         return result
 
-    async def _attempt(self, op: Operation[T], *, task: str, usage: TaskUsage, tokens: int) -> T:
+    async def _attempt(self, op: Operation[T], *, task: str, usage: TaskUsage, tokens: int, priority: int = 0,
+                       order: int = 0) -> T:
         self.breaker.acquire()
         recorded = False
         try:
             waited = time.perf_counter()
-            async with self.limits.slot(tokens):
+            async with self.limits.slot(tokens, priority=priority, order=order):
                 telemetry.observe_queue_wait(endpoint=self.name, task=task, seconds=time.perf_counter() - waited)
                 deadline = self.timeout(task).current()
                 started = time.perf_counter()

@@ -15,12 +15,15 @@ Nothing else is read from the environment.
 Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
 
     retry_budget_per_document: 20
+    documents_per_slot: 0.5        # documents in flight per slot of the LLM endpoints (at least 2)
     endpoints:
       <name>:
         url: ${llm_url}
         api_key: ${llm_api_key}    # optional; sent as `Authorization: Bearer …`
         protocol: openai | tei
-        concurrency: 16            # requests in flight, all documents of the process together
+        concurrency: 16            # requests in flight, all documents of the process together (the server's slots)
+        priority_scheduling: false # openai only: send vLLM's per-request `priority` (server started with
+                                   # --scheduling-policy priority; premium documents' calls go first)
         requests_per_second: 0     # 0 = unlimited
         tokens_per_minute: 0       # prompt + max output tokens (estimated), 0 = unlimited
         model: ...                 # tei only: the model TEI serves (part of cache keys)
@@ -33,13 +36,15 @@ Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
         chain:                     # tried in order; an endpoint that is off or failing is skipped
           - {endpoint: <name>, model: <served model name>, params: {temperature: 0, max_tokens: 1024}}
         fallback: heuristic | fail # when no endpoint of the chain answers
-        batch_size: 4              # items (segments) per call, for tasks that pack several
+        batch_size: 4              # items (segments) per call at most, for tasks that pack several
+        packing: load              # load: fewer per call while the endpoint has free slots; full: always batch_size
         max_input_chars: 12000     # text budget of one call's variable part
     embeddings: <endpoint name>    # the TEI endpoint used for embeddings
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -142,6 +147,7 @@ class EndpointConfig(_Section):
     api_key: SecretStr = SecretStr("")
     protocol: Literal["openai", "tei"] = "openai"
     concurrency: int = Field(16, ge=1)
+    priority_scheduling: bool = False
     requests_per_second: float = Field(0.0, ge=0)
     tokens_per_minute: float = Field(0.0, ge=0)
     model: str = ""  # tei: the served model (its name goes into cache keys)
@@ -212,12 +218,14 @@ class TaskRoute(_Section):
     chain: tuple[Target, ...] = Field(min_length=1)
     fallback: Literal["heuristic", "fail"] = "heuristic"
     batch_size: int = Field(4, ge=1)
+    packing: Literal["load", "full"] = "load"
     max_input_chars: int = Field(12_000, ge=500)
 
 
 class RouterConfig(_Section):
     version: int | None = None  # accepted for forward compatibility; one format so far
     retry_budget_per_document: int = Field(DEFAULT_RETRY_BUDGET, ge=0)
+    documents_per_slot: float = Field(0.5, gt=0)
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     tasks: dict[str, TaskRoute] = Field(default_factory=dict)
     embeddings: str | None = None
@@ -266,6 +274,18 @@ class RouterConfig(_Section):
 
     def route(self, task: str) -> TaskRoute | None:
         return self.tasks.get(task)
+
+    @property
+    def chat_slots(self) -> int:
+        """Slots (concurrency) of the chat endpoints that are on and serve a task: the pool to keep busy."""
+        used = {t.endpoint for route in self.tasks.values() for t in route.chain}
+        return sum(e.concurrency for name, e in self.endpoints.items()
+                   if name in used and e.enabled and e.protocol == "openai")
+
+    def documents_in_flight(self, *, minimum: int = 2) -> int:
+        """Documents a host works on at once: the chat slots x documents_per_slot, at least `minimum`
+        (without model endpoints the work is CPU-bound, and `minimum` is the right number)."""
+        return max(minimum, math.ceil(self.chat_slots * self.documents_per_slot))
 
     @property
     def embedding_endpoint(self) -> EndpointConfig | None:

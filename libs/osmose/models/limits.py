@@ -1,16 +1,22 @@
 """Concurrency and rate limits of one backend, shared by every document of the process.
 
-A semaphore bounds the requests in flight (vLLM and TEI batch whatever is in
+A slot count bounds the requests in flight (vLLM and TEI batch whatever is in
 flight, so this is what keeps a pool saturated without piling up a queue that
 only adds latency); aiolimiter's leaky buckets bound requests per second and
-tokens per minute when the endpoint has such quotas. The semaphore is taken
-last, after the rate limiters, so a request waiting for its quota does not hold
-a slot.
+tokens per minute when the endpoint has such quotas. The slot is taken last,
+after the rate limiters, so a request waiting for its quota does not hold a slot.
+
+Requests waiting for a slot are served by ``(priority, order, arrival)``: lower
+priority values first (vLLM's convention: premium work is negative), then the
+older document first (so documents finish in the order they started and their
+later stages can run while the pool works on the next ones), then arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,7 +30,9 @@ __all__ = ["BackendLimits"]
 class BackendLimits:
     def __init__(self, config: EndpointConfig) -> None:
         self.concurrency = config.concurrency
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._queue: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self.waiting = 0  # requests queued here for a slot
         rps = config.requests_per_second
         self._requests = AsyncLimiter(rps, 1.0) if rps > 0 else None
         tpm = config.tokens_per_minute
@@ -32,18 +40,51 @@ class BackendLimits:
         self.in_flight = 0
         self.peak_in_flight = 0
 
+    @property
+    def free(self) -> int:
+        """Slots nobody holds or waits for: how many more calls would start at once."""
+        return self.concurrency - self.in_flight - self.waiting
+
+    async def _acquire(self, priority: int, order: int) -> None:
+        if self.in_flight < self.concurrency and not self._queue:
+            self.in_flight += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (priority, order, next(self._arrivals), future)
+        heapq.heappush(self._queue, entry)
+        self.waiting += 1
+        try:
+            await future  # _release hands the slot over (in_flight already counts it)
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self._release()  # given the slot as it was cancelled: pass it on
+            else:
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+            raise
+        finally:
+            self.waiting -= 1
+
+    def _release(self) -> None:
+        while self._queue:
+            future = heapq.heappop(self._queue)[-1]
+            if not future.done():
+                future.set_result(None)
+                return
+        self.in_flight -= 1
+
     @asynccontextmanager
-    async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one request slot; `tokens` (estimated) count against tokens per minute."""
+    async def slot(self, tokens: int = 0, *, priority: int = 0, order: int = 0) -> AsyncIterator[None]:
+        """Hold one request slot; `tokens` (estimated) count against tokens per minute;
+        waiting requests are served by (priority, order, arrival)."""
         if self._requests is not None:
             await self._requests.acquire()
         if self._tokens is not None and tokens > 0:
             # A request larger than the whole bucket would wait forever: cap it at the bucket.
             await self._tokens.acquire(min(float(tokens), self._tokens.max_rate))
-        async with self._slots:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
+        await self._acquire(priority, order)
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            self._release()

@@ -26,7 +26,7 @@ from osmose.config import Settings
 from osmose.models.backend import Backend
 from osmose.models.cache import ModelCache, open_content_cache
 from osmose.models.config import KEY_SETTINGS, RouterConfig, Target, TaskRoute, load_router_config
-from osmose.models.context import Accounting
+from osmose.models.context import DEFAULT_CALL_ORDER, Accounting, CallOrder, current_call_order
 from osmose.models.exceptions import (
     CircuitOpenError,
     ModelRequestError,
@@ -131,7 +131,7 @@ class ModelRuntime:
         """A session for one document (`label` appears in logs) of tenant `scope`: its cached
         answers are the tenant's own, never another tenant's."""
         return ModelSession(self, budget=RetryBudget(self.config.retry_budget_per_document), label=label,
-                            scope=scope)
+                            scope=scope, call_order=current_call_order())
 
     def erase(self, scope: str) -> int:
         """Forget every answer cached for `scope` (a tenant's erasure); the number removed."""
@@ -153,8 +153,10 @@ class ModelRuntime:
 class ModelSession:
     """One document's use of the runtime: routing, cache, accounting and retry budget."""
 
-    def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "", scope: str = "") -> None:
+    def __init__(self, runtime: ModelRuntime, *, budget: RetryBudget, label: str = "", scope: str = "",
+                 call_order: CallOrder = DEFAULT_CALL_ORDER) -> None:
         self.runtime = runtime
+        self.call_order = call_order
         self.budget = budget
         self.usage = UsageRecorder()
         self.label = label
@@ -207,6 +209,8 @@ class ModelSession:
                 errors.append(CircuitOpenError(f"circuit open for {backend.name}", endpoint=backend.name))
                 continue
             payload = await build_payload(target.model, target.params, request)
+            if backend.config.priority_scheduling and self.call_order.priority:
+                payload["priority"] = self.call_order.priority  # not in the cache key: same answer
             expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
             prompt_estimate = _estimate_tokens(request.system) + _estimate_tokens(request.user)
             name = backend.name
@@ -219,7 +223,8 @@ class ModelSession:
                 with model_span(operation="chat", model=target.model, endpoint=name, task=task,
                                 server=backend.config.url) as span:
                     response = await backend.call(op, task=task, usage=usage, budget=self.budget,
-                                                  tokens=prompt_estimate + expected)
+                                                  tokens=prompt_estimate + expected,
+                                                  priority=self.call_order.priority, order=self.call_order.order)
                     prompt_tokens = response.prompt_tokens or prompt_estimate
                     output_tokens = response.output_tokens or _estimate_tokens(response.text)
                     span.set_attributes({"gen_ai.usage.input_tokens": prompt_tokens,

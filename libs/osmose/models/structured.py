@@ -7,10 +7,13 @@ array — and hands its segments to :func:`ask_segments`, which runs the loop
 every such task shares:
 
 1. recall: a segment answered before (any deck, any version) makes no call;
-2. pack: the other segments, consecutive, ``batch_size`` per call and about
-   ``max_input_chars`` of text (the route's settings);
-3. gather: every call of the document in flight at once (the backends' limits
-   bound them);
+2. pack: the other segments, consecutive, at most ``batch_size`` per call and about
+   ``max_input_chars`` of text (the route's settings) — sized to the backend's load
+   (:func:`call_size`): one segment per call while the endpoint has free slots for all of
+   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows
+   (prefill and per-call overhead saved where slots are the bottleneck);
+3. gather: every call of the document in flight at once, the longest first (the backends'
+   limits bound them; long calls started last would leave slots idle at the end);
 4. repair: an answer that is not schema-valid JSON is asked once more, with
    what was wrong (a different prompt, so a different cache key);
 5. remember: each segment's part of an answer is stored under its own content
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from osmose.models.context import current_segment_listener
 from osmose.models.exceptions import ModelOutputError, ModelRequestError, ModelUnavailableError
 from osmose.models.json_output import parse_json_answer
 from osmose.models.openai_chat import ChatRequest, JsonSchema
@@ -52,6 +56,7 @@ __all__ = [
     "SegmentTask",
     "SegmentUnit",
     "ask_segments",
+    "call_size",
     "segments_schema",
 ]
 
@@ -61,6 +66,8 @@ REPAIR = ("\n\nYour previous answer could not be used ({error}). Answer again: o
           "matches the schema, for every SEGMENT above, and nothing else.")
 _MAX_ERROR_CHARS = 300  # of the parse error quoted in a repair prompt
 _MISSING = "segments missing from the answer"
+#: calls aimed at each free slot of the endpoint when sizing a document's calls (see call_size)
+CALLS_PER_FREE_SLOT = 2
 
 AnswerItems = list[dict[str, Any]]
 
@@ -186,17 +193,51 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
             todo.append(unit)
         else:
             result.answers[unit.segment_id] = hit[0]
-    # 2.-3. The others, packed, all calls in flight at once.
-    batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars,
-                          max_items=route.batch_size)
-    outcomes = await asyncio.gather(*(_run_batch(session, task, batch, result.answers) for batch in batches))
-    result.failed = [unit for missing, _ in outcomes for unit in missing]
+    # 2.-3. The others, packed to the backend's load, all calls in flight at once (longest first).
+    size = (call_size(session, task.name, len(todo), route.batch_size) if route.packing == "load"
+            else route.batch_size)
+    batches = pack_greedy(todo, size=lambda u: len(u.block), max_size=route.max_input_chars, max_items=size)
+    batches.sort(key=lambda b: -sum(len(u.block) for u in b))
+    listener = current_segment_listener()
+    pending = [len(todo)]
+
+    async def run(batch: list[U]) -> tuple[list[U], str]:
+        outcome = await _run_batch(session, task, batch, result.answers)
+        pending[0] -= len(batch)
+        if listener is not None:
+            try:
+                listener(task.name, result.answers, pending[0])
+            except Exception:  # a listener's problem never fails the document's calls
+                logger.exception("segment listener failed")
+        return outcome
+
+    outcomes = await asyncio.gather(*(run(batch) for batch in batches))
+    position = {id(unit): i for i, unit in enumerate(todo)}
+    result.failed = sorted((unit for missing, _ in outcomes for unit in missing), key=lambda u: position[id(u)])
     result.reasons = list(dict.fromkeys(reason for _, reason in outcomes if reason))
     if result.failed:
         if route.fallback == "fail":
             raise ModelUnavailableError(f"{task.title} failed for {len(result.failed)} segments: {result.reason}")
         session.fallback(task.name, len(result.failed))
     return result
+
+
+def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> int:
+    """Segments per call for `units` segments, from the client's live view of the endpoint
+    that would serve them (its free slots: concurrency - in flight - queued).
+
+    Up to ``CALLS_PER_FREE_SLOT`` segments per free slot: one segment per call (the answers
+    decode in parallel, and many short calls balance over the slots, where a few long ones
+    leave slots idle while the last decodes). More segments than that: packed so each
+    free slot gets about that many calls. None free (a queue is building): ``batch_size``,
+    the route's packing, since any extra call would only wait and pay its own overhead."""
+    if units <= 0 or batch_size <= 1:
+        return 1
+    free = next((backend.limits.free for _target, backend in session.runtime.targets(task)
+                 if backend.breaker.allows()), 0)
+    if free <= 0:
+        return batch_size
+    return max(1, min(batch_size, units // (free * CALLS_PER_FREE_SLOT)))
 
 
 async def _run_batch(session: ModelSession, task: SegmentTask, batch: list[U],

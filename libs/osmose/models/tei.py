@@ -24,7 +24,7 @@ import numpy as np
 
 from osmose.errors import ConfigurationError
 from osmose.models.backend import Backend
-from osmose.models.context import current_accounting
+from osmose.models.context import current_accounting, current_call_order
 from osmose.models.exceptions import ModelServerError
 from osmose.models.http import raise_for_response
 from osmose.models.retry import RetryBudget
@@ -137,6 +137,7 @@ class TeiEmbeddings:
         batches = pack_greedy(range(len(texts)), size=costs.__getitem__,
                               max_items=max(1, info.max_client_batch_size), max_size=max(1, info.max_batch_tokens))
         name = self.backend.name
+        call_order = current_call_order()
 
         async def one(indexes: list[int]) -> np.ndarray:
             part = [texts[i] for i in indexes]
@@ -145,7 +146,8 @@ class TeiEmbeddings:
                 with model_span(operation="embeddings", model=self.backend.config.model, endpoint=name, task=TASK,
                                 server=self.backend.config.url) as span:
                     vectors = await self.backend.call(lambda http, _t: tei_embed(http, part, endpoint=name),
-                                                      task=TASK, usage=task_usage, budget=budget, tokens=tokens)
+                                                      task=TASK, usage=task_usage, budget=budget, tokens=tokens,
+                                                      priority=call_order.priority, order=call_order.order)
                     span.set_attribute("gen_ai.usage.input_tokens", tokens)
             except Exception:
                 task_usage.failures += 1

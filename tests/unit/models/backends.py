@@ -36,9 +36,11 @@ def router_dict(*, llm: str | None = None, vision: str | None = None, tei: str |
                 min_calls: int = 50, error_rate: float = 0.5, open_seconds: float = 30.0,
                 timeout_initial: float = 10.0, timeout_min: float = 0.1, batch_size: int = 4,
                 max_input_chars: int = 12_000, budget: int = 20, fallback: str = "heuristic",
-                requests_per_second: float = 0, extra_llm_chain: list[dict[str, Any]] | None = None,
+                requests_per_second: float = 0, packing: str = "full", extra_llm_chain: list[dict[str, Any]] | None = None,
                 endpoints: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A router configuration (as the YAML would load) with test-sized numbers."""
+    """A router configuration (as the YAML would load) with test-sized numbers. `packing` is
+    "full" (always `batch_size` segments per call: counts of calls a test can state) unless a
+    test is about sizing calls to the load ("load", the shipped default)."""
 
     def endpoint(url: str | None, protocol: str = "openai", **more: Any) -> dict[str, Any]:
         return {
@@ -66,9 +68,9 @@ def router_dict(*, llm: str | None = None, vision: str | None = None, tei: str |
             "vision_summary": {"chain": [{"endpoint": "vision", "model": VISION_MODEL,
                                           "params": {"temperature": 0, "max_tokens": 300}}], "fallback": fallback},
             "concept_extraction": {"chain": chain_llm, "fallback": fallback, "batch_size": batch_size,
-                                   "max_input_chars": max_input_chars},
+                                   "max_input_chars": max_input_chars, "packing": packing},
             "relation_typing": {"chain": chain_llm, "fallback": fallback, "batch_size": batch_size,
-                                "max_input_chars": max_input_chars},
+                                "max_input_chars": max_input_chars, "packing": packing},
         },
         "embeddings": "tei",
     }

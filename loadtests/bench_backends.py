@@ -1,0 +1,185 @@
+"""`make bench-backends`: how busy the pipeline keeps a GPU pool, against the local vLLM/TEI servers.
+
+Each scenario starts a fresh chat (vLLM-like) and TEI server from
+``loadtests.fakeservers`` with a capacity model (slots; latency = 300 ms + prompt
+tokens / prefill rate + ms per output token), ingests cold (empty caches) through
+the in-process host, and prints:
+
+* wall: first document in to last report out;
+* floor: the chat server's busy slot-seconds / its slots (``fakeserver_busy_seconds_total``:
+  every slot busy from the first call to the last) — no client can beat it;
+* ratio = wall / floor, and utilisation = busy / (wall x slots);
+* calls by task (read from the requests the server received) and tokens.
+
+Scenarios: (a) a generated 250-slide deck in DEEP with 16 slots at 10 and 40 ms per
+output token; (b) a backlog of real documents from the corpus, triage choosing tiers,
+16 slots; (c) the same backlog with 64 slots. The client's router config gets the
+server's slot count as the endpoint's ``concurrency`` (what an operator writes for
+vLLM's ``max_num_seqs``). Results go to bench-results/backends.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+if __package__ in (None, ""):  # run as a script: make `loadtests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loadtests.fakeservers import ChatServer, LatencyModel, TeiServer  # noqa: E402
+from osmose.config import Settings  # noqa: E402
+from osmose.hosts.inprocess import InProcessPipeline  # noqa: E402
+from osmose.models.config import default_router_text  # noqa: E402
+from osmose.pipeline import tier_from_name  # noqa: E402
+from osmose.samples import build_large_deck  # noqa: E402
+
+BASE_S = 0.3  # per-request overhead of the simulated server (scheduling, first token)
+PREFILL_TPS = 10_000.0
+
+
+def _task_of(body: dict[str, Any]) -> str:
+    fmt = body.get("response_format") or {}
+    name = (fmt.get("json_schema") or {}).get("name", "")
+    if name == "osmose_concepts":
+        return "concept_extraction"
+    if name == "osmose_relations":
+        return "relation_typing"
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list) and any(p.get("type") == "image_url" for p in content):
+            return "vision_summary"
+    return name or "other"
+
+
+def _router_file(directory: Path, slots: int) -> Path:
+    """The shipped router config with the LLM endpoints' concurrency set to the server's slots."""
+    raw = yaml.safe_load(default_router_text())
+    raw["endpoints"]["llm"]["concurrency"] = slots
+    raw["endpoints"]["vision"]["concurrency"] = max(1, slots // 2)
+    path = directory / "router.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+async def _ingest(files: list[Path], settings: Settings, tier: str | None) -> tuple[list[Any], float]:
+    async with InProcessPipeline(settings) as pipeline:
+        pipeline.stages  # noqa: B018 - open stores and model clients before the clock starts
+        t0 = time.perf_counter()
+        reports = [r async for r in pipeline.ingest(files, tenant="bench", tier=tier_from_name(tier))]
+        return reports, time.perf_counter() - t0
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process (the pipeline and the fake servers' threads, which are light)
+    and of its finished children (LibreOffice converting and rendering)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, ms_per_token: float,
+                 tei_slots: int = 4) -> dict[str, Any]:
+    latency = LatencyModel(base_s=BASE_S, prefill_tps=PREFILL_TPS, decode_tps=1000.0 / ms_per_token)
+    with tempfile.TemporaryDirectory() as tmp, \
+            ChatServer(slots=slots, latency=latency) as llm, TeiServer(slots=tei_slots) as tei:
+        assert isinstance(llm, ChatServer) and isinstance(tei, TeiServer)
+        settings = Settings.from_env().with_overrides(
+            data_dir=Path(tmp) / "data", llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
+            router_config=_router_file(Path(tmp), slots))
+        cpu0 = _cpu_seconds()
+        reports, wall = asyncio.run(_ingest(files, settings, tier))
+        cpu = _cpu_seconds() - cpu0
+        chat, emb = llm.scrape(), tei.scrape()
+        calls = Counter(_task_of(body) for body in llm.log)
+    busy = chat["fakeserver_busy_seconds_total"]
+    floor = busy / slots
+    tei_floor = emb["fakeserver_busy_seconds_total"] / tei_slots
+    failed = [r for r in reports if r.status != "ok"]
+    tiers = Counter(r.tier or "-" for r in reports)
+    result = {
+        "scenario": name, "files": len(files), "failed": len(failed), "tiers": dict(tiers),
+        "slides": sum(r.slides for r in reports), "slots": slots, "ms_per_token": ms_per_token,
+        "wall_s": round(wall, 2), "floor_s": round(floor, 2), "ratio": round(wall / floor, 2) if floor else None,
+        "utilisation": round(busy / (wall * slots), 3) if wall else None,
+        "busy_s": round(busy, 2), "tei_floor_s": round(tei_floor, 2),
+        "calls": dict(sorted(calls.items())), "embed_requests": int(emb.get("te_request_success", 0)),
+        "prompt_tokens": int(chat.get("vllm:prompt_tokens_total", 0)),
+        "output_tokens": int(chat.get("vllm:generation_tokens_total", 0)),
+        "peak_running": int(chat.get("fakeserver_peak_requests_running", 0)),
+        "cpu_s": round(cpu, 1),
+        "concepts": sum(r.concepts for r in reports), "relations": sum(r.relations for r in reports),
+        "chunks": sum(r.chunks for r in reports),
+        "stage_s": {k: round(sum(r.seconds.get(k, 0.0) for r in reports), 1)
+                    for k in dict.fromkeys(k for r in reports for k in r.seconds)},
+    }
+    for r in failed:
+        print(f"  ! {Path(r.file).name}: {r.error}", file=sys.stderr)
+    _print_row(result)
+    return result
+
+
+HEADER = (f"  {'scenario':<30}{'files':>6}{'slides':>7}{'slots':>6}{'ms/tok':>7}{'wall s':>8}{'floor s':>8}"
+          f"{'ratio':>7}{'util':>6}{'peak':>5}{'cpu s':>7}  calls (task: n), tokens in/out")
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    calls = ", ".join(f"{k.split('_')[0]}: {v}" for k, v in r["calls"].items())
+    print(f"  {r['scenario']:<30}{r['files']:>6}{r['slides']:>7}{r['slots']:>6}{r['ms_per_token']:>7g}"
+          f"{r['wall_s']:>8.1f}{r['floor_s']:>8.1f}{r['ratio'] or 0:>7.2f}{r['utilisation'] or 0:>6.2f}"
+          f"{r['peak_running']:>5}{r['cpu_s']:>7.1f}  {calls}; embed: {r['embed_requests']}; "
+          f"{r['prompt_tokens']}/{r['output_tokens']} tok", flush=True)
+    print("      stage seconds (summed over documents): "
+          + ", ".join(f"{k} {v:g}" for k, v in r["stage_s"].items()), flush=True)
+
+
+def backlog(corpus: Path, count: int) -> list[Path]:
+    """`count` documents, pptx and pdf alternating (sorted by name), so the backlog mixes both."""
+    pptx = sorted(p for p in corpus.glob("pptx/*") if p.is_file())
+    pdf = sorted(p for p in corpus.glob("pdf/*") if p.is_file())
+    mixed = [p for pair in zip(pptx, pdf, strict=False) for p in pair]
+    mixed += pptx[len(pdf):] + pdf[len(pptx):]
+    return mixed[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument("--slides", type=int, default=250)
+    parser.add_argument("--documents", type=int, default=26, help="backlog size (scenarios b and c)")
+    parser.add_argument("--only", default="a10,a40,b40,b10,c40", help="comma-separated: a10,a40,b40,b10,c40")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    results = []
+    print(HEADER)
+    with tempfile.TemporaryDirectory() as tmp:
+        deck = build_large_deck(Path(tmp) / f"deck-{args.slides}.pptx", args.slides)
+        for ms in (10, 40):
+            if f"a{ms}" in wanted:
+                results.append(run_scenario(f"(a) {args.slides}-slide deck DEEP", [deck], tier="deep", slots=16,
+                                            ms_per_token=ms))
+    files = backlog(args.corpus, args.documents)
+    if files:
+        for key, slots, ms in (("b40", 16, 40), ("b10", 16, 10), ("c40", 64, 40), ("c10", 64, 10)):
+            if key in wanted:
+                results.append(run_scenario(f"({key[0]}) backlog, triage tiers", files, tier=None, slots=slots,
+                                            ms_per_token=ms))
+    elif wanted & {"b40", "b10", "c40", "c10"}:
+        print(f"  no corpus at {args.corpus}: backlog scenarios skipped")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "backends.json").write_text(json.dumps(results, indent=2))
+    print(f"\nresults written to {args.out / 'backends.json'} (cpu s: this process and its children, {os.cpu_count()} cores; load average then: {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The streamed in-process run (embedder alongside the extractor, documents ordered on the backends)
+writes exactly what the staged run writes: same graph, same vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.fakeservers import ChatServer, LatencyModel, TeiServer
+from osmose.config import Settings
+from osmose.hosts.inprocess import InProcessPipeline
+from osmose.samples import build_large_deck
+from osmose.v1 import document_pb2 as pb
+from osmose.v1 import pipeline_pb2 as ppb
+from tests.unit.models.backends import write_router
+
+pytestmark = pytest.mark.anyio
+
+
+async def _written(settings: Settings, deck: Path, *, streaming: bool) -> tuple[ppb.WorkItem, dict[str, float]]:
+    """The work item the persister wrote, and the stage seconds."""
+    seen: list[ppb.WorkItem] = []
+    async with InProcessPipeline(settings, streaming=streaming) as pipeline:
+        persister = pipeline.stages["persister"]
+        write = persister.process
+
+        async def capture(item: ppb.WorkItem) -> ppb.WorkItem:
+            copy = ppb.WorkItem()
+            copy.CopyFrom(item)
+            seen.append(copy)
+            return await write(item)
+
+        persister.process = capture  # type: ignore[method-assign]
+        report = await pipeline.ingest_one(deck, tenant="acme", tier=pb.TIER_DEEP)
+    assert report.status == "ok", report.error
+    assert len(seen) == 1
+    return seen[0], report.seconds
+
+
+async def test_streamed_run_writes_the_staged_runs_graph_and_vectors(tmp_path: Path) -> None:
+    deck = build_large_deck(tmp_path / "deck.pptx", 40)
+    with ChatServer(latency=LatencyModel(time_scale=0)) as llm, TeiServer(latency=LatencyModel(time_scale=0)) as tei:
+        def settings(name: str) -> Settings:
+            return Settings(data_dir=tmp_path / name, llm_url=llm.openai_url, vision_url=llm.openai_url,
+                            tei_url=tei.url, router_config=write_router(tmp_path / f"{name}.yaml", llm="${llm_url}", packing="load",
+                                                                         vision="${vision_url}", tei="${tei_url}"))
+
+        staged, staged_seconds = await _written(settings("staged"), deck, streaming=False)
+        staged_requests = llm.chat_requests + tei.embed_requests
+        streamed, streamed_seconds = await _written(settings("streamed"), deck, streaming=True)
+        streamed_requests = llm.chat_requests + tei.embed_requests - staged_requests
+
+    assert staged.concepts and staged.chunks and any(r.kind == pb.RELATION_KIND_TYPED for r in staged.relations)
+    for field in ("concepts", "relations", "merges", "chunks", "segments", "counters", "warnings"):
+        assert getattr(streamed, field) == getattr(staged, field), field
+    assert [c.vector for c in streamed.chunks] == [c.vector for c in staged.chunks]
+    # Same extraction work; the miner's look-ahead may have asked a relation question (or embedded
+    # a concept name) that the final concepts changed: a call, never a result. Every request is
+    # accounted for.
+    a, b = staged.model_usage.by_task["concept_extraction"], streamed.model_usage.by_task["concept_extraction"]
+    assert (a.calls, a.prompt_tokens, a.output_tokens) == (b.calls, b.prompt_tokens, b.output_tokens)
+    for task in ("relation_typing", "embedding"):
+        assert streamed.model_usage.by_task[task].calls >= staged.model_usage.by_task[task].calls, task
+    assert (staged.model_usage.total.calls, streamed.model_usage.total.calls) == (staged_requests, streamed_requests)
+    assert set(streamed_seconds) == set(staged_seconds)  # the embedder ran (alongside) and is timed
+
+
+async def test_documents_in_flight_follow_the_backends_slots(tmp_path: Path) -> None:
+    offline = InProcessPipeline(Settings(data_dir=tmp_path / "offline"))
+    assert offline.max_in_flight == 2
+    await offline.close()
+    router = write_router(tmp_path / "r.yaml", llm="http://127.0.0.1:9", vision="", tei="")
+    online = InProcessPipeline(Settings(data_dir=tmp_path / "online", llm_url="http://127.0.0.1:9",
+                                        router_config=router))
+    slots = online.resources.models.config.chat_slots  # type: ignore[union-attr]
+    assert slots >= 4 and online.max_in_flight == max(2, -(-slots // 2))  # documents_per_slot 0.5
+    assert InProcessPipeline(Settings(data_dir=tmp_path / "fixed"), max_in_flight=5).max_in_flight == 5
+    await online.close()
