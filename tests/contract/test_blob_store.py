@@ -390,3 +390,22 @@ def test_s3_unfinished_uploads_of_a_dead_writer_are_aborted(s3_client: Any) -> N
     assert pending() == [upload["UploadId"]]
     assert store.remove_scratch(3600) == 0          # started a moment ago: perhaps still running
     assert store.remove_scratch(-60) == 1 and pending() == []
+
+
+def test_erasing_a_tenant_deletes_the_blobs_only_it_claimed(harness: Harness) -> None:
+    """Blobs are shared by content, so erasure goes by the ownership index: a tenant's claims are
+    forgotten, and a blob is deleted only when no other tenant claims it. Idempotent."""
+    store = harness.store
+    mine, shared, theirs = (store.put(random_bytes(3000, seed=s)) for s in (11, 12, 13))
+    for ref in (mine, shared):
+        store.claim(ref, "acme")
+        store.claim(ref, "acme")               # claiming again changes nothing
+    for ref in (shared, theirs):
+        store.claim(ref, "globex")
+    assert store.erase_tenant("acme") == 1
+    assert not store.exists(mine) and store.exists(shared) and store.exists(theirs)
+    assert store.erase_tenant("acme") == 0    # idempotent
+    assert store.erase_tenant("globex") == 2  # now nobody uses the shared one
+    assert harness.stored() == []
+    with pytest.raises(ValueError, match="not a tenant name"):
+        store.claim(mine, "../escape")

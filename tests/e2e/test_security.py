@@ -45,6 +45,7 @@ class Deployment:
         (root / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "test", "use": "sig"}]}))
         self.port, self.internal_port, self.health_port = free_ports(3)
         self.prefix, self.bootstrap = prefix, bootstrap
+        self.blobs = root / "data" / "blobs"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
         env.update(OSMOSE_KAFKA_BOOTSTRAP=bootstrap, OSMOSE_TOPIC_PREFIX=prefix, OSMOSE_DATA_DIR=str(root / "data"),
                    OSMOSE_TLS_CERT=str(self.certs / "server.pem"), OSMOSE_TLS_KEY=str(self.certs / "server-key.pem"),
@@ -137,6 +138,9 @@ async def test_tenants_are_enforced_from_the_credential(deployment: Deployment, 
     async with deployment.client(key="admin") as admin:
         erased = await admin.delete_tenant("alpha")
         assert erased.documents == 1 and erased.chunks > 0
+        assert erased.blobs >= 1                                                  # the deck nobody else sent
+        assert not any(p.name.startswith(submitted.doc_id) for p in (deployment.blobs / "sha256").rglob("*"))
+        assert not (deployment.blobs / "owners" / "alpha").exists()
         assert (await admin.delete_tenant("alpha")).documents == 0                # idempotent
         assert not any((await admin.stats()).get("alpha", {}).values())
     async with deployment.client(key="alpha") as alpha:

@@ -79,7 +79,10 @@ def delete(server: str, tenant: str | None, doc_id: str | None, all_of_tenant: b
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps({"tenant": response.tenant, "documents": response.documents,
-                               "chunks": response.chunks}))
+                               "chunks": response.chunks, "cache_entries": response.cache_entries,
+                               "blobs": response.blobs}))
     else:
-        click.echo(f"erased {response.documents} document(s) and {response.chunks} chunk(s) of tenant "
+        extra = (f", {response.cache_entries} cache entries and {response.blobs} stored file(s)"
+                 if response.cache_entries or response.blobs else "")
+        click.echo(f"erased {response.documents} document(s) and {response.chunks} chunk(s){extra} of tenant "
                    f"{response.tenant}")

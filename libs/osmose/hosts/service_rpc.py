@@ -137,9 +137,10 @@ class QueryServicer(sgrpc.QueryServiceServicer):
             if not request.tenant:
                 raise PermissionDeniedError("missing-tenant: name the tenant to delete")
             response = await erase_tenant(graph=self.resources.graph, vectors=self.resources.vectors,
-                                          tenant=request.tenant, caches=self.resources.cache_erasers())
+                                          tenant=request.tenant, caches=self.resources.cache_erasers(),
+                                          blobs=self.resources.blobs.erase_tenant)
             audit("delete-tenant", principal, tenant=request.tenant, documents=response.documents,
-                  chunks=response.chunks, cache_entries=response.cache_entries)
+                  chunks=response.chunks, cache_entries=response.cache_entries, blobs=response.blobs)
             return response
 
         return await self._run(context, delete)

@@ -5,6 +5,7 @@ finished by repeating the call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from osmose.stores.graph import GraphStore
@@ -21,9 +22,11 @@ async def erase_document(*, graph: GraphStore, vectors: VectorStore, tenant: str
 
 
 async def erase_tenant(*, graph: GraphStore, vectors: VectorStore, tenant: str,
-                       caches: Sequence[Callable[[str], int]] = ()) -> spb.DeleteResponse:
+                       caches: Sequence[Callable[[str], int]] = (),
+                       blobs: Callable[[str], int] | None = None) -> spb.DeleteResponse:
     """Every document of `tenant`, then its entries in `caches` (each called with the tenant:
-    :meth:`osmose.embeddings.cached.CachedEmbeddings.erase`, :meth:`osmose.models.ModelRuntime.erase`)."""
+    :meth:`osmose.embeddings.cached.CachedEmbeddings.erase`, :meth:`osmose.models.ModelRuntime.erase`),
+    then the claim-check blobs only it used (`blobs`: :meth:`BlobStore.erase_tenant`)."""
     total = spb.DeleteResponse(tenant=tenant)
     for doc_id in await graph.document_ids(tenant):
         one = await erase_document(graph=graph, vectors=vectors, tenant=tenant, doc_id=doc_id)
@@ -31,4 +34,6 @@ async def erase_tenant(*, graph: GraphStore, vectors: VectorStore, tenant: str,
         total.chunks += one.chunks
     for erase in caches:
         total.cache_entries += erase(tenant)
+    if blobs is not None:
+        total.blobs = await asyncio.to_thread(blobs, tenant)
     return total

@@ -16,8 +16,10 @@ from osmose.bus.blobs.protocol import (
     REF_PREFIX,
     BlobInfo,
     blob_key,
+    claim_keys,
     digest_of,
     is_blob_ref,
+    owner_prefix,
     ref_of_key,
     scratch_file,
 )
@@ -195,6 +197,38 @@ class LocalBlobStore:
                     path.unlink()
                     removed += 1
         return removed
+
+    def claim(self, ref: str, tenant: str) -> None:
+        try:
+            for key in claim_keys(ref, tenant):
+                marker = self.root / key
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+        except OSError as exc:
+            raise BlobStoreUnavailableError(f"cannot record a claim of {ref} under {self.root}: {exc}") from exc
+
+    def erase_tenant(self, tenant: str) -> int:
+        owned = self.root / owner_prefix(tenant)
+        deleted = 0
+        for marker in sorted(owned.glob("*")) if owned.is_dir() else []:
+            ref = REF_PREFIX + marker.name
+            if not is_blob_ref(ref):
+                continue
+            _, by_blob = claim_keys(ref, tenant)
+            (self.root / by_blob).unlink(missing_ok=True)
+            claimants = (self.root / by_blob).parent
+            if not any(claimants.iterdir()) if claimants.is_dir() else True:
+                with contextlib.suppress(OSError):
+                    claimants.rmdir()
+                try:
+                    self.path(ref).unlink()
+                    deleted += 1
+                except FileNotFoundError:
+                    pass
+            marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            owned.rmdir()
+        return deleted
 
     @contextlib.contextmanager
     def local_file(self, ref: str, *, name: str) -> Iterator[Path]:

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from osmose.bus.exceptions import BlobNotFoundError
 
-__all__ = ["REF_PREFIX", "BlobInfo", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "ref_of_key",
+__all__ = ["REF_PREFIX", "claim_keys", "owner_prefix", "claims_prefix", "BlobInfo", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "ref_of_key",
            "scratch_file"]
 
 REF_PREFIX = "sha256:"
@@ -42,6 +42,28 @@ def blob_key(ref: str) -> str:
     """The blob's key relative to a store's root (a folder or a bucket prefix)."""
     digest = digest_of(ref)
     return f"sha256/{digest[:2]}/{digest}"
+
+
+def _checked_tenant(tenant: str) -> str:
+    if not tenant or "/" in tenant or tenant in (".", "..") or any(ord(c) < 32 for c in tenant):
+        raise ValueError(f"not a tenant name for the blob ownership index: {tenant!r}")
+    return tenant
+
+
+def owner_prefix(tenant: str) -> str:
+    """Where a tenant's claims are listed: ``owners/<tenant>/<digest>`` (one empty object each)."""
+    return f"owners/{_checked_tenant(tenant)}/"
+
+
+def claims_prefix(ref: str) -> str:
+    """Where a blob's claimants are listed: ``claims/<digest>/<tenant>``."""
+    return f"claims/{digest_of(ref)}/"
+
+
+def claim_keys(ref: str, tenant: str) -> tuple[str, str]:
+    """The two marker keys of one claim: by tenant (erasure lists them) and by blob (erasure
+    checks whether another tenant still uses the blob before deleting it)."""
+    return owner_prefix(tenant) + digest_of(ref), claims_prefix(ref) + _checked_tenant(tenant)
 
 
 def ref_of_key(key: str) -> str | None:
@@ -121,4 +143,13 @@ class BlobStore(Protocol):
     def remove_scratch(self, older_than_s: float) -> int:
         """Remove what writes that died left behind (temporary files, unfinished uploads)
         older than `older_than_s`; how many."""
+        ...
+
+    def claim(self, ref: str, tenant: str) -> None:
+        """Record that `tenant` uses the blob (the ownership index erasure reads)."""
+        ...
+
+    def erase_tenant(self, tenant: str) -> int:
+        """Forget `tenant`'s claims and delete the blobs no other tenant claims; how many
+        blobs were deleted. Idempotent."""
         ...

@@ -41,7 +41,17 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from osmose.bus.blobs.protocol import REF_PREFIX, BlobInfo, blob_key, is_blob_ref, ref_of_key, scratch_file
+from osmose.bus.blobs.protocol import (
+    REF_PREFIX,
+    BlobInfo,
+    blob_key,
+    claim_keys,
+    claims_prefix,
+    is_blob_ref,
+    owner_prefix,
+    ref_of_key,
+    scratch_file,
+)
 from osmose.bus.exceptions import (
     BlobNotFoundError,
     BlobStoreConfigurationError,
@@ -305,6 +315,34 @@ class S3BlobStore:
             s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
         self._call(f"ABORT {key}", abort)
+
+    def claim(self, ref: str, tenant: str) -> None:
+        for key in claim_keys(ref, tenant):
+            self._call(f"PUT {key}", lambda s3, k=key: s3.put_object(Bucket=self.bucket, Key=self.prefix + k, Body=b""))
+
+    def _keys(self, prefix: str) -> list[str]:
+        def pages(s3: Any) -> list[dict[str, Any]]:
+            return list(s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix))
+
+        return [obj["Key"][len(self.prefix):] for page in self._call(f"LIST {prefix}", pages)
+                for obj in page.get("Contents", ())]
+
+    def erase_tenant(self, tenant: str) -> int:
+        deleted = 0
+        for key in self._keys(owner_prefix(tenant)):
+            ref = REF_PREFIX + key.rsplit("/", 1)[-1]
+            if not is_blob_ref(ref):
+                continue
+            by_tenant, by_blob = claim_keys(ref, tenant)
+            self._delete_key(by_blob)
+            if not self._keys(claims_prefix(ref)) and self._head(ref) is not None:   # nobody else uses it
+                self._delete_key(blob_key(ref))
+                deleted += 1
+            self._delete_key(by_tenant)
+        return deleted
+
+    def _delete_key(self, key: str) -> None:
+        self._call(f"DELETE {key}", lambda s3: s3.delete_object(Bucket=self.bucket, Key=self.prefix + key))
 
     @contextlib.contextmanager
     def local_file(self, ref: str, *, name: str) -> Iterator[Path]:
