@@ -36,9 +36,16 @@ Shutdown (:meth:`StageConsumer.stop`):
 4. close the consumer, which leaves the group, so its partitions move to another
    replica at once instead of after the session timeout.
 
-A handler that raises is a fatal error of the process (the handler deals with
+A handler that raises is a fatal error of the consumer (the handler deals with
 message-level failures itself: retries, dead letters): the message stays
-uncommitted, ``on_fatal`` is called and the host exits so it is restarted.
+uncommitted and ``on_fatal`` is called; the host stops this consumer and starts a new
+one (it leaves and rejoins the group, so the message is delivered again), or exits
+after too many restarts.
+
+Backpressure: while ``blocked()`` is true (the stage waits for a dependency that is
+down, see :mod:`osmose.hosts.service_worker`) no queued message is started and every
+partition is paused; offsets stay where they are and poll() keeps the membership
+alive. Fetching resumes when it turns false.
 """
 
 from __future__ import annotations
@@ -97,7 +104,8 @@ class StageConsumer:
     """Consumes the input topics of one stage in the group ``<prefix>.<stage>``."""
 
     def __init__(self, *, config: BusConfig, stage: str, handler: Handler, max_in_flight: int = 2,
-                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 blocked: Callable[[], bool] | None = None) -> None:
         self.config = config
         self.stage = stage
         self.handler = handler
@@ -106,6 +114,7 @@ class StageConsumer:
         self._priority_of = {topic: priority for priority, topic in self.topics.items()}
         self.max_in_flight = max_in_flight
         self.on_fatal = on_fatal or (lambda exc: None)
+        self.blocked = blocked or (lambda: False)
         self.lanes: Lanes[Delivery] = Lanes(max_in_flight)
         self.tracker: OffsetTracker[tuple[str, int]] = OffsetTracker()
         self.ready = asyncio.Event()
@@ -130,7 +139,7 @@ class StageConsumer:
 
     def _wake(self) -> None:
         """Start as many queued messages as the lanes allow (runs on the loop)."""
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self.blocked():
             picked = self.lanes.pop_startable()
             if picked is None:
                 return
@@ -232,7 +241,7 @@ class StageConsumer:
         assigned = consumer.assignment()
         if not assigned:
             return
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self.blocked():
             want = dict.fromkeys(assigned, False)
         else:
             high_tps = [tp for tp in assigned if self._priority_of[tp.topic] == HIGH]
