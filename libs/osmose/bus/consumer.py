@@ -201,32 +201,27 @@ class StageConsumer:
             for topic in self.topics.values():   # metadata first, so the first assignment is not empty
                 consumer.partitions_for_topic(topic)
             consumer.subscribe(list(self.topics.values()), listener=_listener(self, loop))
+            outage: float | None = None
             while not self._closing.is_set():
-                self._flow(consumer)
-                self._commit(consumer)                                  # 4.
-                busy = self.lanes.queued() or self.tracker.running() or self.tracker.committable()
-                batches = poll(consumer, _BUSY_POLL_MS if busy else _IDLE_POLL_MS)
-                fetched = 0
-                for tp, records in batches.items():
-                    priority = self._priority_of[tp.topic]
-                    for record in records:
-                        key = (tp.topic, tp.partition)
-                        self.tracker.add(key, record.offset)            # 1.
-                        self.lag.fetched(key, record.offset, record.timestamp if record.timestamp is not None else -1)
-                        self.lanes.push(priority, Delivery(
-                            topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
-                            value=record.value, headers=list(record.headers or []), priority=priority,
-                            timestamp_ms=record.timestamp if record.timestamp is not None else -1))
-                        fetched += 1
-                if fetched:
-                    loop.call_soon_threadsafe(self._wake)
-                if self.lag.due():
-                    self.lag.sample(consumer, self.tracker.oldest_pending)
+                try:
+                    self._round(consumer, loop)
+                except Exception as exc:   # the broker gone: ride it out for a while, then fail (restart)
+                    if not _transient(exc):
+                        raise
+                    now = time.monotonic()
+                    outage = outage or now
+                    if now - outage > _OUTAGE_S:
+                        raise
+                    logger.warning("%s: the broker does not answer (%s: %s); polling on", self.stage,
+                                   type(exc).__name__, exc)
+                    self._closing.wait(1.0)
+                    continue
+                outage = None
             self._final_commit(consumer)                                # shutdown 3.
         except BaseException as exc:
             self._error = translate(exc, f"consumer of {self.stage}", self.config) if isinstance(
                 exc, Exception) else exc
-            logger.critical("consumer of %s stopped: %s", self.stage, self._error)
+            logger.critical("consumer of %s stopped: %s", self.stage, self._error, exc_info=exc)
             loop.call_soon_threadsafe(self.on_fatal, self._error)
         finally:
             self.lag.close()
@@ -235,6 +230,29 @@ class StageConsumer:
                     consumer.close(autocommit=False)                    # shutdown 4.: leave the group
                 except Exception:
                     logger.exception("closing the consumer of %s failed", self.stage)
+
+    def _round(self, consumer: KafkaConsumer, loop: asyncio.AbstractEventLoop) -> None:
+        """One round of the consumer thread: flow control, commit, poll, hand over, lag."""
+        self._flow(consumer)
+        self._commit(consumer)                                  # 4.
+        busy = self.lanes.queued() or self.tracker.running() or self.tracker.committable()
+        batches = poll(consumer, _BUSY_POLL_MS if busy else _IDLE_POLL_MS)
+        fetched = 0
+        for tp, records in batches.items():
+            priority = self._priority_of[tp.topic]
+            for record in records:
+                key = (tp.topic, tp.partition)
+                self.tracker.add(key, record.offset)            # 1.
+                self.lag.fetched(key, record.offset, record.timestamp if record.timestamp is not None else -1)
+                self.lanes.push(priority, Delivery(
+                    topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
+                    value=record.value, headers=list(record.headers or []), priority=priority,
+                    timestamp_ms=record.timestamp if record.timestamp is not None else -1))
+                fetched += 1
+        if fetched:
+            loop.call_soon_threadsafe(self._wake)
+        if self.lag.due():
+            self.lag.sample(consumer, self.tracker.oldest_pending)
 
     def _flow(self, consumer: KafkaConsumer) -> None:
         """Pause or resume partitions so fetching follows the lanes."""
@@ -280,6 +298,18 @@ class StageConsumer:
             return False
         self.tracker.committed(points)
         return True
+
+
+#: how long the consumer thread rides out a broker that does not answer before it fails
+_OUTAGE_S = 300.0
+
+
+def _transient(exc: BaseException) -> bool:
+    """A broker that does not answer (for now), as opposed to a bug or a configuration error."""
+    from kafka import errors as kerr
+
+    return isinstance(exc, kerr.KafkaConnectionError | kerr.KafkaTimeoutError | kerr.NoBrokersAvailable) or (
+        isinstance(exc, kerr.KafkaError) and bool(getattr(exc, "retriable", False)))
 
 
 def _cooperative_sticky() -> type:
