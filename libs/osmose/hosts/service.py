@@ -290,7 +290,7 @@ class ServiceHost:
         last: dict[str, int] = {}
         while True:
             why = self.not_ready(bus)
-            status = {"": not_serving if why else serving}
+            status: dict[str, int] = {"": not_serving if why else serving}
             for name in names:
                 stage = next((s for s, service in services.items() if service == name), None)
                 down = stage in why if stage else bus.broker_down_since is not None   # the APIs: the broker
