@@ -38,6 +38,7 @@ from osmose.hosts.service import LIVENESS
 from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE
 from osmose.v1 import envelope_pb2 as epb
+from osmose.v1 import services_pb2 as spb
 from tests.e2e.cluster import STAGES, broker_reachable, delete_topics, free_ports, health_status
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import OSMOSE, REPO
@@ -48,7 +49,8 @@ FULL = os.environ.get("OSMOSE_CHAOS") == "full"
 DOCS = 8 if FULL else 6
 OUTAGE_S = {"broker": 45, "neo4j": 60, "tei": 120, "redis": 30, "blob": 30} if FULL else \
     {"broker": 15, "neo4j": 20, "tei": 20, "redis": 10, "blob": 10}
-KILL_WAVES = 6 if FULL else 1
+# full: every stage but the front door (its clients reconnect; the other waves cover the commit protocol)
+KILL_VICTIMS = ["vision", "extractor", "embedder", "miner", "persister", "persister2"] if FULL else ["embedder"]
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 PROCESSES = [*STAGES, "persister2"]
 MAX_DELIVERIES = 3
@@ -421,18 +423,42 @@ async def test_clean_run(suite: Suite) -> None:
     assert suite.clean["documents"] == DOCS
 
 
-async def test_kill_9_of_busy_stages(suite: Suite) -> None:
+@pytest.mark.parametrize("victim", KILL_VICTIMS)
+async def test_kill_9_of_a_busy_stage(suite: Suite, victim: str) -> None:
+    """A burst per wave; the victim is killed (SIGKILL to its process group) as soon as the job
+    events show its stage holding one of the burst's documents, then restarted."""
+    stage = "persister" if victim == "persister2" else victim
+
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
-        victims = [s for s in PROCESSES if s != "triage"][:KILL_WAVES] if KILL_WAVES > 1 else ["embedder"]
-        for victim in victims:
-            stage = "persister" if victim == "persister2" else victim
-            await _until_entered(suite, job_ids, {stage})
-            suite.cluster.kill9(victim)
-            suite.cluster.start(victim)
-            await asyncio.to_thread(suite.cluster.wait_serving, [victim])
+        await _watch_entered(suite, job_ids, stage)
+        suite.cluster.kill9(victim)
+        suite.cluster.start(victim)
+        await asyncio.to_thread(suite.cluster.wait_serving, [victim])
         yield
 
-    await _run(suite, f"kill -9 busy stage x{KILL_WAVES}", inject)
+    await _run(suite, f"kill -9 {victim} (busy)", inject)
+
+
+async def _watch_entered(suite: Suite, job_ids: list[str], stage: str | set[str], timeout_s: float = 180) -> None:
+    """Returns when the job-event stream shows `stage` (one of them) entering one of the jobs."""
+    stages = {stage} if isinstance(stage, str) else stage
+    holding: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_event(event: spb.JobEvent) -> None:
+        if event.event == epb.JOB_EVENT_ENTERED and event.stage in stages and not holding.done():
+            holding.set_result(None)
+
+    async with ServiceClient(suite.cluster.front_door) as client:
+        watchers = [asyncio.create_task(client.watch(j, on_event=on_event, timeout_s=timeout_s)) for j in job_ids]
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not holding.done() and not all(w.done() for w in watchers):
+                    await asyncio.wait([holding, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+    assert holding.done(), f"{sorted(stages)} entered none of the jobs"
 
 
 async def test_tei_down_then_back(suite: Suite) -> None:
@@ -440,7 +466,7 @@ async def test_tei_down_then_back(suite: Suite) -> None:
     seen: dict[str, bool] = {}
 
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
-        await _until_entered(suite, job_ids, {"extractor", "embedder"})
+        await _watch_entered(suite, job_ids, {"extractor", "embedder"})
         suite.cluster.stop_tei()
         deadline = time.monotonic() + OUTAGE_S["tei"]
         port = suite.cluster.ports["embedder"]
@@ -463,7 +489,7 @@ async def test_tei_down_then_back(suite: Suite) -> None:
 
 async def test_broker_stopped_mid_burst(suite: Suite) -> None:
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
-        await _until_entered(suite, job_ids, {"vision", "extractor", "embedder"})
+        await _watch_entered(suite, job_ids, {"vision", "extractor", "embedder"})
         await asyncio.to_thread(suite.services.run, "kafka.sh", "down")
         await asyncio.sleep(OUTAGE_S["broker"])
         await asyncio.to_thread(suite.services.run, "kafka.sh", "up")
@@ -475,7 +501,7 @@ async def test_broker_stopped_mid_burst(suite: Suite) -> None:
 @pytest.mark.skipif(not FULL, reason="full suite only (make chaos)")
 async def test_neo4j_stopped(suite: Suite) -> None:
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
-        await _until_entered(suite, job_ids, {"embedder", "miner"})
+        await _watch_entered(suite, job_ids, {"embedder", "miner"})
         await asyncio.to_thread(suite.services.run, "neo4j.sh", "down")
         await asyncio.sleep(OUTAGE_S["neo4j"])
         await asyncio.to_thread(suite.services.run, "neo4j.sh", "up")
@@ -491,7 +517,7 @@ async def test_redis_stopped(suite: Suite) -> None:
 
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
         assert suite.redis is not None and suite.cluster.redis_url
-        await _until_entered(suite, job_ids, {"extractor", "embedder"})
+        await _watch_entered(suite, job_ids, {"extractor", "embedder"})
         suite.redis.kill()
         suite.redis.wait(10)
         await asyncio.sleep(OUTAGE_S["redis"])
@@ -508,7 +534,7 @@ async def test_blob_folder_full(suite: Suite) -> None:
     filler = suite.cluster.blob_dir / "filler"
 
     async def inject(job_ids: list[str]) -> AsyncIterator[None]:
-        await _until_entered(suite, job_ids, {"triage", "vision"})
+        await _watch_entered(suite, job_ids, {"triage", "vision"})
         with contextlib.suppress(OSError), filler.open("wb") as fh:   # ENOSPC ends it: the filesystem is full
             while True:
                 fh.write(b"\0" * (1 << 20))
