@@ -195,9 +195,17 @@ class StageConsumer:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         consumer = None
         try:
-            consumer = new_consumer(self.config, group=self.group, max_poll_records=self.max_in_flight,
-                                    client_id=f"{self.config.client_id}-{self.stage}",
-                                    partition_assignment_strategy=(_cooperative_sticky(),))
+            started = time.monotonic()
+            while consumer is None:   # a broker that does not answer yet: keep trying for a while
+                try:
+                    consumer = new_consumer(self.config, group=self.group, max_poll_records=self.max_in_flight,
+                                            client_id=f"{self.config.client_id}-{self.stage}",
+                                            partition_assignment_strategy=(_cooperative_sticky(),))
+                except Exception as exc:
+                    if not _transient(exc) or time.monotonic() - started > _OUTAGE_S or self._closing.is_set():
+                        raise
+                    logger.warning("%s: cannot reach the broker yet (%s); trying again", self.stage, exc)
+                    self._closing.wait(2.0)
             for topic in self.topics.values():   # metadata first, so the first assignment is not empty
                 consumer.partitions_for_topic(topic)
             consumer.subscribe(list(self.topics.values()), listener=_listener(self, loop))
@@ -308,8 +316,11 @@ def _transient(exc: BaseException) -> bool:
     """A broker that does not answer (for now), as opposed to a bug or a configuration error."""
     from kafka import errors as kerr
 
-    return isinstance(exc, kerr.KafkaConnectionError | kerr.KafkaTimeoutError | kerr.NoBrokersAvailable) or (
-        isinstance(exc, kerr.KafkaError) and bool(getattr(exc, "retriable", False)))
+    from osmose.bus.exceptions import BusUnavailableError
+
+    if isinstance(exc, BusUnavailableError | kerr.KafkaConnectionError | kerr.KafkaTimeoutError):
+        return True
+    return isinstance(exc, kerr.KafkaError) and bool(getattr(exc, "retriable", False))
 
 
 def _cooperative_sticky() -> type:
