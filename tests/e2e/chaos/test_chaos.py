@@ -393,6 +393,8 @@ async def _run(suite: Suite, fault: str, inject: Callable[[list[str]], AsyncIter
     row = Row(fault, documents=len(suite.decks))
     suite.rows.append(row)
     suite.tenants.append(tenant)
+    logs = suite.cluster.root / "logs"
+    sizes = {f.name: f.stat().st_size for f in logs.glob("*.log")}
     job_ids = await _submit(suite, tenant)
     ended_at = time.monotonic()
     if inject is not None:
@@ -408,6 +410,16 @@ async def _run(suite: Suite, fault: str, inject: Callable[[list[str]], AsyncIter
     else:
         row.duplicates = sum(max(0, stats.get(k, 0) - v) for k, v in suite.clean.items())
         row.note = "graph = clean" if stats == suite.clean else f"graph {stats} vs clean {suite.clean}"
+    # evidence the fault was felt: documents that waited for a dependency, publishes retried
+    waited = retried = 0
+    for f in logs.glob("*.log"):
+        with f.open("rb") as fh:
+            fh.seek(sizes.get(f.name, 0))
+            text = fh.read().decode(errors="replace")
+        waited += text.count("waits, a dependency is down")
+        retried += text.count("; retrying in ")
+    if waited or retried:
+        row.note += f"; waits {waited}, publish retries {retried}"
     down = suite.cluster.down()
     assert not down, f"processes down after {fault}: {down}"
     assert row.completed == row.documents, [(j.job_id, j.error) for j in jobs if j.state != epb.JOB_STATE_SUCCEEDED]
