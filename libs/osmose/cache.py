@@ -3,6 +3,10 @@
 Used for embeddings now and for every model call later (key = hash of model id +
 normalised input + parameters). On disk in SQLite by default; a Redis
 implementation can sit behind the same interface for clusters.
+
+Bounded: an entry lives `ttl_s` after it was written (older ones read as misses and are
+pruned; Redis keys expire) and a SQLite cache keeps at most `max_entries` rows (the
+oldest written go first). A pruned entry only costs its recomputation.
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from osmose.errors import ConfigurationError
 
-__all__ = ["ContentCache", "SqliteCache", "cache_key", "scope_prefix", "scoped_key"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_TTL_S", "ContentCache", "SqliteCache", "cache_key", "scope_prefix",
+           "scoped_key"]
+
+#: bounds of a content cache (OSMOSE_CACHE_TTL_DAYS, OSMOSE_CACHE_MAX_ENTRIES)
+DEFAULT_TTL_S = 30 * 86400.0
+DEFAULT_MAX_ENTRIES = 1_000_000
 
 
 def cache_key(*parts: str) -> str:
@@ -53,12 +63,18 @@ class ContentCache(Protocol):
 
 
 class SqliteCache:
-    """A SQLite file of (key, value) rows; safe to share between threads of one process
-    and between processes (SQLite's own locking, WAL mode)."""
+    """A SQLite file of (key, value, stored_at) rows; safe to share between threads of one
+    process and between processes (SQLite's own locking, WAL mode). Expired rows are pruned,
+    and the row count trimmed to `max_entries`, every `prune_every` rows written."""
 
     _BATCH = 500  # keys per SELECT (SQLite's host-parameter limit is far above)
 
-    def __init__(self, path: Path, *, namespace: str = "default") -> None:
+    def __init__(self, path: Path, *, namespace: str = "default", ttl_s: float = DEFAULT_TTL_S,
+                 max_entries: int = DEFAULT_MAX_ENTRIES, prune_every: int = 1000,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ttl_s, self.max_entries, self.prune_every = ttl_s, max_entries, prune_every
+        self._clock = clock
+        self._written = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
@@ -67,30 +83,65 @@ class SqliteCache:
             self._table = f"cache_{namespace}"
             if not self._table.replace("_", "").isalnum():
                 raise ConfigurationError(f"invalid cache namespace {namespace!r}")
-            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self._table} (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self._table} "
+                               "(key TEXT PRIMARY KEY, value BLOB NOT NULL, stored_at INTEGER NOT NULL DEFAULT 0)")
+            columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({self._table})")}
+            if "stored_at" not in columns:   # a cache written before entries had an age: they start now
+                self._conn.execute(f"ALTER TABLE {self._table} ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0")
+                self._conn.execute(f"UPDATE {self._table} SET stored_at = ?", (int(self._clock()),))
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {self._table}_age ON {self._table} (stored_at)")
             self._conn.commit()
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open cache at {path}: {exc}") from exc
         self._lock = threading.Lock()
 
+    def _horizon(self) -> int:
+        return int(self._clock() - self.ttl_s)
+
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         keys = list(dict.fromkeys(keys))
         found: dict[str, bytes] = {}
+        horizon = self._horizon()
         with self._lock:
             for start in range(0, len(keys), self._BATCH):
                 part = keys[start:start + self._BATCH]
                 marks = ",".join("?" * len(part))
-                rows = self._conn.execute(f"SELECT key, value FROM {self._table} WHERE key IN ({marks})", part)
+                rows = self._conn.execute(f"SELECT key, value FROM {self._table} WHERE key IN ({marks}) "
+                                          "AND stored_at >= ?", [*part, horizon])
                 found.update(rows.fetchall())
         return found
 
     def put_many(self, items: Mapping[str, bytes]) -> None:
         if not items:
             return
+        now = int(self._clock())
         with self._lock:
-            self._conn.executemany(f"INSERT OR REPLACE INTO {self._table} (key, value) VALUES (?, ?)",
-                                   list(items.items()))
+            self._conn.executemany(f"INSERT OR REPLACE INTO {self._table} (key, value, stored_at) VALUES (?, ?, ?)",
+                                   [(key, value, now) for key, value in items.items()])
             self._conn.commit()
+            self._written += len(items)
+            if self._written >= self.prune_every:
+                self._written = 0
+                self._prune()
+
+    def prune(self) -> int:
+        """Remove expired rows and the oldest beyond `max_entries`; the number removed."""
+        with self._lock:
+            return self._prune()
+
+    def _prune(self) -> int:
+        removed = self._conn.execute(f"DELETE FROM {self._table} WHERE stored_at < ?", (self._horizon(),)).rowcount
+        (count,) = self._conn.execute(f"SELECT count(*) FROM {self._table}").fetchone()
+        if count > self.max_entries:
+            removed += self._conn.execute(
+                f"DELETE FROM {self._table} WHERE key IN (SELECT key FROM {self._table} "
+                "ORDER BY stored_at, key LIMIT ?)", (count - self.max_entries,)).rowcount
+        self._conn.commit()
+        return removed
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
 
     def delete_prefix(self, prefix: str) -> int:
         with self._lock:

@@ -91,6 +91,14 @@ class TriagePolicy:
     # and it carries fewer than vision_max_words words of text. Not variables.
     vision_min_visual_ratio: Annotated[float, Field(ge=0, le=1)] = 0.35
     vision_max_words: Annotated[int, Field(ge=0)] = 40
+    # The per-document budget, checked right after parsing from estimates (characters / 3 per
+    # embedding token, characters / 4 per LLM token, one LLM call per flagged slide and per segment
+    # and LLM pass). Tokens to embed beyond max_embed_tokens: the document is refused (`too-large`;
+    # every tier embeds all its text). LLM calls or LLM tokens of the tier beyond the other two:
+    # the next lower tier that fits (DEEP -> STANDARD -> FAST), with the reason in the report.
+    max_embed_tokens: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_EMBED_TOKENS"))] = 3_000_000
+    max_model_calls: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_MODEL_CALLS"))] = 2_000
+    max_llm_tokens: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_LLM_TOKENS"))] = 2_000_000
 
 
 _NESTED: dict[str, type] = {"limits": Limits, "triage": TriagePolicy}
@@ -138,6 +146,11 @@ class Settings(BaseSettings):
     llm_url: str | None = None
     vision_url: str | None = None
     tei_url: str | None = None
+    # API keys of those endpoints (vLLM/TEI `--api-key`), sent as a bearer token; the router YAML names
+    # them as ${llm_api_key}, ${vision_api_key}, ${tei_api_key}, never holds a key itself.
+    llm_api_key: SecretStr | None = None
+    vision_api_key: SecretStr | None = None
+    tei_api_key: SecretStr | None = None
     # YAML file for the LLM router; None = the default shipped with Osmose.
     router_config: Path | None = None
     # Model-call cache: unset = SQLite in data_dir; redis://… = Redis (the URL may carry a password).
@@ -171,6 +184,26 @@ class Settings(BaseSettings):
     publish_retry_s: Annotated[float, Field(ge=0)] = 300.0
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
+    # -- bounds on growth (see the README, "Bounded resources") ---------------------------------
+    # Blobs not stored again for this long are removed by `osmose blobs sweep` (those a dead letter
+    # still on its topic refers to are kept); at least the input topics' retention (7 days).
+    blob_retention_days: Annotated[float, Field(gt=0)] = 14.0
+    # Terminal jobs the in-memory job table keeps (GetJob/WatchJob, idempotent Submit): at most this
+    # many, and none ended longer ago than the age below; older ones are NOT_FOUND.
+    job_table_max_ended: Annotated[int, Field(ge=1)] = 10_000
+    job_table_ended_ttl_s: Annotated[float, Field(gt=0)] = 24 * 3600.0
+    # gRPC calls one listener serves at once (RESOURCE_EXHAUSTED beyond), and Submit/WatchJob
+    # streams one front door holds open; a Submit stream silent this long is ended.
+    max_concurrent_rpcs: Annotated[int, Field(ge=1)] = 512
+    max_streams: Annotated[int, Field(ge=1)] = 256
+    submit_idle_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Model-call and embedding caches: entries older than this are recomputed (SQLite rows are
+    # pruned, Redis keys expire), and a SQLite cache keeps at most this many rows.
+    cache_ttl_days: Annotated[float, Field(gt=0)] = 30.0
+    cache_max_entries: Annotated[int, Field(ge=1)] = 1_000_000
+    # Decks converted to PDF kept on disk (data_dir/cache/renders): the least recently used are
+    # removed beyond this many bytes.
+    render_cache_max_bytes: Annotated[int, Field(ge=0)] = 2 * 1024**3
     # Kafka transport: TLS and SASL (credentials from a Secret), and durability of created topics.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_ssl_cafile: Path | None = None
@@ -219,8 +252,9 @@ class Settings(BaseSettings):
     @field_validator("tenant")
     @classmethod
     def _tenant_is_a_name(cls, tenant: str) -> str:
-        if not tenant or len(tenant) > 128 or any(c.isspace() for c in tenant):
-            raise ValueError(f"tenant must be 1-128 characters without spaces, got {tenant!r}")
+        # Control characters too (NUL ends a C string; a tenant is a key in every store and header).
+        if not tenant or len(tenant) > 128 or any(c.isspace() or not c.isprintable() for c in tenant):
+            raise ValueError(f"tenant must be 1-128 characters without spaces or control characters, got {tenant!r}")
         return tenant
 
     @field_validator("log_level", mode="before")

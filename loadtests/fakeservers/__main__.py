@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--time-scale", type=float, default=1.0, help="multiplies every latency (0 = instant)")
         p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)")
         p.add_argument("--seed", type=int, default=0, help="seed for rate-based faults")
+        p.add_argument("--api-key", default=os.environ.get("FAKESERVER_API_KEY", ""),
+                       help="require this bearer token, like vLLM's/TEI's --api-key (default $FAKESERVER_API_KEY)")
 
     chat = sub.add_parser("chat", help="OpenAI-compatible chat server (vLLM-like)")
     common(chat, 8000)
@@ -87,14 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         latency = LatencyModel(prefill_tps=args.prefill_tps, decode_tps=args.decode_tps, time_scale=args.time_scale)
         server: BaseServer = ChatServer(host=args.host, port=args.port, models=tuple(args.model or DEFAULT_MODELS),
                                         slots=args.slots or 8, max_waiting=args.max_waiting, latency=latency,
-                                        faults=faults, seed=args.seed)
+                                        faults=faults, seed=args.seed, api_key=args.api_key)
     else:
         latency = LatencyModel(base_s=0.005, prefill_tps=200_000, decode_tps=1.0, time_scale=args.time_scale)
         server = TeiServer(host=args.host, port=args.port, model_id=args.model_id, dim=args.dim,
                            max_client_batch_size=args.max_client_batch_size, max_batch_tokens=args.max_batch_tokens,
                            max_input_length=args.max_input_length,
                            max_concurrent_requests=args.max_concurrent_requests, slots=args.slots or 4,
-                           latency=latency, faults=faults, seed=args.seed)
+                           latency=latency, faults=faults, seed=args.seed, api_key=args.api_key)
     asyncio.run(_serve(server, args.command))
     return 0
 

@@ -38,8 +38,8 @@ class ChatServer(BaseServer):
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, models: tuple[str, ...] = DEFAULT_MODELS,
                  slots: int = 8, max_waiting: int = 0, latency: LatencyModel | None = None,
-                 faults: list[Fault] | None = None, seed: int = 0) -> None:
-        super().__init__(host=host, port=port, faults=faults, seed=seed)
+                 faults: list[Fault] | None = None, seed: int = 0, api_key: str = "") -> None:
+        super().__init__(host=host, port=port, faults=faults, seed=seed, api_key=api_key)
         self.models = tuple(models)
         self.slots = slots
         self.max_waiting = max_waiting

@@ -27,7 +27,10 @@ class BaseServer:
     kind = "server"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: list[Fault] | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, api_key: str = "") -> None:
+        #: like vLLM's and TEI's --api-key: every route but /health, /metrics and /admin needs the bearer token
+        self.api_key = api_key
+        self.unauthorized = 0
         self.host = host
         self.port = port
         self.faults = FaultPlan(faults, seed=seed)
@@ -53,8 +56,16 @@ class BaseServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        open_path = request.path in ("/health", "/metrics") or request.path.startswith("/admin/")
+        if self.api_key and not open_path and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self.unauthorized += 1
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/admin/faults", self._get_faults)
         app.router.add_post("/admin/faults", self._set_faults)

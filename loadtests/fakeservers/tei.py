@@ -61,8 +61,8 @@ class TeiServer(BaseServer):
                  model_id: str = "sentence-transformers/all-MiniLM-L6-v2", dim: int = 384,
                  max_client_batch_size: int = 32, max_batch_tokens: int = 16384, max_input_length: int = 512,
                  max_concurrent_requests: int = 512, slots: int = 4, latency: LatencyModel | None = None,
-                 faults: list[Fault] | None = None, seed: int = 0) -> None:
-        super().__init__(host=host, port=port, faults=faults, seed=seed)
+                 faults: list[Fault] | None = None, seed: int = 0, api_key: str = "") -> None:
+        super().__init__(host=host, port=port, faults=faults, seed=seed, api_key=api_key)
         self.model_id = model_id
         self.dim = dim
         self.max_client_batch_size = max_client_batch_size

@@ -42,9 +42,16 @@ resolution off (``PersisterStage(resolve=False)``); nothing else needs repair.
 A veto list, so that a later re-ingest with resolution on does not redo it, is
 not built yet.
 
-Limits. Resolution sees what is committed when the document is written: two
-documents written at the same moment that introduce "KPI" and its expansion
-are not merged until one of them is re-ingested. Near-duplicates by name
+Two writers. The persister hands :class:`TenantResolver` to the graph store,
+which looks the keys up and decides inside the document's write transaction,
+with the tenant's writers taken one at a time (SQLite: its write lock; Neo4j: a
+per-tenant lock node written first). Two persisters writing "KPI" and its
+expansion at the same moment therefore always end with one node: the second
+to commit sees the first. Which key survives depends on which commits first
+(as with one persister and the documents in that order); only the deciding
+document's rows ever move.
+
+Limits. Near-duplicates by name
 embedding across documents (not just spacing) need the tenant's concept
 vectors (a vector index on Concept); not done yet.
 """
@@ -60,7 +67,7 @@ from osmose.stores.graph import ConceptRow, DocumentGraph, GraphStore, MentionRo
 from osmose.stores.graph_rules import compact_key
 from osmose.text.names import canonical_key
 
-__all__ = ["Resolution", "resolve_across_documents"]
+__all__ = ["Resolution", "TenantResolver", "resolve_across_documents", "resolve_with"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +80,33 @@ class Resolution:
     similarity: float
 
 
+class TenantResolver:
+    """:func:`resolve_across_documents` as a :class:`~osmose.stores.graph.ConceptResolver`,
+    which the graph store runs inside its write transaction (see the module doc, Limits)."""
+
+    def lookup_keys(self, graph: DocumentGraph) -> list[str]:
+        terms = [_evidence_terms(c) for c in graph.concepts]
+        return sorted({t for ts in terms for t in ts} | {compact_key(c.canonical_key) for c in graph.concepts})
+
+    def apply(self, graph: DocumentGraph, found: dict[str, list[ConceptRow]]) -> DocumentGraph:
+        return resolve_with(graph, found)[0]
+
+
 async def resolve_across_documents(store: GraphStore, graph: DocumentGraph) -> tuple[DocumentGraph, list[Resolution]]:
-    """`graph` with its new concepts mapped onto the tenant's existing ones (see module doc)."""
+    """`graph` with its new concepts mapped onto the tenant's existing ones (see module doc),
+    read before the write (tools, tests); the persister resolves inside the write instead."""
+    if not graph.concepts:
+        return graph, []
+    found = await store.find_concepts(graph.tenant, TenantResolver().lookup_keys(graph))
+    return resolve_with(graph, found)
+
+
+def resolve_with(graph: DocumentGraph, found: dict[str, list[ConceptRow]]) -> tuple[DocumentGraph, list[Resolution]]:
+    """The decision itself, given what the lookup of :meth:`TenantResolver.lookup_keys` found."""
     own = {c.canonical_key for c in graph.concepts} | {m.canonical_key for m in graph.mentions}
     if not graph.concepts:
         return graph, []
     terms = {c.canonical_key: _evidence_terms(c) for c in graph.concepts}
-    wanted = {t for ts in terms.values() for t in ts} | {compact_key(c.canonical_key) for c in graph.concepts}
-    found = await store.find_concepts(graph.tenant, sorted(wanted))
 
     proposals: dict[str, Resolution] = {}
     for concept in graph.concepts:

@@ -1,17 +1,27 @@
-"""The persister stage: graph first, then vectors; both writes are idempotent upserts
-that also remove what an earlier version of the same document left behind.
+"""The persister stage: the graph (hidden), then the vectors, then the graph's commit marker.
 
-Before the graph write, the document's concepts are resolved against the
-tenant's existing ones (acronym <-> expansion and near-duplicates across
-documents, recorded as merges): :mod:`osmose.services.persister.resolve`."""
+1. The graph write, with the document's concepts resolved against the tenant's
+   existing ones inside the write transaction (acronym <-> expansion and
+   near-duplicates across documents, recorded as merges:
+   :mod:`osmose.services.persister.resolve`). The document is written hidden
+   (``committed=False``): search and stats do not see it.
+2. The vectors: an idempotent upsert that also removes what an earlier version
+   of the same document left behind.
+3. The commit marker, written last: from here on the document is visible to
+   search and stats, in both stores at once.
+
+A failure between 1 and 3 leaves the document invisible (not half visible);
+the message's redelivery or a `dlq replay` redoes all three steps.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from osmose.config import Settings
-from osmose.services.persister.resolve import resolve_across_documents
+from osmose.services.persister.resolve import TenantResolver
 from osmose.services.persister.rows import document_graph, vector_points
 from osmose.stores.graph import GraphStore
 from osmose.stores.vectors import VectorStore
@@ -43,12 +53,14 @@ class PersisterStage:
         self.vectors = vectors
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
-        graph = document_graph(item)
-        if self.config.resolve:
-            graph, _ = await resolve_across_documents(self.graph, graph)
-        await self.graph.write_document(graph)
-        await self.vectors.replace_document(item.tenant, item.document.doc_id, vector_points(item))
+        # Rows and sparse vectors of a large document are CPU work: off the event loop.
+        graph, points = await asyncio.to_thread(lambda: (document_graph(item), vector_points(item)))
+        tenant, doc_id = item.tenant, item.document.doc_id
+        resolver = TenantResolver() if self.config.resolve else None
+        await self.graph.write_document(graph, committed=False, resolver=resolver)
+        await self.vectors.replace_document(tenant, doc_id, points)
+        await self.graph.commit_document(tenant, doc_id)
         logger.info("persisted %s for tenant %s: %d chunks, %d concepts, %d relations",
-                    item.document.file_name, item.tenant, len(item.chunks), len(item.concepts),
+                    item.document.file_name, tenant, len(item.chunks), len(item.concepts),
                     len(item.relations))
         return item

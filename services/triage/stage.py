@@ -12,6 +12,8 @@ from osmose.documents.parsing import parse_document
 from osmose.documents.parsing.limits import check_page_count, read_bounded
 from osmose.documents.parsing.worker import ParserPool
 from osmose.errors import PermanentError
+from osmose.pipeline import tier_name
+from osmose.services.triage.budget import check_embed_budget, estimate_work, fit_tier
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.services.triage.segmentation import segment_document
 from osmose.text.language import detect_languages
@@ -67,24 +69,38 @@ class TriageStage:
         else:   # a document parsed elsewhere gets the same limits as one parsed here
             check_page_count(len(item.document.slides), self.config.limits, unit="slides")
         doc = item.document
+        # The budget first: a document whose text alone is over it is refused before any
+        # other pass over that text (language, segmentation) or any later stage.
+        texts = [slide_text(s, vision=False) for s in doc.slides]
+        check_embed_budget(estimate_work(texts), self.config.policy)
 
-        profile = detect_languages(slide_text(s, vision=False) for s in doc.slides)
+        profile = detect_languages(texts)
         doc.language = profile.dominant
         for slide in doc.slides:
             slide.vision_decision.CopyFrom(vision_decision(slide, policy=self.config.policy))
 
+        segments = segment_document(doc)
+        vision_slides = sum(1 for s in doc.slides if s.vision_decision.needed)
         choice = choose_tier(doc, requested=item.plan.tier, policy=self.config.policy)
-        item.plan.tier = choice.tier
-        item.plan.tier_reason = choice.reason
+        estimate = estimate_work(texts, vision_slides=vision_slides, segments=len(segments))
+        fitted = fit_tier(choice.tier, estimate, self.config.policy)
+        reason = choice.reason
+        if fitted.reason:
+            reason = f"{choice.reason}; {fitted.reason}"
+            item.warnings.append(f"tier lowered to {tier_name(fitted.tier)} by the per-document {fitted.reason}")
+        item.plan.tier = fitted.tier
+        item.plan.tier_reason = reason
         item.plan.tier_requested = choice.requested
         item.plan.language = profile.dominant
         del item.plan.languages[:]
         item.plan.languages.extend(profile.languages)
-        item.plan.vision_slides = sum(1 for s in doc.slides if s.vision_decision.needed)
+        item.plan.vision_slides = vision_slides
 
         del item.segments[:]
-        item.segments.extend(segment_document(doc))
-        logger.info("triaged %s: %d slides, tier %s (%s), language %s, %d for vision, %d segments",
-                    doc.file_name, len(doc.slides), choice.tier, choice.reason, profile.dominant or "?",
-                    item.plan.vision_slides, len(item.segments))
+        item.segments.extend(segments)
+        logger.info("triaged %s: %d slides, tier %s (%s), language %s, %d for vision, %d segments, "
+                    "%d characters (~%d tokens to embed, ~%d model calls)",
+                    doc.file_name, len(doc.slides), tier_name(fitted.tier), reason, profile.dominant or "?",
+                    item.plan.vision_slides, len(item.segments), estimate.characters, estimate.embed_tokens,
+                    estimate.model_calls(fitted.tier))
         return item

@@ -241,3 +241,18 @@ def test_monitoring_objects_follow_the_declaration(profile: list[dict]) -> None:
               for g in yaml.safe_load(f.read_text())["groups"]]
     assert [g["name"] for g in rules[0]["spec"]["groups"]] == groups
     assert sorted(next(iter(c["data"])) for c in dashboards) == sorted(p.name for p in (files / "dashboards").glob("*.json"))
+
+
+def test_blob_sweep_cronjob_runs_the_sweep_as_an_unprivileged_pod(profile: list[dict]) -> None:
+    """`osmose blobs sweep` daily, one run at a time, with the stages' settings (blob store, Kafka)."""
+    (cron,) = of_kind(profile, "CronJob")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["osmose"] and container["args"] == ["blobs", "sweep"]
+    assert {"configMapRef": {"name": "osmose-config"}} in container["envFrom"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert float(env["OSMOSE_BLOB_RETENTION_DAYS"]) >= 7
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False

@@ -196,3 +196,33 @@ def test_cert_manager_example_names_every_stage_service() -> None:
         assert f"{RELEASE}-{stage['name']}.{NAMESPACE}.svc" in names, stage["name"]
     assert {"server auth", "client auth"} <= set(certificate["spec"]["usages"])
     assert certificate["spec"]["secretName"] == values_of("minimal")["security"]["tls"]["existingSecret"]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_model_api_keys_come_from_the_secret_on_both_sides(objects: dict[str, list[dict]], name: str) -> None:
+    """With modelAuth.existingSecret the stages send the keys and the backends the chart runs require
+    them (vLLM: VLLM_API_KEY, TEI: API_KEY), the same Secret key on both sides; without it, neither."""
+    secret = values_of(name).get("modelAuth", {}).get("existingSecret")
+    keys = {"OSMOSE_LLM_API_KEY": "llm-api-key", "OSMOSE_VISION_API_KEY": "vision-api-key",
+            "OSMOSE_TEI_API_KEY": "tei-api-key"}
+    for stage, deployment in stage_deployments(objects[name]).items():
+        env = env_of(pod_spec(deployment)["containers"][0])
+        for variable, key in keys.items():
+            if secret:
+                assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}, (stage, variable)
+                assert "value" not in env[variable]
+            else:
+                assert variable not in env, (stage, variable)
+    backends = [pod_spec(d)["containers"][0] for d in of_kind(objects[name], "Deployment")
+                if d["metadata"]["labels"].get("app.kubernetes.io/component", "").startswith("backend-")]
+    backends += [runtime["spec"]["containers"][0] for runtime in of_kind(objects[name], "ServingRuntime")]  # KServe
+    if secret:
+        assert backends, "the production profile runs its backends in the cluster"
+    for container in backends:
+        env = env_of(container)
+        engine_key = "API_KEY" if "text-embeddings" in container["image"] else "VLLM_API_KEY"
+        if secret:
+            ref = env[engine_key]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == secret and ref["key"] in keys.values(), container["name"]
+        else:
+            assert engine_key not in env

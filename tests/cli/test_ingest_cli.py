@@ -10,7 +10,7 @@ import pytest
 from tests.support import run_osmose
 
 REPORT_KEYS = {"file", "status", "error", "warnings", "doc_id", "tier", "slides", "segments", "concepts",
-               "relations", "chunks", "embedded", "seconds", "model"}
+               "relations", "chunks", "embedded", "seconds", "model", "tier_reason"}
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,7 @@ async def purge(store: Any, tenants: list[str]) -> None:
     if not isinstance(store, Neo4jGraphStore) or store._closed or not tenants:
         return
     for label, key in (("Document", "doc_id"), ("Slide", "doc_id"), ("Segment", "doc_id"),
-                       ("Concept", "canonical_key"), ("Alias", "key"), ("Merge", "doc_id")):
+                       ("Concept", "canonical_key"), ("Alias", "key"), ("Merge", "doc_id"), ("WriteLock", "tenant")):
         await store._driver.execute_query(
             f"MATCH (n:{label}) WHERE n.tenant IN $tenants AND n.{key} IS NOT NULL DETACH DELETE n",
             tenants=tenants,

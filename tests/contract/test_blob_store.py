@@ -16,8 +16,13 @@ no unfinished multipart upload.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +34,7 @@ from typing import Any
 import pytest
 
 from osmose.bus.blobs import BlobStore, LocalBlobStore, S3BlobStore, blob_key
+from osmose.bus.blobs.retention import sweep
 from osmose.bus.exceptions import (
     BlobNotFoundError,
     BlobStoreConfigurationError,
@@ -277,10 +283,110 @@ def test_s3_storing_a_blob_again_restarts_its_age(s3_client: Any) -> None:
 def test_s3_the_documented_lifecycle_rule_is_accepted(s3_client: Any) -> None:
     """The README's expiry rule, as a server applies it (here on a prefix nothing uses)."""
     rule = {"ID": "osmose-blobs", "Status": "Enabled", "Filter": {"Prefix": "lifecycle-probe/"},
-            "Expiration": {"Days": 30}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+            "Expiration": {"Days": 31}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
     s3_client.put_bucket_lifecycle_configuration(Bucket=s3_bucket(), LifecycleConfiguration={"Rules": [rule]})
     try:
         (applied,) = s3_client.get_bucket_lifecycle_configuration(Bucket=s3_bucket())["Rules"]
-        assert applied["Expiration"] == {"Days": 30} and applied["Filter"] == rule["Filter"]
+        assert applied["Expiration"] == {"Days": 31} and applied["Filter"] == rule["Filter"]
     finally:
         s3_client.delete_bucket_lifecycle(Bucket=s3_bucket())
+
+
+# -- retention: listing, deleting by age, leftovers of dead writers ---------------------------
+
+
+def test_list_blobs_names_every_blob_with_its_size_and_age(harness: Harness) -> None:
+    before = time.time() - 120   # S3 servers' clocks and LastModified (whole seconds) are coarse
+    refs = {harness.store.put(random_bytes(n, seed=n)): n for n in (10, 2000, 70_000)}
+    listed = {blob.ref: blob for blob in harness.store.list_blobs()}
+    assert set(listed) == set(refs)
+    for ref, size in refs.items():
+        assert listed[ref].size == size and before <= listed[ref].stored_at <= time.time() + 120
+
+
+def test_sweep_removes_what_nobody_stored_for_the_retention_and_keeps_the_rest(harness: Harness) -> None:
+    store = harness.store
+    old, referenced, young = (store.put(random_bytes(3000, seed=s)) for s in (20, 21, 22))
+    # A day later (the sweep's clock moves, not the blobs' ages): only `young` is stored again then.
+    later = time.time() + 86400
+    report = sweep(store, retention_s=3600, keep={referenced}, dry_run=True, now=later)
+    assert (report.removed, report.kept_referenced, report.kept_young) == (3 - 1, 1, 0)
+    assert sorted(harness.stored()) == sorted(blob_key(r) for r in (old, referenced, young))   # dry run
+    report = sweep(store, retention_s=3600 + 86400 + 60, keep={referenced}, now=later)   # nothing is old yet
+    assert report.removed == 0 and report.kept_young == 3
+    report = sweep(store, retention_s=3600, keep={referenced}, now=later)
+    assert (report.examined, report.removed, report.kept_referenced) == (3, 2, 1)
+    assert report.bytes_removed == 6000 and set(report.removed_refs) == {old, young}
+    assert harness.stored() == [blob_key(referenced)]
+    assert not store.exists(old) and store.get(referenced) == random_bytes(3000, seed=21)
+    assert store.put(random_bytes(3000, seed=20)) == old and store.exists(old)   # stored again: back
+
+
+def test_a_blob_stored_again_during_a_sweep_is_kept(harness: Harness) -> None:
+    store = harness.store
+    ref = store.put(random_bytes(4000, seed=30))
+    stored_before = time.time() - 3600   # the blob is younger than that: a put restarted its age
+    assert store.delete_if_older(ref, stored_before) is False
+    assert store.exists(ref) and harness.stored() == [blob_key(ref)]
+    assert store.delete_if_older(ref, time.time() + 3600) is True
+    assert not store.exists(ref) and harness.stored() == []
+    assert store.delete_if_older(ref, time.time() + 3600) is False   # already gone
+
+
+def test_local_leftovers_of_a_dead_writer_are_removed_when_old(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    (tmp_path / "blobs" / "tmp").mkdir(parents=True)
+    stale, fresh = tmp_path / "blobs" / "tmp" / "a.part", tmp_path / "blobs" / "tmp" / "b.part"
+    stale.write_bytes(b"half a blob")
+    fresh.write_bytes(b"a write in progress")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert store.remove_scratch(3600) == 1
+    assert not stale.exists() and fresh.exists()
+
+
+def test_local_a_write_that_fails_halfway_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A real failed write (the file-size limit of the process, as a full disk would fail it)
+    in the middle of a blob, for `put` and for a streamed writer."""
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        from pathlib import Path
+        from osmose.bus.blobs import LocalBlobStore
+        from osmose.bus.exceptions import BlobStoreUnavailableError
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        store = LocalBlobStore(Path({str(tmp_path / "blobs")!r}))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+        failures = 0
+        try:
+            store.put(b"x" * 200_000)
+        except BlobStoreUnavailableError:
+            failures += 1
+        writer = store.writer()
+        try:
+            for _ in range(10):
+                writer.write(b"y" * 50_000)
+            writer.commit()
+        except BlobStoreUnavailableError:
+            failures += 1
+        print(failures)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+    assert not (tmp_path / "blobs" / "sha256").exists() or not any((tmp_path / "blobs" / "sha256").rglob("*"))
+
+
+def test_s3_unfinished_uploads_of_a_dead_writer_are_aborted(s3_client: Any) -> None:
+    prefix = f"contract/{uuid.uuid4().hex}/"
+    store = S3BlobStore(bucket=s3_bucket(), prefix=prefix, **s3_settings())
+    upload = s3_client.create_multipart_upload(Bucket=s3_bucket(), Key=prefix + "sha256/ab/" + "ab" * 32)
+    s3_client.upload_part(Bucket=s3_bucket(), Key=prefix + "sha256/ab/" + "ab" * 32, UploadId=upload["UploadId"],
+                          PartNumber=1, Body=b"part of a blob")
+
+    def pending() -> list[str]:
+        uploads = s3_client.list_multipart_uploads(Bucket=s3_bucket(), Prefix=prefix).get("Uploads", [])
+        return [u["UploadId"] for u in uploads]
+
+    assert pending() == [upload["UploadId"]]
+    assert store.remove_scratch(3600) == 0          # started a moment ago: perhaps still running
+    assert store.remove_scratch(-60) == 1 and pending() == []

@@ -22,7 +22,9 @@ S3_SECRET = "s3-Jd8pQ4-secret"
 KAFKA_PASSWORD = "pw-Zt6nL1-kafka"
 TOKEN = "tok-Wq2hR5-jwt"
 CLIENT_KEY = "osk_Vb9cE3-client"
-SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET, KAFKA_PASSWORD, TOKEN, CLIENT_KEY)
+LLM_KEY, VISION_KEY, TEI_KEY = "sk-Gh4pN7-llm", "sk-Mc8sD2-vision", "sk-Tr1kF6-tei"
+SECRETS = (PASSWORD, API_KEY, CACHE_PASSWORD, S3_SECRET, KAFKA_PASSWORD, TOKEN, CLIENT_KEY, LLM_KEY, VISION_KEY,
+           TEI_KEY)
 SECRET_ENV = {
     "OSMOSE_GRAPH_PASSWORD": PASSWORD,
     "OSMOSE_QDRANT_API_KEY": API_KEY,
@@ -31,6 +33,9 @@ SECRET_ENV = {
     "OSMOSE_KAFKA_SASL_PASSWORD": KAFKA_PASSWORD,
     "OSMOSE_TOKEN": TOKEN,
     "OSMOSE_API_KEY": CLIENT_KEY,
+    "OSMOSE_LLM_API_KEY": LLM_KEY,
+    "OSMOSE_VISION_API_KEY": VISION_KEY,
+    "OSMOSE_TEI_API_KEY": TEI_KEY,
 }
 
 
@@ -49,6 +54,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_MAX_PAGES": "7", "OSMOSE_MAX_IMAGE_PIXELS": "1000", "OSMOSE_CONVERT_TIMEOUT_S": "9",
         "OSMOSE_PARSE_TIMEOUT_S": "8.5", "OSMOSE_OCR_TIMEOUT_S": "7", "OSMOSE_DEEP_MAX_PAGES": "3",
         "OSMOSE_STANDARD_MAX_PAGES": "4", "OSMOSE_EMBED_BATCH_SIZE": "5", "OSMOSE_CHUNK_MAX_TOKENS": "128",
+        "OSMOSE_MAX_EMBED_TOKENS": "900", "OSMOSE_MAX_MODEL_CALLS": "11", "OSMOSE_MAX_LLM_TOKENS": "700",
         "OSMOSE_SOFFICE": "/opt/soffice", "OSMOSE_TESSERACT": "/opt/tesseract", "OSMOSE_LOG_LEVEL": "debug",
         "OSMOSE_GRAPH_URI": "bolt://g:7687", "OSMOSE_GRAPH_USER": "osmose", "OSMOSE_QDRANT_URL": "http://q:6333",
         "OSMOSE_LLM_URL": "http://l/v1", "OSMOSE_VISION_URL": "http://v/v1", "OSMOSE_TEI_URL": "http://t",
@@ -65,6 +71,10 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_TLS_CERT": "/t/server.pem", "OSMOSE_TLS_KEY": "/t/server-key.pem", "OSMOSE_TLS_CA": "/t/ca.pem",
         "OSMOSE_API_KEYS_FILE": "/s/keys.yaml", "OSMOSE_JWT_ISSUER": "https://id", "OSMOSE_JWT_AUDIENCE": "osm",
         "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", "OSMOSE_OTLP_ENDPOINT": "http://otel:4317", **SECRET_ENV,
+        "OSMOSE_BLOB_RETENTION_DAYS": "10.5", "OSMOSE_JOB_TABLE_MAX_ENDED": "500",
+        "OSMOSE_JOB_TABLE_ENDED_TTL_S": "3600", "OSMOSE_MAX_CONCURRENT_RPCS": "64", "OSMOSE_MAX_STREAMS": "32",
+        "OSMOSE_SUBMIT_IDLE_TIMEOUT_S": "12.5", "OSMOSE_CACHE_TTL_DAYS": "2", "OSMOSE_CACHE_MAX_ENTRIES": "1000",
+        "OSMOSE_RENDER_CACHE_MAX_BYTES": "1048576",
         "UNRELATED": "ignored",
     }
     assert set(env) - {"UNRELATED"} == {v.name for v in environment_variables()}, "a variable is untested here"
@@ -73,6 +83,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert s.limits == Limits(max_file_bytes=1_572_864, max_pages=7, max_image_pixels=1000, convert_timeout_s=9,
                               parse_timeout_s=8.5, ocr_timeout_s=7)
     assert (s.triage.deep_max_pages, s.triage.standard_max_pages) == (3, 4)
+    assert (s.triage.max_embed_tokens, s.triage.max_model_calls, s.triage.max_llm_tokens) == (900, 11, 700)
     assert (s.embed_batch_size, s.chunk_max_tokens, s.log_level) == (5, 128, "DEBUG")
     assert (s.soffice, s.tesseract) == ("/opt/soffice", "/opt/tesseract")
     assert (s.graph_uri, s.graph_user, s.qdrant_url) == ("bolt://g:7687", "osmose", "http://q:6333")
@@ -85,6 +96,9 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
     assert s.otlp_endpoint == "http://otel:4317"
+    assert (s.blob_retention_days, s.job_table_max_ended, s.job_table_ended_ttl_s) == (10.5, 500, 3600.0)
+    assert (s.max_concurrent_rpcs, s.max_streams, s.submit_idle_timeout_s) == (64, 32, 12.5)
+    assert (s.cache_ttl_days, s.cache_max_entries, s.render_cache_max_bytes) == (2.0, 1000, 1_048_576)
     assert s.blob_s3_secret_access_key is not None and s.blob_s3_secret_access_key.get_secret_value() == S3_SECRET
     assert (s.kafka_security_protocol, s.kafka_ssl_cafile, s.kafka_sasl_mechanism, s.kafka_sasl_username) == (
         "SASL_SSL", Path("/k/ca.pem"), "SCRAM-SHA-512", "osmose")
@@ -96,6 +110,8 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert s.kafka_sasl_password is not None and s.kafka_sasl_password.get_secret_value() == KAFKA_PASSWORD
     assert s.token is not None and s.token.get_secret_value() == TOKEN
     assert s.api_key is not None and s.api_key.get_secret_value() == CLIENT_KEY
+    assert [k.get_secret_value() if k else None for k in (s.llm_api_key, s.vision_api_key, s.tei_api_key)] == [
+        LLM_KEY, VISION_KEY, TEI_KEY]
     assert isinstance(s.graph_password, SecretStr) and s.graph_password.get_secret_value() == PASSWORD
     assert s.qdrant_api_key is not None and s.qdrant_api_key.get_secret_value() == API_KEY
     assert s.cache_url is not None and s.cache_url.get_secret_value() == SECRET_ENV["OSMOSE_CACHE_URL"]
@@ -160,7 +176,7 @@ def test_secrets_never_show() -> None:
     secret_names = {v.name for v in environment_variables() if v.secret}
     assert secret_names == {"OSMOSE_GRAPH_PASSWORD", "OSMOSE_QDRANT_API_KEY", "OSMOSE_CACHE_URL",
                             "OSMOSE_BLOB_S3_SECRET_ACCESS_KEY", "OSMOSE_KAFKA_SASL_PASSWORD", "OSMOSE_TOKEN",
-                            "OSMOSE_API_KEY"}
+                            "OSMOSE_API_KEY", "OSMOSE_LLM_API_KEY", "OSMOSE_VISION_API_KEY", "OSMOSE_TEI_API_KEY"}
 
 
 def test_a_secret_given_as_a_keyword_is_hidden_too() -> None:

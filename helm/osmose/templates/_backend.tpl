@@ -92,6 +92,13 @@ args:
 - {name: XDG_CACHE_HOME, value: /tmp/.cache}
 - {name: HF_HOME, value: /models}
 - {name: HUGGINGFACE_HUB_CACHE, value: /models}
+{{- $auth := .root.Values.modelAuth -}}
+{{- with $auth.existingSecret }}
+{{- /* vLLM reads VLLM_API_KEY, TEI reads API_KEY; /health and /metrics stay open for probes and Prometheus */}}
+- name: {{ if eq $b.engine "tei" }}API_KEY{{ else }}VLLM_API_KEY{{ end }}
+  valueFrom:
+    secretKeyRef: {name: {{ . }}, key: {{ get (dict "llm" $auth.llmKey "vision" $auth.visionKey "embeddings" $auth.teiKey) $.name }}}
+{{- end }}
 {{- with $b.hfTokenSecret }}
 - name: HF_TOKEN
   valueFrom:

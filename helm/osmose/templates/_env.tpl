@@ -34,6 +34,15 @@ ConfigMap, the secrets by reference (never copied into the chart), and the mount
       name: {{ $v.blobStore.s3.existingSecret }}
       key: {{ $v.blobStore.s3.secretAccessKeyKey }}
 {{- end }}
+{{- with $v.modelAuth.existingSecret }}
+{{- range $env, $key := dict "OSMOSE_LLM_API_KEY" $v.modelAuth.llmKey "OSMOSE_VISION_API_KEY" $v.modelAuth.visionKey "OSMOSE_TEI_API_KEY" $v.modelAuth.teiKey }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.modelAuth.existingSecret }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
 {{- if $v.kafka.sasl.enabled }}
 - name: OSMOSE_KAFKA_SASL_USERNAME
   valueFrom:

@@ -5,6 +5,12 @@ is small and in the blob store (claim check) above :data:`CLAIM_CHECK_BYTES`: a
 parsed 200-slide deck with its chunk vectors is megabytes, a Kafka message stays
 well under the broker's 1 MB limit. Submitted files always go to the blob store;
 the work item then names them by reference (``source_uri``).
+
+A claim-checked work item is split in two (:func:`split_run_part`): the blob holds what
+depends only on the document and the tenant (parse, segments, concepts, chunks...); the
+envelope carries the run-specific rest inline (``run_part``: job id, timings, counters,
+model usage). So the same deck submitted 100 times stores one copy of each intermediate:
+every job's stage output has the same bytes, hence the same content address.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
     "message_key",
     "now_ms",
     "pack",
+    "split_run_part",
     "unpack",
 ]
 
@@ -40,12 +47,36 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: WorkItem fields that differ between two jobs of the same document (see the module docstring)
+RUN_FIELDS = ("job_id", "timings", "counters", "model_usage")
+
+
+def split_run_part(item: ppb.WorkItem) -> tuple[ppb.WorkItem, ppb.WorkItem]:
+    """`item` as (content, run part): the content has the run-specific fields cleared, the
+    run part holds only them; merging the run part into the content gives `item` back."""
+    content, run = ppb.WorkItem(), ppb.WorkItem()
+    content.CopyFrom(item)
+    for name in RUN_FIELDS:
+        content.ClearField(name)
+        if name == "job_id":
+            run.job_id = item.job_id
+        elif name == "timings":
+            run.timings.extend(item.timings)
+        elif item.HasField(name):
+            getattr(run, name).CopyFrom(getattr(item, name))
+    return content, run
+
+
 def pack(envelope: epb.Envelope, item: ppb.WorkItem, blobs: BlobStore, *,
          threshold: int = CLAIM_CHECK_BYTES) -> epb.Envelope:
-    """Put `item` in `envelope`: inline, or in the blob store when above `threshold`."""
+    """Put `item` in `envelope`: inline, or in the blob store when above `threshold` (its
+    document-only part, content addressed; the run part stays in the envelope)."""
     data = item.SerializeToString(deterministic=True)
+    envelope.ClearField("run_part")
     if len(data) > threshold:
-        envelope.blob_ref = blobs.put(data)
+        content, run = split_run_part(item)
+        envelope.blob_ref = blobs.put(content.SerializeToString(deterministic=True))
+        envelope.run_part = run.SerializeToString(deterministic=True)
     else:
         envelope.payload = data
     return envelope
@@ -60,6 +91,8 @@ def unpack(envelope: epb.Envelope, blobs: BlobStore) -> ppb.WorkItem:
     item = ppb.WorkItem()
     try:
         item.ParseFromString(data)
+        if body == "blob_ref" and envelope.run_part:
+            item.MergeFromString(envelope.run_part)
     except DecodeError as exc:
         raise EnvelopeError(f"work item of job {envelope.job_id} does not parse: {exc}") from exc
     return item
@@ -70,6 +103,7 @@ def forward(envelope: epb.Envelope, *, stage: str, tier: pb.Tier) -> epb.Envelop
     out = epb.Envelope()
     out.CopyFrom(envelope)
     out.ClearField("body")
+    out.ClearField("run_part")
     out.stage = stage
     out.tier = tier
     out.attempt = 0

@@ -13,6 +13,12 @@ when queued, ``10*(i+1)`` when stage *i* starts, ``+5`` when it finishes and 100
 the end; the first terminal snapshot of a run wins. Writers check the table first and
 do not publish what readers would ignore, so the compacted topic keeps the right
 latest snapshot too.
+
+The table is bounded: jobs that ended are kept for at most ``ended_ttl_s`` after their
+last snapshot and at most ``max_ended`` of them (the oldest go first); jobs that have
+not ended are always kept. A snapshot of a job that ended longer ago than the TTL is
+not even stored (rebuilding from a week of compacted topic keeps one day). Forgotten
+jobs answer NOT_FOUND; a late redelivery of one is re-run (idempotently) as if new.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
     from kafka.consumer.fetcher import ConsumerRecord
 
 __all__ = [
+    "DEFAULT_ENDED_TTL_S",
+    "DEFAULT_MAX_ENDED",
     "PROGRESS_DONE",
     "TERMINAL_STATES",
     "JobTable",
@@ -48,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 TERMINAL_STATES = frozenset({epb.JOB_STATE_SUCCEEDED, epb.JOB_STATE_FAILED, epb.JOB_STATE_CANCELLED})
 PROGRESS_DONE = 1000
+#: bounds of a job table's ended jobs (OSMOSE_JOB_TABLE_MAX_ENDED, OSMOSE_JOB_TABLE_ENDED_TTL_S)
+DEFAULT_MAX_ENDED = 10_000
+DEFAULT_ENDED_TTL_S = 24 * 3600.0
 
 
 def is_terminal(job: epb.Job) -> bool:
@@ -65,12 +77,20 @@ class JobTable:
     ``call_soon_threadsafe``.
     """
 
-    def __init__(self, *, history_limit: int = 64) -> None:
+    def __init__(self, *, history_limit: int = 64, max_ended: int = DEFAULT_MAX_ENDED,
+                 ended_ttl_s: float = DEFAULT_ENDED_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self.history_limit = history_limit
+        self.max_ended = max_ended
+        self.ended_ttl_s = ended_ttl_s
+        self._clock = clock
         self._jobs: dict[str, epb.Job] = {}
         self._open: set[str] = set()   # jobs not ended: what the in-flight metrics walk
+        self._ended: OrderedDict[str, float] = OrderedDict()   # ended jobs -> when (s), oldest first
         self._history: dict[str, list[epb.Job]] = {}
         self._watchers: dict[str, set[asyncio.Queue]] = {}
+        #: called with every snapshot that is news (in order per job), kept in the table or not:
+        #: what counts jobs beyond the table's bounds (the plan quotas) listens here
+        self.observers: list[Callable[[epb.Job], None]] = []
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -96,21 +116,50 @@ class JobTable:
             return False
         return not (_order(job) == _order(current) and is_terminal(current))
 
+    def _ended_at(self, job: epb.Job) -> float:
+        return job.updated_at_ms / 1000 if job.updated_at_ms else self._clock()
+
+    def evict(self) -> int:
+        """Forget ended jobs beyond the bounds (count, then age); the number forgotten."""
+        horizon = self._clock() - self.ended_ttl_s
+        forgotten = 0
+        while self._ended:
+            job_id, ended = next(iter(self._ended.items()))
+            if len(self._ended) <= self.max_ended and ended >= horizon:
+                break
+            del self._ended[job_id]
+            if job_id not in self._watchers:   # a watcher still waiting keeps its history
+                self._history.pop(job_id, None)
+            self._jobs.pop(job_id, None)
+            forgotten += 1
+        return forgotten
+
     def apply(self, job: epb.Job) -> bool:
         if not job.job_id or not self.accepts(job):
             return False
+        for observe in self.observers:
+            observe(job)
+        if (is_terminal(job) and job.job_id not in self._jobs
+                and self._ended_at(job) < self._clock() - self.ended_ttl_s):
+            return False   # ended long ago (a rebuild from the compacted topic): not worth memory
         snapshot = epb.Job()
         snapshot.CopyFrom(job)
         self._jobs[job.job_id] = snapshot
         if is_terminal(snapshot):
             self._open.discard(job.job_id)
+            self._ended.pop(job.job_id, None)
+            self._ended[job.job_id] = self._ended_at(snapshot)
         else:
             self._open.add(job.job_id)
+            self._ended.pop(job.job_id, None)
         history = self._history.setdefault(job.job_id, [])
         history.append(snapshot)
         del history[:-self.history_limit]
         for queue in self._watchers.get(job.job_id, ()):
             queue.put_nowait(snapshot)
+        if len(self._ended) > self.max_ended or (self._ended and next(iter(self._ended.values()))
+                                                  < self._clock() - self.ended_ttl_s):
+            self.evict()
         return True
 
     def apply_many(self, jobs: Iterable[epb.Job]) -> None:

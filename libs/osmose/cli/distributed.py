@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
     from osmose.bus.kafka_client import BusConfig
     from osmose.v1 import services_pb2 as spb
 
-__all__ = ["describe", "dlq", "serve", "submit", "topics"]
+__all__ = ["blobs", "describe", "dlq", "serve", "submit", "topics"]
+
+logger = logging.getLogger("osmose.cli.submit")
 
 _STAGES = list(PIPELINE.names())
 
@@ -163,8 +166,11 @@ def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port
 @json_option
 @click.option("--timeout", type=click.FloatRange(1), default=None, metavar="SECONDS",
               help="With --wait: give up waiting after this long (the jobs go on).")
+@click.option("--retry-for", type=click.FloatRange(0), default=120.0, show_default=True, metavar="SECONDS",
+              help="While the server does not answer, retry each file with backoff for this long (the "
+                   "budget restarts with every file accepted); 0: no retries.")
 def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier: str | None, priority: str, wait: bool,
-           as_json: bool, timeout: float | None) -> None:
+           as_json: bool, timeout: float | None, retry_for: float) -> None:
     """Submit PPTX/PPT/PDF files (or folders of them) to a running `osmose serve`.
 
     Each file is streamed to the front door, which queues a job and answers at once.
@@ -173,8 +179,15 @@ def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier
     a terminal) and prints each file's report; with --wait --json, exactly the line
     `osmose ingest --json` prints for that file.
 
+    A file the server does not answer for (down, restarting, full) is retried with
+    exponential backoff for --retry-for seconds, with the same idempotency key, so a
+    retry never makes a second job. Every file gets a line, whatever happened: once the
+    server has not answered for --retry-for seconds, the files left are reported as
+    "unavailable" without being sent.
+
     Exit status: 0 when every file was accepted (and, with --wait, succeeded), 1 when
-    any was refused or failed, 2 for usage errors or when the server cannot be reached.
+    any was refused or failed, 2 for usage errors or when the server could not be reached
+    for some file.
     """
     from osmose.pipeline import tier_from_name
 
@@ -187,32 +200,46 @@ def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier
 
     code = run_async(_submit(files, settings=settings, tenant=requested_tenant(settings, tenant),
                              tier=tier_from_name(tier), priority=priority_from_name(priority), wait=wait,
-                             as_json=as_json, timeout=timeout))
+                             as_json=as_json, timeout=timeout, retry_for=retry_for))
     sys.exit(code)
 
 
 async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: pb.Tier, priority: epb.Priority,
-                  wait: bool, as_json: bool, timeout: float | None) -> int:
+                  wait: bool, as_json: bool, timeout: float | None, retry_for: float = 120.0) -> int:
     from osmose.cli.output import IngestProgress, print_report
     from osmose.errors import DocumentError
     from osmose.hosts.job_ledger import report_from_job
     from osmose.hosts.report import IngestReport
-    from osmose.hosts.service_client import RequestRejected, ServiceClient
+    from osmose.hosts.service_client import Backoff, RequestRejected, ServiceClient, ServiceUnreachable
 
     def refused(path: Path, error: str) -> IngestReport:
         report = IngestReport(file=str(path), status="error", error=error)
         report.seconds["total"] = 0.0
         return report
 
-    async with ServiceClient.from_settings(settings.server, settings) as client:
+    run = uuid.uuid4().hex   # one idempotency key per file of this invocation: retries name the same job
+    backoff = Backoff(budget_s=retry_for)
+    unreachable = False
+    async with ServiceClient.from_settings(settings.server, settings, wait_ready=False) as client:
         accepted: dict[int, str] = {}
         early: dict[int, IngestReport] = {}
         for index, path in enumerate(files):
             if not path.is_file():
                 early[index] = refused(path, str(DocumentError(f"no such file: {path}", reason="not-found")))
+            elif unreachable:
+                early[index] = refused(path, f"unavailable: not sent, {settings.server} did not answer "
+                                             f"for {retry_for:g} s")
             else:
+                def on_retry(attempt: int, why: str, path: Path = path) -> None:
+                    logger.warning("%s: %s; retry %d", path, why, attempt)
+
                 try:
-                    response = await client.submit(path, tenant=tenant, tier=tier, priority=priority)
+                    response = await client.submit_retrying(
+                        path, idempotency_key=f"{run}-{index}", backoff=backoff, tenant=tenant, tier=tier,
+                        priority=priority, on_retry=on_retry)
+                except ServiceUnreachable as exc:
+                    unreachable = True
+                    early[index] = refused(path, str(exc))
                 except RequestRejected as exc:
                     early[index] = refused(path, str(exc))
                 else:
@@ -229,7 +256,7 @@ async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: p
             else:
                 click.echo(f"{path}: refused: {early[index].error}", err=True)
         if not wait:
-            return 1 if early else 0
+            return 2 if unreachable else 1 if early else 0
 
         failed = 0
         with IngestProgress(files, enabled=not as_json or sys.stderr.isatty()) as progress:
@@ -264,7 +291,7 @@ async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: p
             whose = tenant or "of the credential"
             click.echo(f"{ok} of {len(files)} file(s) ingested through {settings.server} (tenant {whose})"
                        + (f"; {failed} failed" if failed else ""), err=True)
-        return 1 if failed else 0
+        return 2 if unreachable else 1 if failed else 0
 
 
 # -- dlq -------------------------------------------------------------------------------------------
@@ -316,22 +343,110 @@ def dlq_list(stage: str, kafka_bootstrap: str | None, topic_prefix: str | None, 
               help="Replay only this job (repeatable). Default: every job whose latest state is still the "
                    "failure that dead-lettered it.")
 @kafka_options
-def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None, topic_prefix: str | None) -> None:
+@data_dir_option
+@click.option("--blob-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The claim-check folder, to check the letters' blobs. [env OSMOSE_BLOB_DIR or OSMOSE_BLOB_URL]")
+def dlq_replay(stage: str, job_ids: tuple[str, ...], kafka_bootstrap: str | None, topic_prefix: str | None,
+               data_dir: Path | None, blob_dir: Path | None) -> None:
     """Re-drive dead letters of STAGE: each job goes back to STAGE's input, attempts reset.
 
     Replay after fixing the cause (a backend that was down, a missing tool). The job
     is queued again under the same id; `osmose submit`'s watchers and GetJob see it
-    run again.
+    run again. A letter whose blobs (work item, submitted file) are no longer in the blob
+    store is not replayed and is reported as expired: submit its file again.
+    Exit status 1 when any letter had expired.
     """
     from osmose.hosts.dead_letters import replay_dead_letters
+    from osmose.hosts.wiring import Resources
 
-    settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    settings = settings_from(data_dir, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, blob_dir=blob_dir)
     setup_logging(settings, 0)
     config = _bus_config(settings, "osmose-dlq")
-    replayed = run_async(asyncio.to_thread(replay_dead_letters, config, stage, job_ids=job_ids))
-    for entry in replayed:
-        click.echo(f"replayed {entry.letter.envelope.job_id} ({entry.letter.envelope.file})")
-    click.echo(f"{len(replayed)} job(s) replayed at {stage}", err=True)
+    from osmose.bus.blobs import BlobStore, LocalBlobStore
+
+    store: BlobStore | None = Resources(settings).blobs
+    if isinstance(store, LocalBlobStore) and not store.root.is_dir():   # not the deployment's folder
+        click.echo(f"warning: no blob folder at {store.root}: the letters' blobs are not checked "
+                   "(--data-dir/--blob-dir or OSMOSE_BLOB_URL name the services' store)", err=True)
+        store = None
+    chosen = run_async(asyncio.to_thread(replay_dead_letters, config, stage, job_ids=job_ids, blobs=store))
+    expired = [entry for entry in chosen if entry.expired]
+    for entry in chosen:
+        envelope = entry.letter.envelope
+        if entry.expired:
+            click.echo(f"NOT replayed {envelope.job_id} ({envelope.file}): blob-expired: "
+                       f"{', '.join(entry.missing_blobs)} no longer in the blob store (past the blob retention); "
+                       "submit the file again", err=True)
+        else:
+            click.echo(f"replayed {envelope.job_id} ({envelope.file})")
+    click.echo(f"{len(chosen) - len(expired)} job(s) replayed at {stage}"
+               + (f"; {len(expired)} not replayed, their blobs expired" if expired else ""), err=True)
+    sys.exit(1 if expired else 0)
+
+
+# -- blobs -----------------------------------------------------------------------------------------
+
+@click.group()
+def blobs() -> None:
+    """The claim-check blob store (OSMOSE_BLOB_URL, or the folder OSMOSE_BLOB_DIR / DATA_DIR/blobs).
+
+    \b
+    Examples:
+      osmose blobs sweep --dry-run
+      osmose blobs sweep --retention-days 14     # as a daily Kubernetes CronJob (the Helm chart's blobSweep)
+    """
+
+
+@blobs.command("sweep")
+@click.option("--retention-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Remove blobs nobody stored for this long. [env OSMOSE_BLOB_RETENTION_DAYS; default 14]")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--force", is_flag=True,
+              help="Allow a retention shorter than the input topics' (messages still waiting refer to blobs).")
+@kafka_options
+@data_dir_option
+@click.option("--blob-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The claim-check folder. [env OSMOSE_BLOB_DIR; default DATA_DIR/blobs]")
+@json_option
+def blobs_sweep(retention_days: float | None, dry_run: bool, force: bool, kafka_bootstrap: str | None,
+                topic_prefix: str | None, data_dir: Path | None, blob_dir: Path | None, as_json: bool) -> None:
+    """Remove blobs not stored again for the retention period, and leftovers of dead writers.
+
+    Every Submit or stage output that stores bytes already there restarts their age, so
+    only blobs no recent message refers to are old. Blobs a dead letter still on its topic
+    needs are kept whatever their age (read from the broker: the sweep fails rather than
+    guess when the broker cannot be read), so `osmose dlq replay` works for the
+    dead-letter topics' retention. Safe to run while the services run.
+    """
+    from osmose.bus.blobs.retention import sweep
+    from osmose.bus.topics import INPUT_RETENTION_MS
+    from osmose.hosts.dead_letters import referenced_blobs
+    from osmose.hosts.wiring import Resources
+
+    settings = settings_from(data_dir, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, blob_dir=blob_dir,
+                             blob_retention_days=retention_days)
+    setup_logging(settings, 0)
+    retention_s = settings.blob_retention_days * 86400
+    if retention_s * 1000 < INPUT_RETENTION_MS and not force:
+        raise click.UsageError(f"a retention of {settings.blob_retention_days:g} days is shorter than the input "
+                               f"topics' ({INPUT_RETENTION_MS / 86_400_000:g} days): messages still waiting "
+                               "would lose their blobs (--force to do it anyway)")
+    config = _bus_config(settings, "osmose-blobs")
+    store = Resources(settings).blobs
+
+    def run() -> object:
+        return sweep(store, retention_s=retention_s, keep=referenced_blobs(config, store), dry_run=dry_run)
+
+    report = run_async(asyncio.to_thread(run))
+    data = report.as_dict()  # type: ignore[attr-defined]
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        verb = "would remove" if dry_run else "removed"
+        click.echo(f"{data['examined']} blob(s) examined in {store!r}: {verb} {data['removed']} "
+                   f"({data['bytes_removed']:,} bytes); kept {data['kept_young']} stored within "
+                   f"{settings.blob_retention_days:g} days and {data['kept_referenced']} older ones dead letters "
+                   f"need; {data['scratch_removed']} leftover temporary file(s)/upload(s) removed")
 
 
 # -- topics ----------------------------------------------------------------------------------------

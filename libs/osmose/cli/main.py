@@ -202,10 +202,10 @@ def stats(tenant: str | None, data_dir: Path | None, graph_uri: str | None, serv
 
 
 def _register_distributed_commands() -> None:
-    from osmose.cli.distributed import describe, dlq, serve, submit, topics
+    from osmose.cli.distributed import blobs, describe, dlq, serve, submit, topics
     from osmose.cli.security import delete, keys
 
-    for command in (serve, submit, dlq, topics, describe, keys, delete):
+    for command in (serve, submit, dlq, blobs, topics, describe, keys, delete):
         cli.add_command(command)
 
 

@@ -93,6 +93,7 @@ def transition(base: epb.Job | None, envelope: epb.Envelope, kind: epb.JobEventK
         job.CopyFrom(base)
     job.job_id, job.tenant, job.doc_id = envelope.job_id, envelope.tenant, envelope.doc_id
     job.file = envelope.file or job.file
+    job.plan = envelope.plan or job.plan
     job.priority, job.submitted_at_ms, job.replay = envelope.priority, envelope.created_at_ms, envelope.replay
     job.attempt = envelope.attempt
     job.state, job.event, job.stage = _STATE[kind], kind, stage

@@ -63,6 +63,7 @@ class IngestReport:
             "doc_id": self.doc_id, "tier": self.tier, "slides": self.slides, "segments": self.segments,
             "concepts": self.concepts, "relations": self.relations, "chunks": self.chunks,
             "embedded": self.embedded, "seconds": self.seconds, "model": self.model,
+            "tier_reason": self.tier_reason,
         }
 
 

@@ -63,6 +63,7 @@ from osmose.hosts.service_listeners import Listeners
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.pipeline import PIPELINE, Pipeline
+from osmose.security.quotas import QuotaBook
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
@@ -154,7 +155,10 @@ class ServiceHost:
                 loop.add_signal_handler(sig, self.request_stop)
         resources = Resources(self.settings)
         producer = Producer(self.config)
-        table = JobTable()
+        table = JobTable(max_ended=self.settings.job_table_max_ended,
+                         ended_ttl_s=self.settings.job_table_ended_ttl_s)
+        quotas = QuotaBook()   # the plans' quotas count from every job snapshot, the rebuild included
+        table.observers.append(quotas.observe)
         tail = JobTail(self.config, table)
         tail.on_fatal = self._fatal
         consumers = self.consumers
@@ -192,7 +196,7 @@ class ServiceHost:
                 workers[name] = worker
                 add_stage_services(listeners, decl, worker, resources)
             if self.pipeline.front_door.name in self.stages:
-                servicer = IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set)
+                servicer = IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set, quotas=quotas)
                 listeners.add_public(INGESTION_SERVICE,
                                      lambda server: sgrpc.add_IngestionServiceServicer_to_server(servicer, server))
             names = listeners.service_names

@@ -4,14 +4,21 @@ Errors: :class:`ServiceUnreachable` when no server answers (the CLI exits 2),
 :class:`RequestRejected` when the server refuses one request (a file above the size
 limit: that file fails, the others go on). WatchJob reconnects when the front door
 restarts (any replica can answer: job state lives on the compacted job topic).
+
+:meth:`ServiceClient.submit_retrying` retries a Submit the server did not answer
+(UNAVAILABLE, a deadline, RESOURCE_EXHAUSTED from a full server) with exponential backoff
+and full jitter, sending the same idempotency key every time, so a retry of a Submit that
+did reach the broker returns the same job instead of a second one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -27,7 +34,7 @@ from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["RequestRejected", "ServiceClient", "ServiceUnreachable", "CHANNEL_OPTIONS"]
+__all__ = ["CHANNEL_OPTIONS", "Backoff", "RequestRejected", "ServiceClient", "ServiceUnreachable"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,23 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE),
                    ("grpc.max_send_message_length", _MAX_MESSAGE)]
 _RETRY_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+# A client notices a server that came back within seconds (gRPC's default reconnect backoff
+# grows to two minutes, and calls fail fast meanwhile).
+_CLIENT_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.initial_reconnect_backoff_ms", 250),
+                   ("grpc.min_reconnect_backoff_ms", 250), ("grpc.max_reconnect_backoff_ms", 2000)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    """Retries of a call the server did not answer: attempt n waits a random time up to
+    ``min(cap_s, base_s * 2**n)``; no new attempt starts once `budget_s` has passed."""
+
+    base_s: float = 0.5
+    cap_s: float = 10.0
+    budget_s: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** attempt))  # noqa: S311 (jitter)
 
 
 class ServiceUnreachable(OsmoseError):
@@ -111,9 +135,11 @@ class ServiceClient:
     """
 
     def __init__(self, target: str, *, connect_timeout_s: float = 5.0, tls: TlsFiles | None = None,
-                 token: str | None = None, api_key: str | None = None) -> None:
+                 token: str | None = None, api_key: str | None = None, wait_ready: bool = True) -> None:
         self.target = target
         self.connect_timeout_s = connect_timeout_s
+        self.wait_ready = wait_ready   # False: no check at connection (the calls retry on their own)
+        self.retries = 0   # Submit attempts repeated by submit_retrying (all files)
         self.tls = tls
         self._interceptors = (_credential(("authorization", f"Bearer {token}")) if token else
                               _credential(("x-api-key", api_key)) if api_key else [])
@@ -130,10 +156,12 @@ class ServiceClient:
     async def __aenter__(self) -> ServiceClient:
         if self.tls is not None:
             self._channel = grpc.aio.secure_channel(self.target, channel_credentials(self.tls),
-                                                    options=CHANNEL_OPTIONS, interceptors=self._interceptors)
+                                                    options=_CLIENT_OPTIONS, interceptors=self._interceptors)
         else:
-            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS,
+            self._channel = grpc.aio.insecure_channel(self.target, options=_CLIENT_OPTIONS,
                                                       interceptors=self._interceptors)
+        if not self.wait_ready:
+            return self
         try:
             await asyncio.wait_for(self._channel.channel_ready(), self.connect_timeout_s)
         except TimeoutError:
@@ -155,11 +183,12 @@ class ServiceClient:
         return sgrpc.QueryServiceStub(self._channel)
 
     async def submit(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
-                     priority: epb.Priority = epb.PRIORITY_BULK,
-                     file: str | None = None, timeout_s: float = 600.0) -> spb.SubmitResponse:
+                     priority: epb.Priority = epb.PRIORITY_BULK, file: str | None = None,
+                     idempotency_key: str = "", timeout_s: float = 600.0) -> spb.SubmitResponse:
         size = path.stat().st_size
         header = spb.SubmitHeader(file_name=path.name, tenant=tenant, tier=tier, size_bytes=size,
-                                  priority=priority, file=file if file is not None else str(path))
+                                  priority=priority, file=file if file is not None else str(path),
+                                  idempotency_key=idempotency_key)
 
         async def requests() -> AsyncIterator[spb.SubmitRequest]:
             yield spb.SubmitRequest(header=header)
@@ -172,6 +201,34 @@ class ServiceClient:
             return await self.ingestion.Submit(requests(), timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise _rejected(exc) from None
+
+    async def submit_retrying(self, path: Path, *, idempotency_key: str, backoff: Backoff = Backoff(),
+                              on_retry: Callable[[int, str], None] | None = None,
+                              **kwargs: object) -> spb.SubmitResponse:
+        """:meth:`submit`, retried with `backoff` while the server does not answer (UNAVAILABLE,
+        DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED other than too-large); the same `idempotency_key`
+        each time. Raises :class:`ServiceUnreachable` when the budget is spent."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await self.submit(path, idempotency_key=idempotency_key, **kwargs)  # type: ignore[arg-type]
+            except ServiceUnreachable as exc:
+                reason = str(exc)
+            except RequestRejected as exc:
+                if exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED or str(exc).startswith("too-large"):
+                    raise
+                reason = str(exc)
+            delay = backoff.delay(attempt)
+            if time.monotonic() - started + delay > backoff.budget_s:
+                raise ServiceUnreachable(f"unavailable: no answer from {self.target} for "
+                                         f"{time.monotonic() - started:.0f} s ({attempt + 1} attempts): {reason}")
+            attempt += 1
+            self.retries += 1
+            if on_retry is not None:
+                on_retry(attempt, reason)
+            logger.info("submitting %s: %s; retry %d in %.1f s", path, reason, attempt, delay)
+            await asyncio.sleep(delay)
 
     async def get_job(self, job_id: str, *, tenant: str = "", timeout_s: float = 10.0) -> epb.Job:
         try:

@@ -1,14 +1,35 @@
 """The ingestion front door (IngestionService), hosted with triage.
 
 Submit stores the file in the blob store (claim check) while it streams in,
-enforcing the size limit as bytes arrive, then publishes the job as queued and the
-triage envelope, and returns the job id: it never waits for the pipeline. GetJob,
+enforcing the size limit as bytes arrive, then publishes the triage envelope and the
+job's queued snapshot, and returns the job id: it never waits for the pipeline. GetJob,
 WatchJob and Cancel answer from the job table every replica rebuilds from the
 compacted job topic, so a client may ask any replica about any job.
 
+Idempotent and atomic Submit:
+
+- With an ``idempotency_key`` in the header the job id is derived from the tenant and
+  the key (UUIDv5), so a retry names the same job: a replica that knows it answers with
+  it (``existing``) and publishes nothing; the same key with another file's content is
+  refused (ALREADY_EXISTS, idempotency-conflict). A retry that reaches a replica that has
+  not seen the first yet publishes the same job again: a duplicate delivery of one job,
+  which the pipeline absorbs like any redelivery (same ids, upserts; readers order the
+  job's snapshots), never a second job.
+- The envelope is published *before* the queued snapshot. Kafka cannot write both
+  atomically without transactions (which kafka-python's consumers here do not read with
+  read_committed), so the order decides what a crash in between leaves: an envelope
+  without a snapshot is no orphan (triage picks it up and its "entered" snapshot creates
+  the job; readers order snapshots by progress, so a late "queued" is ignored), whereas
+  a snapshot without an envelope would be a job queued forever.
+- Submit streams are bounded: at most ``max_streams`` Submit/WatchJob streams at once per
+  process (RESOURCE_EXHAUSTED, too-many-streams, beyond), and a Submit stream that sends
+  nothing for ``submit_idle_timeout_s`` is ended (DEADLINE_EXCEEDED, idle-timeout) and its
+  partial blob discarded.
+
 Status codes (the message starts with a reason code):
-INVALID_ARGUMENT (missing-header, bad-header, invalid-tenant, missing-job-id),
-RESOURCE_EXHAUSTED (too-large), NOT_FOUND (unknown-job, blob-not-found),
+INVALID_ARGUMENT (missing-header, bad-header, bad-request, invalid-tenant, missing-job-id),
+RESOURCE_EXHAUSTED (too-large, too-many-streams, quota-concurrent-jobs, quota-documents-per-day),
+NOT_FOUND (unknown-job, blob-not-found), ALREADY_EXISTS (idempotency-conflict), DEADLINE_EXCEEDED (idle-timeout),
 FAILED_PRECONDITION (already-ended: Cancel of a finished job), UNAVAILABLE (starting:
 the job table is still being rebuilt; the broker did not acknowledge).
 Deadlines: Submit publishes within the call's remaining time; WatchJob streams until
@@ -18,12 +39,15 @@ the job ends or the client's deadline passes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import PurePath
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from osmose.bus.blobs import digest_of
 from osmose.bus.envelope import now_ms
@@ -33,14 +57,17 @@ from osmose.bus.trace import TraceContext, child_of, parse
 from osmose.config import Settings
 from osmose.errors import ConfigurationError
 from osmose.hosts.service_worker import ServiceBus
-from osmose.security import LOCAL_PRINCIPAL, PermissionDeniedError, audit, current_principal
+from osmose.ids import NAMESPACE
+from osmose.security import LOCAL_PRINCIPAL, PermissionDeniedError, Principal, audit, current_principal
+from osmose.security.quotas import QuotaBook, QuotaExceededError
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["IngestionServicer", "MAX_FILE", "MAX_FILE_NAME", "SERVICE_NAME"]
+__all__ = ["IngestionServicer", "MAX_FILE", "MAX_FILE_NAME", "MAX_IDEMPOTENCY_KEY", "SERVICE_NAME", "enqueue",
+           "idempotent_job_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +75,7 @@ SERVICE_NAME = "osmose.v1.IngestionService"
 #: bounds of the Submit header's names (a file name; the path as the client named it)
 MAX_FILE_NAME = 255
 MAX_FILE = 1024
+MAX_IDEMPOTENCY_KEY = 128
 #: how long WatchJob waits for a job it does not know yet (Submit on another replica)
 _UNKNOWN_JOB_GRACE_S = 5.0
 
@@ -56,12 +84,56 @@ def _event(job: epb.Job) -> spb.JobEvent:
     return spb.JobEvent(job_id=job.job_id, stage=job.stage, event=job.event, job=job)
 
 
+def idempotent_job_id(tenant: str, key: str) -> str:
+    """The job id of a Submit with an idempotency key: the same for every retry of it."""
+    return str(uuid.uuid5(NAMESPACE, f"submit\x1f{tenant}\x1f{key}"))
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key names a job of another file."""
+
+
+async def enqueue(bus: ServiceBus, header: spb.SubmitHeader, ref: str, trace: TraceContext, *,
+                  first_stage: str, timeout_s: float, plan: str = "") -> spb.SubmitResponse:
+    """Queue the job of a checked header whose file is blob `ref`: the envelope first, then the
+    queued snapshot (see the module docstring). Raises :class:`BusError` or :class:`TimeoutError`
+    when the broker does not acknowledge, :class:`IdempotencyConflict` for a reused key."""
+    doc_id = digest_of(ref)[:32]
+    if header.idempotency_key:
+        job_id = idempotent_job_id(header.tenant, header.idempotency_key)
+        known = bus.jobs.get(job_id)
+        if known is not None:
+            if known.doc_id != doc_id:
+                raise IdempotencyConflict(f"idempotency-conflict: key {header.idempotency_key!r} named job {job_id} "
+                                          "of another file")
+            return spb.SubmitResponse(job_id=job_id, doc_id=known.doc_id, existing=True)
+    else:
+        job_id = str(uuid.uuid4())
+    file_name = PurePath(header.file_name).name
+    envelope = epb.Envelope(
+        job_id=job_id, doc_id=doc_id, tenant=header.tenant,
+        tier=header.tier, priority=header.priority or epb.PRIORITY_BULK, created_at_ms=now_ms(),
+        stage=first_stage, file=header.file or file_name, plan=plan)
+    item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
+    item.document.file_name = file_name
+    item.plan.tier = header.tier
+    queued = epb.Envelope()
+    queued.CopyFrom(envelope)   # pack() fills the body of the one it publishes
+    await asyncio.wait_for(bus.publish_work(envelope, item, trace), timeout_s)
+    await asyncio.wait_for(bus.ledger.queued(queued, item, trace), timeout_s)
+    return spb.SubmitResponse(job_id=envelope.job_id, doc_id=envelope.doc_id)
+
+
 class IngestionServicer(sgrpc.IngestionServiceServicer):
-    def __init__(self, *, bus: ServiceBus, settings: Settings, ready: Callable[[], bool]) -> None:
+    def __init__(self, *, bus: ServiceBus, settings: Settings, ready: Callable[[], bool],
+                 quotas: QuotaBook | None = None) -> None:
         self.bus = bus
+        #: the plans' quotas (None: not enforced, e.g. a servicer in a unit test)
+        self.quotas = quotas
         self.settings = settings
         self.ready = ready
         self.first_stage = bus.pipeline.front_door.name
+        self._streams = 0
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
@@ -77,14 +149,46 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
 
     # -- Submit ------------------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _stream_slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """One of the process's `max_streams` Submit/WatchJob streams, or RESOURCE_EXHAUSTED."""
+        if self._streams >= self.settings.max_streams:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"too-many-streams: {self._streams} Submit/WatchJob streams are open; retry later")
+        self._streams += 1
+        try:
+            yield
+        finally:
+            self._streams -= 1
+
+    async def _requests(self, request_iterator: AsyncIterator[spb.SubmitRequest],
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[spb.SubmitRequest]:
+        """The stream's messages; a client silent for `submit_idle_timeout_s` is cut off."""
+        idle = self.settings.submit_idle_timeout_s
+        iterator = aiter(request_iterator)
+        while True:
+            try:
+                request = await asyncio.wait_for(anext(iterator), idle)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"idle-timeout: nothing received for {idle:g} s")
+            yield request
+
     async def Submit(self, request_iterator: AsyncIterator[spb.SubmitRequest],
                      context: grpc.aio.ServicerContext) -> spb.SubmitResponse:
+        async with self._stream_slot(context):
+            return await self._submit(request_iterator, context)
+
+    async def _submit(self, request_iterator: AsyncIterator[spb.SubmitRequest],
+                      context: grpc.aio.ServicerContext) -> spb.SubmitResponse:
         limit = self.settings.limits.max_file_bytes
         header: spb.SubmitHeader | None = None
         writer = None
         ref = ""
         try:
-            async for request in request_iterator:
+            async for request in self._requests(request_iterator, context):
                 part = request.WhichOneof("part")
                 if header is None:
                     if part != "header":
@@ -109,6 +213,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             elif writer is not None:   # always, when the header named no blob
                 ref = await asyncio.to_thread(writer.commit)
             writer = None
+        except DecodeError as exc:  # bytes that are not a SubmitRequest: the client's fault, not UNKNOWN
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-request: not a SubmitRequest ({exc})")
         finally:
             if writer is not None:
                 writer.abort()
@@ -118,6 +224,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         """Validates the header and applies the caller's entitlements to it: the tenant is the
         credential's (another is refused), the tier must be in its plan, the lane is its plan's."""
         limit = self.settings.limits.max_file_bytes
+        if header.tier not in pb.Tier.values():  # first: the plan's check_tier names the tier (ValueError)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-header: unknown tier {header.tier}")
         principal = current_principal()
         try:
             header.tenant = principal.tenant_for(header.tenant) or self.settings.tenant
@@ -131,8 +239,10 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             if header.blob_ref and not principal.admin:   # an existing hash would answer differently: an oracle
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                                     "permission-denied: submitting by blob reference needs the admin role")
-        for field, value, longest in (("file_name", header.file_name, MAX_FILE_NAME), ("file", header.file, MAX_FILE)):
-            if len(value) > longest or any(ord(c) < 32 or c == "\x7f" for c in value):
+        for field, value, longest in (("file_name", header.file_name, MAX_FILE_NAME), ("file", header.file, MAX_FILE),
+                                      ("idempotency_key", header.idempotency_key, MAX_IDEMPOTENCY_KEY)):
+            # Cc is C0, DEL and C1; Zl/Zp (U+2028/U+2029) break lines in logs and reports like \n does.
+            if len(value) > longest or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"bad-header: {field} must be at most {longest} characters, no control characters")
         if not PurePath(header.file_name).name:
@@ -141,8 +251,7 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             self.settings.with_overrides(tenant=header.tenant or None)
         except ConfigurationError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid-tenant: {exc}")
-        if header.tier not in pb.Tier.values():
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-header: unknown tier {header.tier}")
+        await self._check_quotas(header, principal, context)
         if header.size_bytes > limit:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 f"too-large: file is {header.size_bytes:,} bytes, above the limit of {limit:,} bytes")
@@ -154,29 +263,39 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     f"too-large: file is {size:,} bytes, above the limit of {limit:,} bytes")
 
+    async def _check_quotas(self, header: spb.SubmitHeader, principal: Principal,
+                            context: grpc.aio.ServicerContext) -> None:
+        """The plan's quotas (documents per day, concurrent jobs), before a byte is stored; a retry
+        of a Submit whose job exists (same idempotency key) is not a new document."""
+        if self.quotas is None or principal.method == LOCAL_PRINCIPAL.method:
+            return
+        if header.idempotency_key and self.bus.jobs.get(idempotent_job_id(header.tenant, header.idempotency_key)):
+            return
+        try:
+            self.quotas.check(header.tenant, principal.plan)
+        except QuotaExceededError as exc:
+            audit("submit", principal, tenant=header.tenant, outcome="quota")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+
     async def _enqueue(self, header: spb.SubmitHeader, ref: str, context: grpc.aio.ServicerContext
                        ) -> spb.SubmitResponse:
         trace = self._trace(context)
-        file_name = PurePath(header.file_name).name
-        envelope = epb.Envelope(
-            job_id=str(uuid.uuid4()), doc_id=digest_of(ref)[:32], tenant=header.tenant,
-            tier=header.tier, priority=header.priority or epb.PRIORITY_BULK, created_at_ms=now_ms(),
-            stage=self.first_stage, file=header.file or file_name)
-        item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
-        item.document.file_name = file_name
-        item.plan.tier = header.tier
-        timeout = self._timeout(context)
         try:
-            # The status first, so a watcher never sees a job's work before the job.
-            await asyncio.wait_for(self.bus.ledger.queued(envelope, item, trace), timeout)
-            await asyncio.wait_for(self.bus.publish_work(envelope, item, trace), timeout)
+            response = await enqueue(self.bus, header, ref, trace, first_stage=self.first_stage,
+                                     timeout_s=self._timeout(context), plan=_plan_label(current_principal()))
+        except IdempotencyConflict as exc:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except (BusError, TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"bus-unavailable: {exc}")
-        audit("submit", current_principal(), tenant=envelope.tenant, job_id=envelope.job_id, doc_id=envelope.doc_id)
-        logger.info("job %s queued: %s for tenant %s (%s priority)", envelope.job_id, file_name, envelope.tenant,
-                    "high" if envelope.priority == epb.PRIORITY_HIGH else "bulk",
-                    extra={"job_id": envelope.job_id, "tenant": envelope.tenant, "trace_id": trace.trace_id})
-        return spb.SubmitResponse(job_id=envelope.job_id, doc_id=envelope.doc_id)
+        if response.existing:
+            logger.info("job %s: a retry of its Submit (same idempotency key)", response.job_id,
+                        extra={"job_id": response.job_id, "tenant": header.tenant, "trace_id": trace.trace_id})
+            return response
+        audit("submit", current_principal(), tenant=header.tenant, job_id=response.job_id, doc_id=response.doc_id)
+        logger.info("job %s queued: %s for tenant %s (%s priority)", response.job_id, PurePath(header.file_name).name,
+                    header.tenant, "high" if header.priority == epb.PRIORITY_HIGH else "bulk",
+                    extra={"job_id": response.job_id, "tenant": header.tenant, "trace_id": trace.trace_id})
+        return response
 
     # -- jobs --------------------------------------------------------------------------------------
 
@@ -203,6 +322,12 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
 
     async def WatchJob(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[spb.JobEvent]:
+        async with self._stream_slot(context):
+            async for event in self._watch(request, context):
+                yield event
+
+    async def _watch(self, request: spb.GetJobRequest, context: grpc.aio.ServicerContext
+                     ) -> AsyncIterator[spb.JobEvent]:
         known = await self._known(request, context)
         updates = self.bus.jobs.watch(request.job_id)
         try:
@@ -234,3 +359,9 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
         audit("cancel", current_principal(), tenant=job.tenant, job_id=job.job_id)
         logger.info("job %s cancelled", job.job_id, extra={"job_id": job.job_id, "tenant": job.tenant})
         return cancelled
+
+
+def _plan_label(principal: Principal) -> str:
+    """The plan the job is counted under (the metrics' tenant class); none for the local,
+    unauthenticated use of ``--insecure``, whose documents count as ``default``."""
+    return "" if principal.method == LOCAL_PRINCIPAL.method else principal.plan.name

@@ -15,6 +15,10 @@ Secure (the default):
 
 Insecure (``--insecure``, the embedded default on a laptop and the tests): one plaintext
 listener with everything on it, allowed on a loopback address only.
+
+The public and internal listeners serve at most ``max_concurrent_rpcs`` calls at once
+(OSMOSE_MAX_CONCURRENT_RPCS, streams included); gRPC answers RESOURCE_EXHAUSTED beyond,
+which clients retry. The health listener is not capped: probes must answer under load.
 """
 
 from __future__ import annotations
@@ -66,12 +70,13 @@ class Listeners:
             raise ConfigurationError(str(exc).removeprefix("configuration: ")) from None
         # gRPC metrics per method and status first, so refused calls are counted too.
         interceptors = [ServerTelemetry(), AuthInterceptor(authenticator)]
+        cap = settings.max_concurrent_rpcs
         if insecure:
             if not is_loopback(host):
                 raise ConfigurationError(f"--insecure (plaintext) listens on loopback only, not {host}; "
                                          "give the listener a certificate (OSMOSE_TLS_CERT, OSMOSE_TLS_KEY)")
-            one = _Listener("public", grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=interceptors), port,
-                            None, [])
+            one = _Listener("public", grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=interceptors,
+                                                      maximum_concurrent_rpcs=cap), port, None, [])
             self.public = self.internal = one
             self._all = [one]
         else:
@@ -79,10 +84,12 @@ class Listeners:
                 raise ConfigurationError("a public listener needs credentials to check: set OSMOSE_API_KEYS_FILE "
                                          "and/or OSMOSE_JWT_ISSUER (or run with --insecure on loopback)")
             files = TlsFiles(cert=settings.tls_cert, key=settings.tls_key, ca=settings.tls_ca)
-            self.public = _Listener("public", grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=interceptors),
+            self.public = _Listener("public", grpc.aio.server(options=CHANNEL_OPTIONS, interceptors=interceptors,
+                                                              maximum_concurrent_rpcs=cap),
                                     port, server_credentials(files, require_client_cert=False), [])
             self.internal = _Listener("internal", grpc.aio.server(options=CHANNEL_OPTIONS,
-                                                                  interceptors=[ServerTelemetry()]),
+                                                                  interceptors=[ServerTelemetry()],
+                                                                  maximum_concurrent_rpcs=cap),
                                       port + 100 if internal_port is None else internal_port,
                                       server_credentials(files, require_client_cert=True), [])
             probes = _Listener("health", grpc.aio.server(), port + 200 if health_port is None else health_port,

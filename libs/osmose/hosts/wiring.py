@@ -97,7 +97,8 @@ class Resources:
             s = self.settings
             cache_url = s.cache_url.get_secret_value() if s.cache_url else None
             cache = self._track(open_content_cache(cache_url=cache_url, sqlite_path=s.cache_path,
-                                                   namespace="embeddings"))
+                                                   namespace="embeddings", ttl_s=s.cache_ttl_days * 86400,
+                                                   max_entries=s.cache_max_entries))
             # TEI when OSMOSE_TEI_URL is set (the router's embeddings endpoint), else the local model.
             model: Embeddings | None = self.models.embeddings if self.models is not None else None
             if model is None:

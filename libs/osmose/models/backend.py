@@ -62,7 +62,8 @@ class Backend:
     def http(self) -> httpx.AsyncClient:
         if self._http is None:  # created on first use: constructors never touch the network
             self._http = make_client(self.config.url, concurrency=self.config.concurrency,
-                                     connect_timeout=self.config.timeout.connect)
+                                     connect_timeout=self.config.timeout.connect,
+                                     api_key=self.config.api_key.get_secret_value())
         return self._http
 
     def timeout(self, task: str) -> AdaptiveTimeout:

@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from osmose.cache import ContentCache, SqliteCache, cache_key
+from osmose.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, ContentCache, SqliteCache, cache_key
 from osmose.errors import ConfigurationError, OsmoseError
 
 __all__ = ["ModelCache", "open_content_cache"]
@@ -26,16 +26,18 @@ __all__ = ["ModelCache", "open_content_cache"]
 logger = logging.getLogger(__name__)
 
 
-def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: str) -> ContentCache:
-    """Redis when `cache_url` is ``redis://``/``rediss://``/``unix://``, else SQLite at `sqlite_path`."""
+def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: str, ttl_s: float = DEFAULT_TTL_S,
+                       max_entries: int = DEFAULT_MAX_ENTRIES) -> ContentCache:
+    """Redis when `cache_url` is ``redis://``/``rediss://``/``unix://``, else SQLite at `sqlite_path`;
+    entries expire `ttl_s` after they are written (a SQLite cache also keeps at most `max_entries`)."""
     if cache_url:
         if not cache_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError(  # the URL may carry a password: name its scheme only
                 f"OSMOSE_CACHE_URL must be redis://, rediss:// or unix://, got {cache_url.partition('://')[0]}://…")
         from osmose.models.redis_cache import RedisCache
 
-        return RedisCache(cache_url, namespace=namespace)
-    return SqliteCache(sqlite_path, namespace=namespace)
+        return RedisCache(cache_url, namespace=namespace, ttl_seconds=max(1, int(ttl_s)))
+    return SqliteCache(sqlite_path, namespace=namespace, ttl_s=ttl_s, max_entries=max_entries)
 
 
 class ModelCache:

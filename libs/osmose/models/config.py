@@ -7,7 +7,10 @@ module); ``OSMOSE_ROUTER_CONFIG`` names another one. Endpoint URLs are usually
 ``${llm_url}``, ``${vision_url}`` or ``${tei_url}``: those take the value of the
 matching setting (``OSMOSE_LLM_URL``, ...), and an endpoint whose URL ends up
 empty is *off* — its tasks go to the next endpoint of their chain, then to the
-non-LLM path. Nothing else is read from the environment.
+non-LLM path. An endpoint's ``api_key`` is likewise only ever a placeholder,
+``${llm_api_key}``, ``${vision_api_key}`` or ``${tei_api_key}`` (``OSMOSE_LLM_API_KEY``, ...,
+from a Secret): a literal key in the file is refused, so the YAML can live in a ConfigMap.
+Nothing else is read from the environment.
 
 Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
 
@@ -15,6 +18,7 @@ Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
     endpoints:
       <name>:
         url: ${llm_url}
+        api_key: ${llm_api_key}    # optional; sent as `Authorization: Bearer …`
         protocol: openai | tei
         concurrency: 16            # requests in flight, all documents of the process together
         requests_per_second: 0     # 0 = unlimited
@@ -48,6 +52,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -76,6 +81,9 @@ FALLBACKS = frozenset({"heuristic", "fail"})
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 #: settings an endpoint URL may refer to as ${name}
 URL_SETTINGS = ("llm_url", "vision_url", "tei_url")
+#: settings an endpoint api_key may refer to as ${name} (the only form an api_key may take)
+KEY_SETTINGS = ("llm_api_key", "vision_api_key", "tei_api_key")
+_ONLY_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 class _Section(BaseModel):
@@ -130,6 +138,8 @@ class BreakerConfig(_Section):
 class EndpointConfig(_Section):
     name: str  # the key under `endpoints:` (set by RouterConfig, not written in the file)
     url: str = ""  # "" = off; ${llm_url}-style placeholders are expanded from the validation context
+    # "${llm_api_key}"-style placeholder only, expanded from the validation context; empty = no key
+    api_key: SecretStr = SecretStr("")
     protocol: Literal["openai", "tei"] = "openai"
     concurrency: int = Field(16, ge=1)
     requests_per_second: float = Field(0.0, ge=0)
@@ -159,6 +169,19 @@ class EndpointConfig(_Section):
         if expanded and not expanded.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {expanded!r}")
         return expanded
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key_from_settings(cls, key: object, info: ValidationInfo) -> object:
+        if key is None or key == "":
+            return ""
+        match = _ONLY_PLACEHOLDER.fullmatch(key.strip()) if isinstance(key, str) else None
+        if match is None or match.group(1) not in KEY_SETTINGS:
+            # never echo what was written: it may be a real key
+            raise ValueError(f"api_key must be one of {', '.join('${' + k + '}' for k in KEY_SETTINGS)}; "
+                             "keys come from the environment (a Secret), never from this file")
+        keys: Mapping[str, str | None] = (info.context or {}).get("keys") or {}
+        return keys.get(match.group(1)) or ""
 
     @model_validator(mode="after")
     def _consistent(self) -> EndpointConfig:
@@ -255,9 +278,11 @@ def default_router_text() -> str:
     return resources.files("osmose.models").joinpath("router.yaml").read_text(encoding="utf-8")
 
 
-def load_router_config(path: Path | None = None, *, urls: Mapping[str, str | None] | None = None) -> RouterConfig:
+def load_router_config(path: Path | None = None, *, urls: Mapping[str, str | None] | None = None,
+                       keys: Mapping[str, str | None] | None = None) -> RouterConfig:
     """The router configuration from `path` (None = the shipped default), with
-    ``${llm_url}``-style placeholders replaced by `urls` (missing = empty = off)."""
+    ``${llm_url}``-style placeholders replaced by `urls` (missing = empty = off) and
+    ``${llm_api_key}``-style ones by `keys` (missing = no key)."""
     if path is None:
         text, source = default_router_text(), "<default router.yaml>"
     else:
@@ -269,15 +294,16 @@ def load_router_config(path: Path | None = None, *, urls: Mapping[str, str | Non
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise RouterConfigError(f"{source}: invalid YAML: {exc}") from exc
-    return parse_router_config(raw, urls=urls or {}, source=source)
+    return parse_router_config(raw, urls=urls or {}, keys=keys or {}, source=source)
 
 
-def parse_router_config(raw: Any, *, urls: Mapping[str, str | None], source: str = "<dict>") -> RouterConfig:
+def parse_router_config(raw: Any, *, urls: Mapping[str, str | None], keys: Mapping[str, str | None] | None = None,
+                        source: str = "<dict>") -> RouterConfig:
     """`raw` (the parsed YAML) validated; errors name the source and the path of each bad key."""
     if not isinstance(raw, dict):
         raise RouterConfigError(f"{source}: the top level must be a mapping")
     try:
-        config = RouterConfig.model_validate(raw, context={"urls": urls})
+        config = RouterConfig.model_validate(raw, context={"urls": urls, "keys": keys or {}})
     except ValidationError as exc:
         raise RouterConfigError(f"{source}: {_explain(exc)}") from None
     config._source = source
@@ -300,7 +326,7 @@ def _explain(exc: ValidationError) -> str:
         else:
             where, message = ".".join(loc), error["msg"]
             value = error.get("input")
-            if isinstance(value, str | int | float | bool) and loc[-1:] != ["url"]:
+            if isinstance(value, str | int | float | bool) and loc[-1:] not in (["url"], ["api_key"]):
                 message += f" (got {value!r})"
         clauses.append(f"{where}: {message}" if where else message)
     return "; ".join(clauses)

@@ -35,13 +35,17 @@ __all__ = ["make_client", "parse_retry_after", "raise_for_response", "translate"
 USER_AGENT = "osmose-model-client"
 
 
-def make_client(base_url: str, *, concurrency: int, connect_timeout: float) -> httpx.AsyncClient:
+def make_client(base_url: str, *, concurrency: int, connect_timeout: float, api_key: str = "") -> httpx.AsyncClient:
     """A keep-alive pool sized to the endpoint's concurrency; no client-side total timeout
-    (each call sets its own deadline)."""
+    (each call sets its own deadline). `api_key`, when set, goes out as a bearer token (vLLM's
+    and TEI's ``--api-key``)."""
+    headers = {"User-Agent": USER_AGENT}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30)
     timeout = httpx.Timeout(None, connect=connect_timeout)
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout,
-                             headers={"User-Agent": USER_AGENT}, trust_env=False)
+                             headers=headers, trust_env=False)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -77,6 +81,10 @@ def raise_for_response(response: httpx.Response, *, endpoint: str) -> None:
     if status >= 500 or status == 408:
         raise ModelServerError(f"{where}: {status} {_detail(response)}", endpoint=endpoint, status=status,
                                retry_after=retry_after)
+    if status in (401, 403):   # the server's text may echo what was sent: not repeated here
+        raise ModelRequestError(f"{where}: {status} {response.reason_phrase}: the endpoint refused the credential; "
+                                "check its api_key (OSMOSE_LLM_API_KEY, OSMOSE_VISION_API_KEY, OSMOSE_TEI_API_KEY)",
+                                endpoint=endpoint, status=status)
     raise ModelRequestError(f"{where}: {status} {_detail(response)}", endpoint=endpoint, status=status)
 
 

@@ -1,9 +1,10 @@
 """A :class:`~osmose.cache.ContentCache` in Redis, for processes that share one cache (a cluster).
 
 Keys are ``<prefix>:<namespace>:<content key>``; values are the raw bytes. Reads
-are one ``MGET`` per call, writes one pipelined ``SET`` batch, optionally with a
-TTL (content-addressed entries never go stale, so the default is none: size
-Redis with ``maxmemory`` and an LRU policy instead). Connection errors become
+are one ``MGET`` per call, writes one pipelined ``SET`` batch with a TTL
+(OSMOSE_CACHE_TTL_DAYS through :func:`osmose.models.cache.open_content_cache`;
+content-addressed entries never go stale, the TTL bounds growth: size Redis with
+``maxmemory`` and an LRU policy as well). Connection errors become
 :class:`~osmose.errors.BackendUnavailableError` (retryable) and, at start,
 :class:`~osmose.errors.ConfigurationError` for a malformed URL.
 """

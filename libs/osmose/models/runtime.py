@@ -25,7 +25,7 @@ from osmose.cache import scope_prefix, scoped_key
 from osmose.config import Settings
 from osmose.models.backend import Backend
 from osmose.models.cache import ModelCache, open_content_cache
-from osmose.models.config import RouterConfig, Target, TaskRoute, load_router_config
+from osmose.models.config import KEY_SETTINGS, RouterConfig, Target, TaskRoute, load_router_config
 from osmose.models.context import Accounting
 from osmose.models.exceptions import (
     CircuitOpenError,
@@ -85,10 +85,13 @@ class ModelRuntime:
     @classmethod
     def from_settings(cls, settings: Settings, *, config: RouterConfig | None = None) -> ModelRuntime:
         config = config or load_router_config(settings.router_config, urls={
-            "llm_url": settings.llm_url, "vision_url": settings.vision_url, "tei_url": settings.tei_url})
+            "llm_url": settings.llm_url, "vision_url": settings.vision_url, "tei_url": settings.tei_url},
+            keys={name: secret.get_secret_value() if (secret := getattr(settings, name)) else None
+                  for name in KEY_SETTINGS})
         cache_url = settings.cache_url.get_secret_value() if settings.cache_url else None
         store = open_content_cache(cache_url=cache_url, sqlite_path=settings.data_dir / "cache" / "models.sqlite",
-                                   namespace="models")
+                                   namespace="models", ttl_s=settings.cache_ttl_days * 86400,
+                                   max_entries=settings.cache_max_entries)
         runtime = cls(config, cache=ModelCache(store))
         logger.info("model router (%s): %s; embeddings: %s; cache: %s", config.source,
                     ", ".join(f"{task} -> {' | '.join(t.label for t, _ in runtime.targets(task)) or 'offline path'}"

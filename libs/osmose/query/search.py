@@ -1,5 +1,7 @@
 """Hybrid search: dense vectors + keyword (sparse, BM25-like) candidates fused by
 reciprocal rank, then an exact-phrase boost, then the graph around each hit.
+Only committed documents are searched (:meth:`GraphStore.visible_documents`; the graph
+reads leave uncommitted documents out by themselves).
 
 The keyword side is what finds an exact sentence in Japanese or Hebrew where the
 English embedding model is weak; the phrase boost makes a verbatim match win
@@ -48,10 +50,15 @@ class Searcher:
         dense = (await self.embeddings.embed_texts([query], scope=tenant)).vectors[0]
         candidates = await self.vectors.hybrid_search(tenant, dense.tolist(), sparse_query(query),
                                                       limit=max(limit * 4, 20))
+        # Only documents whose graph commit marker is set: the marker is written after the
+        # vectors, so a document whose write stopped half-way is invisible, not half visible.
+        visible = await self.graph.visible_documents(tenant, list({h.payload["doc_id"] for h in candidates}))
         phrase = surface_key(query)
         best: dict[tuple[str, int], spb.SearchHit] = {}
         for hit in candidates:
             p = hit.payload
+            if p["doc_id"] not in visible:
+                continue
             score = hit.score + (_PHRASE_BOOST if phrase and phrase in surface_key(p.get("text", "")) else 0.0)
             key = (p["doc_id"], int(p["slide"]))
             if key not in best or score > best[key].score:

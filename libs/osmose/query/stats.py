@@ -17,9 +17,14 @@ COLUMNS: tuple[str, ...] = ("documents", "slides", "segments", "concepts", "rela
 async def tenant_stats(*, graph: GraphStore, vectors: VectorStore, tenant: str | None) -> spb.StatsResponse:
     """Counts of `tenant` (every tenant when None), tenants sorted by name."""
     counts = await graph.stats(tenant)
-    chunks = await vectors.count(tenant)
+    chunks = dict(await vectors.count(tenant))
+    # The vectors of a document not committed yet (written, marker pending) are not counted,
+    # as the graph does not count its document: visible in both stores or in neither.
+    for name, doc_ids in (await graph.pending_documents(tenant)).items():
+        for doc_id in doc_ids:
+            chunks[name] = chunks.get(name, 0) - len(await vectors.document_payloads(name, doc_id))
     response = spb.StatsResponse()
-    for name in sorted(set(counts) | set(chunks)):
+    for name in sorted(set(counts) | {t for t, n in chunks.items() if n > 0}):
         c = counts.get(name)
         response.tenants.add(
             tenant=name, documents=c.documents if c else 0, slides=c.slides if c else 0,

@@ -28,6 +28,7 @@ from typing import Protocol
 
 __all__ = [
     "ConceptMention",
+    "ConceptResolver",
     "ConceptRow",
     "DocumentGraph",
     "DocumentRow",
@@ -154,13 +155,51 @@ class SlideMention:
     count: int
 
 
+class ConceptResolver(Protocol):
+    """Maps a document's concepts onto the tenant's existing ones, inside the store's write
+    transaction (:mod:`osmose.services.persister.resolve`): what it reads and what it decides
+    are one atomic step, so two writers cannot both miss each other's concepts."""
+
+    def lookup_keys(self, graph: DocumentGraph) -> list[str]:
+        """The keys to look up (:meth:`GraphStore.find_concepts`) before deciding."""
+        ...
+
+    def apply(self, graph: DocumentGraph, found: dict[str, list[ConceptRow]]) -> DocumentGraph:
+        """`graph` with its concepts mapped, given what the lookup found. Pure: the store
+        may call it again when it retries the transaction."""
+        ...
+
+
 class GraphStore(Protocol):
-    async def write_document(self, graph: DocumentGraph) -> None:
+    async def write_document(self, graph: DocumentGraph, *, committed: bool = True,
+                             resolver: ConceptResolver | None = None) -> None:
         """Make the tenant's graph hold exactly this document's contribution:
         upsert its nodes and edges and remove what an earlier version of the same
         document wrote and this one does not (stale mentions/relations/evidence).
         Concepts left with no mention in the tenant are removed. Idempotent.
-        Rows the document may not contribute are dropped (:func:`osmose.stores.graph_rules.prepare`)."""
+        Rows the document may not contribute are dropped (:func:`osmose.stores.graph_rules.prepare`).
+
+        ``committed=False`` writes the document hidden: every read below except
+        :meth:`get_document`, :meth:`document_ids` and :meth:`find_concepts` ignores it (its
+        document, slides, segments, mentions and relation evidence; concepts only it mentions)
+        until :meth:`commit_document` sets its marker. The persister writes hidden, then the
+        vectors, then the marker: a document is visible in both stores or in neither.
+
+        ``resolver``: the document's concepts are resolved against the tenant's inside the
+        write transaction, which writers of the same tenant take one at a time."""
+        ...
+
+    async def commit_document(self, tenant: str, doc_id: str) -> bool:
+        """Set the document's commit marker (written last): it becomes visible. False if the
+        document is not in the graph. Idempotent."""
+        ...
+
+    async def visible_documents(self, tenant: str, doc_ids: list[str]) -> set[str]:
+        """Those of `doc_ids` that are in the graph with their commit marker set."""
+        ...
+
+    async def pending_documents(self, tenant: str | None = None) -> dict[str, list[str]]:
+        """Documents written without their commit marker yet, per tenant (sorted)."""
         ...
 
     async def delete_document(self, tenant: str, doc_id: str) -> bool:

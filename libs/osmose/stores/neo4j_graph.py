@@ -22,6 +22,13 @@ concepts, and on a lost connection), in this order:
    refresh its lookup keys (Alias nodes) when they changed (writes only for
    what changed, so a replay of an unchanged document writes little there).
 
+With a concept resolver (the persister's), the transaction first MERGEs the
+tenant's ``(:WriteLock {tenant})`` node, whose write lock it holds to the
+commit, then looks the document's keys up and resolves them: resolving writers
+of a tenant run one at a time, each seeing the others' commits. The Document's
+``committed`` property is the commit marker (:meth:`commit_document`); reads
+for search and stats leave out the documents where it is false.
+
 Every batched step is one UNWIND statement per chunk of ``batch_size`` rows.
 The transaction function only reads and writes the database, so a retry simply
 runs it again. Nothing is ever incremented: a replay writes the same values.
@@ -59,6 +66,7 @@ from osmose.errors import (
 from osmose.stores import neo4j_queries as q
 from osmose.stores.graph import (
     ConceptMention,
+    ConceptResolver,
     ConceptRow,
     DocumentGraph,
     DocumentRow,
@@ -135,13 +143,17 @@ class Neo4jGraphStore:
 
     # -- GraphStore: writes -----------------------------------------------------------
 
-    async def write_document(self, graph: DocumentGraph) -> None:
+    async def write_document(self, graph: DocumentGraph, *, committed: bool = True,
+                             resolver: ConceptResolver | None = None) -> None:
         started = time.perf_counter()
         prepared = prepare(graph)
         if q.SEP in prepared.document.doc_id or any(q.SEP in ev for r in prepared.relations for ev in r.evidence):
             raise PermanentError(f"doc_id and evidence ids may not contain U+001F (document {prepared.document.doc_id!r})")
         stamp = uuid.uuid4().hex
-        await self._write(self._write_tx, prepared, stamp)
+        if resolver is not None and graph.concepts:
+            prepared = await self._write(self._resolve_and_write_tx, graph, resolver, committed, stamp)
+        else:
+            await self._write(self._write_tx, prepared, stamp, committed)
         logger.debug(
             "graph write",
             extra={"tenant": prepared.tenant, "doc_id": prepared.document.doc_id,
@@ -152,6 +164,30 @@ class Neo4jGraphStore:
 
     async def delete_document(self, tenant: str, doc_id: str) -> bool:
         return await self._write(self._delete_tx, tenant, doc_id)
+
+    async def commit_document(self, tenant: str, doc_id: str) -> bool:
+        async def commit(tx: AsyncManagedTransaction) -> bool:
+            return bool((await _values(tx, q.COMMIT_DOCUMENT, "n", t=tenant, d=doc_id))[0])
+
+        return await self._write(commit)
+
+    async def visible_documents(self, tenant: str, doc_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for batch in _chunks(list(dict.fromkeys(doc_ids)), self._batch):
+            found.update(r["doc_id"] for r in await self._read(q.VISIBLE_DOCUMENTS, t=tenant, ids=batch))
+        return found
+
+    async def pending_documents(self, tenant: str | None = None) -> dict[str, list[str]]:
+        records = (await self._read(q.PENDING_TENANT, t=tenant) if tenant is not None
+                   else await self._read(q.PENDING_ALL))
+        pending: dict[str, list[str]] = defaultdict(list)
+        for r in records:
+            pending[r["tenant"]].append(r["doc_id"])
+        return dict(pending)
+
+    async def _hidden(self, tenant: str) -> list[str]:
+        """The tenant's documents written without their commit marker (left out of reads)."""
+        return (await self.pending_documents(tenant)).get(tenant, [])
 
     # -- GraphStore: reads -------------------------------------------------------------
 
@@ -174,10 +210,12 @@ class Neo4jGraphStore:
 
     async def stats(self, tenant: str | None = None) -> dict[str, TenantCounts]:
         if tenant is not None:
-            record = (await self._read(q.STATS_TENANT, t=tenant))[0]
+            hidden = await self._hidden(tenant)
+            record = (await self._read(q.STATS_TENANT, t=tenant, hidden=hidden, sep=q.SEP))[0]
             return {tenant: TenantCounts(**record.data())}
+        hidden_all = [t + q.SEP + d for t, ds in (await self.pending_documents()).items() for d in ds]
         counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for r in await self._read(q.STATS_ALL):
+        for r in await self._read(q.STATS_ALL, hidden=hidden_all, sep=q.SEP):
             if r["n"]:
                 counts[r["tenant"]][r["field"]] = r["n"]
         return {t: TenantCounts(**c) for t, c in sorted(counts.items())}
@@ -195,7 +233,8 @@ class Neo4jGraphStore:
     ) -> dict[tuple[str, int], list[ConceptMention]]:
         wanted = list(dict.fromkeys((doc_id, int(number)) for doc_id, number in slides))
         found: dict[tuple[str, int], list[ConceptMention]] = {pair: [] for pair in wanted}
-        for batch in _chunks(wanted, self._batch):
+        hidden = set(await self._hidden(tenant)) if wanted else set()
+        for batch in _chunks([pair for pair in wanted if pair[0] not in hidden], self._batch):
             pairs = [{"doc_id": d, "number": n} for d, n in batch]
             for r in await self._read(q.MENTIONS_ON_SLIDES, t=tenant, pairs=pairs):
                 found[(r["doc_id"], r["number"])].append(ConceptMention(r["key"], r["name"], r["count"]))
@@ -209,8 +248,9 @@ class Neo4jGraphStore:
         found: dict[str, list[RelatedConcept]] = {key: [] for key in keys}
         if limit <= 0:
             return found
+        hidden = await self._hidden(tenant)
         for batch in _chunks(keys, self._batch):
-            for r in await self._read(q.RELATED, t=tenant, keys=batch):
+            for r in await self._read(q.RELATED, t=tenant, keys=batch, hidden=hidden, sep=q.SEP):
                 found[r["key"]].append(RelatedConcept(r["name"], r["other"], r["kind"], float(r["weight"])))
         return {
             key: sorted(related, key=lambda x: (-x.weight, x.name, x.canonical_key, x.kind))[:limit]
@@ -224,8 +264,9 @@ class Neo4jGraphStore:
         found: dict[str, list[SlideMention]] = {key: [] for key in keys}
         if limit <= 0:
             return found
+        hidden = await self._hidden(tenant)
         for batch in _chunks(keys, self._batch):
-            for r in await self._read(q.SLIDES_MENTIONING, t=tenant, keys=batch, limit=limit):
+            for r in await self._read(q.SLIDES_MENTIONING, t=tenant, keys=batch, limit=limit, hidden=hidden):
                 slides = [SlideMention(s["doc_id"], s["file_name"], s["number"], s["title"], s["count"])
                           for s in r["slides"]]
                 found[r["key"]] = sorted(slides, key=lambda s: (-s.count, s.doc_id, s.number))
@@ -248,11 +289,28 @@ class Neo4jGraphStore:
 
     # -- transactions -------------------------------------------------------------------------
 
-    async def _write_tx(self, tx: AsyncManagedTransaction, p: PreparedDocument, stamp: str) -> None:
+    async def _resolve_and_write_tx(self, tx: AsyncManagedTransaction, graph: DocumentGraph,
+                                    resolver: ConceptResolver, committed: bool, stamp: str) -> PreparedDocument:
+        """Resolution and write as one transaction, behind the tenant's write lock (taken
+        first, held to the commit): the lookup sees every resolving writer's commit."""
+        await _run(tx, q.TAKE_WRITE_LOCK, t=graph.tenant)
+        wanted = list(dict.fromkeys(resolver.lookup_keys(graph)))
+        found: dict[str, dict[str, ConceptRow]] = {key: {} for key in wanted}
+        for batch in _chunks(wanted, self._batch):
+            for r in await _records(tx, q.FIND_CONCEPTS, t=graph.tenant, keys=batch):
+                row = ConceptRow(r["canonical_key"], r["name"], r["type"], tuple(r["aliases"]))
+                found[r["key"]][row.canonical_key] = row
+        resolved = resolver.apply(graph, {key: [rows[k] for k in sorted(rows)] for key, rows in found.items()})
+        prepared = prepare(resolved)
+        await self._write_tx(tx, prepared, stamp, committed)
+        return prepared
+
+    async def _write_tx(self, tx: AsyncManagedTransaction, p: PreparedDocument, stamp: str,
+                        committed: bool = True) -> None:
         t, d = p.tenant, p.document.doc_id
         doc = p.document
         [reset] = await _records(
-            tx, q.RESET, t=t, d=d, props={f: getattr(doc, f) for f in _DOCUMENT_FIELDS},
+            tx, q.RESET, t=t, d=d, props={**{f: getattr(doc, f) for f in _DOCUMENT_FIELDS}, "committed": committed},
             slides=[s.number for s in p.slides], segments=[s.segment_id for s in p.segments],
         )
         old_keys: list[str] = reset["old_keys"]
@@ -310,6 +368,7 @@ class Neo4jGraphStore:
             await _run(tx, q.STRIP_RELATIONS, t=tenant, keys=keys, prefix=prefix, stamp=stamp)
         await _run(tx, q.DROP_DOCUMENT, t=tenant, d=doc_id)
         await self._refresh_concepts(tx, tenant, set(old_keys))
+        await _run(tx, q.DROP_IDLE_WRITE_LOCK, t=tenant)
         return True
 
     async def _refresh_concepts(self, tx: AsyncManagedTransaction, tenant: str, keys: set[str]) -> None:

@@ -23,7 +23,45 @@ SCHEMA = [
     "CREATE CONSTRAINT osmose_alias IF NOT EXISTS FOR (n:Alias) REQUIRE (n.tenant, n.key) IS UNIQUE",
     "CREATE CONSTRAINT osmose_merge IF NOT EXISTS FOR (n:Merge) "
     "REQUIRE (n.tenant, n.doc_id, n.from_key, n.into_key) IS UNIQUE",
+    "CREATE CONSTRAINT osmose_write_lock IF NOT EXISTS FOR (n:WriteLock) REQUIRE n.tenant IS UNIQUE",
 ]
+
+# -- commit markers and the tenant's write lock ----------------------------------------------
+
+# Written first by a write that resolves concepts: the node's write lock is held until the
+# transaction ends, so the tenant's resolving writers run one at a time (see neo4j_graph).
+TAKE_WRITE_LOCK = "MERGE (l:WriteLock {tenant: $t}) SET l.taken = coalesce(l.taken, 0) + 1"
+
+# Erasure leaves nothing of a tenant: its lock goes with its last document.
+DROP_IDLE_WRITE_LOCK = """
+MATCH (l:WriteLock {tenant: $t})
+WHERE NOT EXISTS { MATCH (d:Document) WHERE d.tenant = $t AND d.doc_id IS NOT NULL }
+DELETE l
+"""
+
+# A Document without the property (written before markers existed) counts as committed.
+COMMIT_DOCUMENT = """
+MATCH (d:Document {tenant: $t, doc_id: $d})
+SET d.committed = true
+RETURN count(d) AS n
+"""
+
+VISIBLE_DOCUMENTS = """
+UNWIND $ids AS id
+MATCH (d:Document {tenant: $t, doc_id: id})
+WHERE coalesce(d.committed, true)
+RETURN d.doc_id AS doc_id
+"""
+
+PENDING_TENANT = """
+MATCH (d:Document) WHERE d.tenant = $t AND d.doc_id IS NOT NULL AND d.committed = false
+RETURN d.tenant AS tenant, d.doc_id AS doc_id ORDER BY doc_id
+"""
+
+PENDING_ALL = """
+MATCH (d:Document) WHERE d.committed = false
+RETURN d.tenant AS tenant, d.doc_id AS doc_id ORDER BY tenant, doc_id
+"""
 
 # -- one document's write ----------------------------------------------------------------
 
@@ -224,24 +262,39 @@ RETURN c.canonical_key AS key, c.name AS name, c.type AS type, c.aliases AS alia
 
 # The IS NOT NULL predicates let the planner count from the composite
 # uniqueness indexes (tenant prefix) instead of scanning the label.
+# Reads below take $hidden: the doc_ids of the tenant's documents written but not committed
+# (PENDING_TENANT, read first; usually empty). Their rows are left out.
+
 STATS_TENANT = """
 RETURN
-  COUNT { MATCH (n:Document) WHERE n.tenant = $t AND n.doc_id IS NOT NULL } AS documents,
-  COUNT { MATCH (n:Slide) WHERE n.tenant = $t AND n.doc_id IS NOT NULL AND n.number IS NOT NULL } AS slides,
-  COUNT { MATCH (n:Segment) WHERE n.tenant = $t AND n.doc_id IS NOT NULL AND n.segment_id IS NOT NULL } AS segments,
-  COUNT { MATCH (n:Concept) WHERE n.tenant = $t AND n.canonical_key IS NOT NULL } AS concepts,
+  COUNT { MATCH (n:Document) WHERE n.tenant = $t AND n.doc_id IS NOT NULL AND NOT n.doc_id IN $hidden } AS documents,
+  COUNT { MATCH (n:Slide) WHERE n.tenant = $t AND n.doc_id IS NOT NULL AND n.number IS NOT NULL
+          AND NOT n.doc_id IN $hidden } AS slides,
+  COUNT { MATCH (n:Segment) WHERE n.tenant = $t AND n.doc_id IS NOT NULL AND n.segment_id IS NOT NULL
+          AND NOT n.doc_id IN $hidden } AS segments,
+  COUNT { MATCH (n:Concept) WHERE n.tenant = $t AND n.canonical_key IS NOT NULL
+          AND (size($hidden) = 0 OR EXISTS { MATCH (n)<-[:MENTIONS {tenant: $t}]-(d:Document {tenant: $t})
+                                             WHERE NOT d.doc_id IN $hidden }) } AS concepts,
   COUNT { MATCH (n:Concept)-[r:RELATED_TO]->(:Concept {tenant: $t})
-          WHERE n.tenant = $t AND n.canonical_key IS NOT NULL AND r.tenant = $t } AS relations
+          WHERE n.tenant = $t AND n.canonical_key IS NOT NULL AND r.tenant = $t
+          AND (size($hidden) = 0 OR any(p IN r.sources WHERE NOT split(p, $sep)[0] IN $hidden)) } AS relations
 """
 
-# Across tenants (operators' view): grouped by tenant.
+# Across tenants (operators' view): grouped by tenant; $hidden holds "<tenant><SEP><doc_id>".
 STATS_ALL = """
-MATCH (n:Document) RETURN n.tenant AS tenant, 'documents' AS field, count(n) AS n
-UNION ALL MATCH (n:Slide) RETURN n.tenant AS tenant, 'slides' AS field, count(n) AS n
-UNION ALL MATCH (n:Segment) RETURN n.tenant AS tenant, 'segments' AS field, count(n) AS n
-UNION ALL MATCH (n:Concept) RETURN n.tenant AS tenant, 'concepts' AS field, count(n) AS n
+MATCH (n:Document) WHERE NOT n.tenant + $sep + n.doc_id IN $hidden
+  RETURN n.tenant AS tenant, 'documents' AS field, count(n) AS n
+UNION ALL MATCH (n:Slide) WHERE NOT n.tenant + $sep + n.doc_id IN $hidden
+  RETURN n.tenant AS tenant, 'slides' AS field, count(n) AS n
+UNION ALL MATCH (n:Segment) WHERE NOT n.tenant + $sep + n.doc_id IN $hidden
+  RETURN n.tenant AS tenant, 'segments' AS field, count(n) AS n
+UNION ALL MATCH (n:Concept)
+  WHERE size($hidden) = 0 OR EXISTS { MATCH (n)<-[m:MENTIONS]-(d:Document)
+                                      WHERE d.tenant = n.tenant AND NOT d.tenant + $sep + d.doc_id IN $hidden }
+  RETURN n.tenant AS tenant, 'concepts' AS field, count(n) AS n
 UNION ALL MATCH (a:Concept)-[r:RELATED_TO]->(b:Concept)
   WHERE r.tenant = a.tenant AND r.tenant = b.tenant
+    AND (size($hidden) = 0 OR any(p IN r.sources WHERE NOT r.tenant + $sep + split(p, $sep)[0] IN $hidden))
   RETURN r.tenant AS tenant, 'relations' AS field, count(r) AS n
 """
 
@@ -251,17 +304,23 @@ MATCH (s:Slide {tenant: $t, doc_id: p.doc_id, number: p.number})<-[m:MENTIONED_I
 RETURN p.doc_id AS doc_id, p.number AS number, c.canonical_key AS key, c.name AS name, m.count AS count
 """
 
-# Both directions; per (neighbour, kind) the heavier one.
-RELATED = """
+# Both directions; per (neighbour, kind) the heavier one. With hidden documents, an edge
+# weighs the distinct evidence ids of the visible documents' sources only.
+RELATED = f"""
 UNWIND $keys AS key
-MATCH (:Concept {tenant: $t, canonical_key: key})-[r:RELATED_TO {tenant: $t}]-(o:Concept {tenant: $t})
-RETURN key, o.canonical_key AS other, o.name AS name, r.kind AS kind, max(r.weight) AS weight
+MATCH (:Concept {{tenant: $t, canonical_key: key}})-[r:RELATED_TO {{tenant: $t}}]-(o:Concept {{tenant: $t}})
+WITH key, o, r, CASE WHEN size($hidden) = 0 THEN r.sources
+                     ELSE [p IN r.sources WHERE NOT split(p, $sep)[0] IN $hidden] END AS sources
+WHERE size(sources) > 0
+WITH key, o, r, CASE WHEN size($hidden) = 0 THEN r.weight ELSE size({_EVIDENCE}) END AS weight
+RETURN key, o.canonical_key AS other, o.name AS name, r.kind AS kind, max(weight) AS weight
 """
 
 SLIDES_MENTIONING = """
 UNWIND $keys AS key
 MATCH (:Concept {tenant: $t, canonical_key: key})-[m:MENTIONED_IN {tenant: $t}]->(s:Slide {tenant: $t})
       <-[:HAS_SLIDE {tenant: $t}]-(d:Document {tenant: $t})
+WHERE NOT s.doc_id IN $hidden
 WITH key, m, s, d ORDER BY m.count DESC, s.doc_id, s.number
 WITH key, collect({doc_id: s.doc_id, file_name: d.file_name, number: s.number, title: s.title,
                    count: m.count})[..$limit] AS slides

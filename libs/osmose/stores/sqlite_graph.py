@@ -26,7 +26,9 @@ weighing the heavier direction, ordered by weight, then name;
 ``slides_mentioning`` by count, then doc_id, then number.
 
 A write removes the document's previous rows and inserts the new ones in one
-transaction: readers see the old version or the new one, never a mix.
+transaction: readers see the old version or the new one, never a mix. A
+document written with ``committed=False`` has ``documents.committed = 0`` until
+:meth:`SqliteGraphStore.commit_document`; the reads join on it (``_HIDDEN``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from osmose.errors import (
 )
 from osmose.stores.graph import (
     ConceptMention,
+    ConceptResolver,
     ConceptRow,
     DocumentGraph,
     DocumentRow,
@@ -70,7 +73,8 @@ T = TypeVar("T")
 
 # 2: concept_lookup (filled from concept_sources when a version-1 file is opened).
 # 3: lookup keys are canonical keys (plurals folded): recomputed when an older file is opened.
-SCHEMA_VERSION = 3
+# 4: documents.committed, the commit marker (documents of older files count as committed).
+SCHEMA_VERSION = 4
 # Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 10.0
 # Pairs per statement in batched reads; SQLite allows 32766 parameters.
@@ -81,6 +85,7 @@ CREATE TABLE IF NOT EXISTS documents (
     tenant TEXT NOT NULL, doc_id TEXT NOT NULL,
     file_name TEXT NOT NULL, title TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
     tier TEXT NOT NULL, slides INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    committed INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (tenant, doc_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS slides (
@@ -129,6 +134,10 @@ CREATE TABLE IF NOT EXISTS merges (
 ) WITHOUT ROWID;
 """
 
+# A row `x` (with tenant and doc_id) of a document written but not committed yet.
+_HIDDEN = ("EXISTS (SELECT 1 FROM documents h WHERE h.tenant = x.tenant AND h.doc_id = x.doc_id "
+           "AND h.committed = 0)")
+
 # Tables holding one document's own rows, all deleted by (tenant, doc_id).
 _PER_DOCUMENT = ("slides", "segments", "concept_sources", "mentions", "relation_evidence", "merges")
 
@@ -137,10 +146,12 @@ WITH wanted(key) AS (VALUES {values}),
 directed AS (
     SELECT w.key AS key, r.target_key AS other, r.kind AS kind, COUNT(DISTINCT r.evidence_id) AS weight
     FROM wanted w JOIN relation_evidence r ON r.tenant = :tenant AND r.source_key = w.key
+    WHERE r.doc_id NOT IN (SELECT doc_id FROM documents WHERE tenant = :tenant AND committed = 0)
     GROUP BY w.key, r.target_key, r.kind
     UNION ALL
     SELECT w.key, r.source_key, r.kind, COUNT(DISTINCT r.evidence_id)
     FROM wanted w JOIN relation_evidence r ON r.tenant = :tenant AND r.target_key = w.key
+    WHERE r.doc_id NOT IN (SELECT doc_id FROM documents WHERE tenant = :tenant AND committed = 0)
     GROUP BY w.key, r.source_key, r.kind
 ),
 edges AS (SELECT key, other, kind, MAX(weight) AS weight FROM directed GROUP BY key, other, kind),
@@ -178,8 +189,18 @@ class SqliteGraphStore:
 
     # -- GraphStore ---------------------------------------------------------
 
-    async def write_document(self, graph: DocumentGraph) -> None:
-        await self._call(self._write_document, graph)
+    async def write_document(self, graph: DocumentGraph, *, committed: bool = True,
+                             resolver: ConceptResolver | None = None) -> None:
+        await self._call(self._write_document, graph, committed, resolver)
+
+    async def commit_document(self, tenant: str, doc_id: str) -> bool:
+        return await self._call(self._commit_document, tenant, doc_id)
+
+    async def visible_documents(self, tenant: str, doc_ids: list[str]) -> set[str]:
+        return await self._call(self._visible_documents, tenant, doc_ids)
+
+    async def pending_documents(self, tenant: str | None = None) -> dict[str, list[str]]:
+        return await self._call(self._pending_documents, tenant)
 
     async def delete_document(self, tenant: str, doc_id: str) -> bool:
         return await self._call(self._delete_document, tenant, doc_id)
@@ -264,6 +285,9 @@ class SqliteGraphStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+                if "committed" not in columns:   # a file of version < 4
+                    conn.execute("ALTER TABLE documents ADD COLUMN committed INTEGER NOT NULL DEFAULT 1")
                 if 0 < version < 3:  # (re)fill concept_lookup: recompute every concept once
                     self._conn = conn  # _refresh_concepts works on self._conn
                     for (tenant,) in conn.execute("SELECT DISTINCT tenant FROM concepts").fetchall():
@@ -277,23 +301,28 @@ class SqliteGraphStore:
 
     # -- writes (worker thread) ---------------------------------------------------
 
-    def _write_document(self, graph: DocumentGraph) -> None:
+    def _write_document(self, graph: DocumentGraph, committed: bool = True,
+                        resolver: ConceptResolver | None = None) -> None:
         started = time.perf_counter()
-        prepared = prepare(graph)
-        tenant, doc = prepared.tenant, prepared.document
-        evidence = [
-            (tenant, r.source_key, r.target_key, r.kind, ev, doc.doc_id, r.label)
-            for r in prepared.relations
-            for ev in r.evidence
-        ]
         conn = self._conn
+        # BEGIN IMMEDIATE holds the file's write lock: the lookup and the write below are one
+        # step for every writer (other processes included), so resolution sees every commit.
         with _transaction(conn):
+            if resolver is not None and graph.concepts:
+                graph = resolver.apply(graph, self._find_concepts(graph.tenant, resolver.lookup_keys(graph)))
+            prepared = prepare(graph)
+            tenant, doc = prepared.tenant, prepared.document
+            evidence = [
+                (tenant, r.source_key, r.target_key, r.kind, ev, doc.doc_id, r.label)
+                for r in prepared.relations
+                for ev in r.evidence
+            ]
             touched = self._concept_keys_of(tenant, doc.doc_id)
             self._delete_rows(tenant, doc.doc_id)
             conn.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (tenant, doc.doc_id, doc.file_name, doc.title, doc.format, doc.language, doc.tier,
-                 doc.slides, doc.sha256),
+                 doc.slides, doc.sha256, int(committed)),
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO slides VALUES (?, ?, ?, ?, ?, ?)",
@@ -326,6 +355,12 @@ class SqliteGraphStore:
                    "mentions": len(prepared.mentions), "evidence": len(evidence),
                    "ms": round((time.perf_counter() - started) * 1000, 1)},
         )
+
+    def _commit_document(self, tenant: str, doc_id: str) -> bool:
+        with _transaction(self._conn):
+            cursor = self._conn.execute(
+                "UPDATE documents SET committed = 1 WHERE tenant = ? AND doc_id = ?", (tenant, doc_id))
+        return cursor.rowcount > 0
 
     def _delete_document(self, tenant: str, doc_id: str) -> bool:
         with _transaction(self._conn):
@@ -401,6 +436,24 @@ class SqliteGraphStore:
         rows = self._conn.execute("SELECT doc_id FROM documents WHERE tenant = ? ORDER BY doc_id", (tenant,))
         return [r[0] for r in rows.fetchall()]
 
+    def _visible_documents(self, tenant: str, doc_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for batch in _batches(list(dict.fromkeys(doc_ids)), _READ_BATCH):
+            marks = ", ".join("?" for _ in batch)
+            rows = self._conn.execute(
+                f"SELECT doc_id FROM documents WHERE tenant = ? AND committed = 1 AND doc_id IN ({marks})",
+                [tenant, *batch])
+            found.update(doc_id for (doc_id,) in rows)
+        return found
+
+    def _pending_documents(self, tenant: str | None) -> dict[str, list[str]]:
+        where, params = ("AND tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        pending: dict[str, list[str]] = defaultdict(list)
+        for row_tenant, doc_id in self._conn.execute(
+                f"SELECT tenant, doc_id FROM documents WHERE committed = 0 {where} ORDER BY tenant, doc_id", params):
+            pending[row_tenant].append(doc_id)
+        return dict(pending)
+
     def _get_concept(self, tenant: str, canonical_key: str) -> ConceptRow | None:
         row = self._conn.execute(
             "SELECT canonical_key, name, type, aliases FROM concepts WHERE tenant = ? AND canonical_key = ?",
@@ -409,15 +462,20 @@ class SqliteGraphStore:
         return ConceptRow(row[0], row[1], row[2], tuple(json.loads(row[3]))) if row else None
 
     def _stats(self, tenant: str | None) -> dict[str, TenantCounts]:
-        where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        where, params = ("WHERE x.tenant = ?", (tenant,)) if tenant is not None else ("WHERE 1", ())
+        visible = f"{where} AND NOT {_HIDDEN}"      # rows of committed documents only
         queries = {
-            "documents": f"SELECT tenant, COUNT(*) FROM documents {where} GROUP BY tenant",
-            "slides": f"SELECT tenant, COUNT(*) FROM slides {where} GROUP BY tenant",
-            "segments": f"SELECT tenant, COUNT(*) FROM segments {where} GROUP BY tenant",
-            "concepts": f"SELECT tenant, COUNT(*) FROM concepts {where} GROUP BY tenant",
+            "documents": f"SELECT tenant, COUNT(*) FROM documents x {where} AND committed = 1 GROUP BY tenant",
+            "slides": f"SELECT tenant, COUNT(*) FROM slides x {visible} GROUP BY tenant",
+            "segments": f"SELECT tenant, COUNT(*) FROM segments x {visible} GROUP BY tenant",
+            "concepts": (
+                f"SELECT tenant, COUNT(*) FROM concepts x {where} AND EXISTS ("
+                "SELECT 1 FROM mentions m JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id "
+                "WHERE m.tenant = x.tenant AND m.concept_key = x.canonical_key AND d.committed = 1) GROUP BY tenant"
+            ),
             "relations": (
                 "SELECT r.tenant, COUNT(*) FROM (SELECT DISTINCT tenant, source_key, target_key, kind "
-                f"FROM relation_evidence {where}) r "
+                f"FROM relation_evidence x {visible}) r "
                 "JOIN concepts s ON s.tenant = r.tenant AND s.canonical_key = r.source_key "
                 "JOIN concepts t ON t.tenant = r.tenant AND t.canonical_key = r.target_key "
                 "GROUP BY r.tenant"
@@ -451,6 +509,7 @@ class SqliteGraphStore:
                 f"WITH wanted(doc_id, number) AS (VALUES {values}) "
                 "SELECT m.doc_id, m.slide_number, c.canonical_key, c.name, m.count FROM wanted w "
                 "JOIN mentions m ON m.tenant = ? AND m.doc_id = w.doc_id AND m.slide_number = w.number "
+                "JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id AND d.committed = 1 "
                 "JOIN concepts c ON c.tenant = m.tenant AND c.canonical_key = m.concept_key "
                 "ORDER BY m.doc_id, m.slide_number, m.count DESC, c.name, c.canonical_key",
                 [*(v for pair in batch for v in pair), tenant],
@@ -472,7 +531,7 @@ class SqliteGraphStore:
                 "         ROW_NUMBER() OVER (PARTITION BY m.concept_key"
                 "                            ORDER BY m.count DESC, m.doc_id, m.slide_number) AS rank"
                 "  FROM wanted w JOIN mentions m ON m.tenant = ? AND m.concept_key = w.key"
-                "  JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id"
+                "  JOIN documents d ON d.tenant = m.tenant AND d.doc_id = m.doc_id AND d.committed = 1"
                 "  JOIN slides s ON s.tenant = m.tenant AND s.doc_id = m.doc_id AND s.number = m.slide_number)"
                 " SELECT key, doc_id, file_name, slide_number, title, count FROM ranked WHERE rank <= ?"
                 " ORDER BY key, rank",

@@ -30,10 +30,10 @@ def lane_of(priority: int) -> str:
 def tenant_class_of(message: object) -> str:
     """The tenant class (entitlement plan) of an envelope or job snapshot.
 
-    Hook for the entitlement plans (osmose.security.entitlements: starter, business,
-    enterprise): when the envelope/job carries the plan in a ``plan`` field, it is used
-    here; until then every document counts as ``default``. A plan the SLO spec does not
-    list becomes ``other``, so a typo cannot create a new series per tenant.
+    The front door writes the caller's plan (osmose.security.entitlements: starter, business,
+    enterprise) on the envelope, and the job ledger copies it into every snapshot; a document
+    without one (the local ``--insecure`` use) counts as ``default``. A plan the SLO spec does
+    not list becomes ``other``, so a typo cannot create a new series per tenant.
     """
     descriptor = getattr(message, "DESCRIPTOR", None)
     plan = getattr(message, "plan", "") if descriptor is not None and "plan" in descriptor.fields_by_name else ""

@@ -90,3 +90,24 @@ def test_key_and_headers() -> None:
     hdrs = envelope.headers(env, trace)
     assert from_headers(hdrs) == trace
     assert dict(hdrs)["osmose-tenant"] == b"acme"
+
+
+def test_claim_checked_items_of_two_jobs_share_one_blob(tmp_path: Path) -> None:
+    """Job id, timings, counters and model usage stay in the envelope: the blob is the document's."""
+    blobs = LocalBlobStore(tmp_path)
+    packed = []
+    for job, seconds in (("j1", 0.5), ("j2", 0.75)):
+        item = _item(400)
+        item.job_id = job
+        item.timings.add(stage="triage", seconds=seconds)
+        item.counters.embedded = 3 if job == "j1" else 0
+        item.counters.embed_cache_hits = 0 if job == "j1" else 3
+        item.model_usage.total.calls = 2
+        env = envelope.pack(_envelope(), item, blobs, threshold=1024)
+        assert env.WhichOneof("body") == "blob_ref" and env.run_part
+        assert envelope.unpack(envelope.decode(envelope.encode(env)), blobs) == item   # exactly the item again
+        packed.append(env)
+    assert packed[0].blob_ref == packed[1].blob_ref
+    assert len([p for p in (tmp_path / "sha256").rglob("*") if p.is_file()]) == 1
+    forwarded = envelope.forward(packed[0], stage="persister", tier=0)
+    assert not forwarded.run_part and forwarded.WhichOneof("body") is None

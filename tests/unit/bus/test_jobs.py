@@ -81,3 +81,23 @@ def test_the_same_snapshot_twice_is_not_news() -> None:
     retry = _job("entered", "triage")
     retry.attempt = 1
     assert table.apply(retry)                # same progress, new content: still news
+
+
+def test_the_table_forgets_ended_jobs_by_count_and_age_never_open_ones() -> None:
+    now = [1_000_000.0]
+    table = JobTable(max_ended=3, ended_ttl_s=3600, clock=lambda: now[0])
+
+    def snapshot(job_id: str, state: int, at: float, progress: int) -> epb.Job:
+        return epb.Job(job_id=job_id, state=state, progress=progress, updated_at_ms=int(at * 1000))
+
+    table.apply(snapshot("open", epb.JOB_STATE_RUNNING, now[0] - 7200, 10))
+    for i in range(5):
+        table.apply(snapshot(f"done-{i}", epb.JOB_STATE_SUCCEEDED, now[0] - 60 + i, 1000))
+    assert sorted(j.job_id for j in table.jobs()) == ["done-2", "done-3", "done-4", "open"]
+    now[0] += 3600 - 57.5                                                  # done-2 is now past the age
+    table.apply(snapshot("done-5", epb.JOB_STATE_FAILED, now[0], 1000))
+    assert sorted(j.job_id for j in table.jobs()) == ["done-3", "done-4", "done-5", "open"]
+    # A rebuild from the compacted topic skips what ended long ago; open jobs always stay.
+    table.apply(snapshot("ancient", epb.JOB_STATE_SUCCEEDED, now[0] - 86400, 1000))
+    assert table.get("ancient") is None and table.get("open") is not None
+    assert [j.job_id for j in table.open_jobs()] == ["open"]

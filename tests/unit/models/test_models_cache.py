@@ -126,3 +126,43 @@ async def test_a_broken_cache_degrades_to_misses(chat: ChatServer, tmp_path: Pat
     first, second, calls, _ = await _twice(models, request(), request())
     assert (first, second, calls) == (False, False, 1)
     assert models.cache.errors >= 2
+
+
+def test_sqlite_entries_expire_and_the_row_count_is_bounded(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    cache = SqliteCache(tmp_path / "c.sqlite", namespace="models", ttl_s=3600, max_entries=5, prune_every=4,
+                        clock=lambda: now[0])
+    cache.put_many({f"k{i}": b"v" for i in range(3)})
+    now[0] += 1800
+    cache.put_many({f"k{i}": b"v" for i in range(3, 6)})
+    assert len(cache) == 5               # 6 rows written (past prune_every): trimmed to max_entries, oldest first
+    assert set(cache.get_many(f"k{i}" for i in range(6))) == {"k1", "k2", "k3", "k4", "k5"}
+    now[0] += 1800 + 1                                               # the first three are past the TTL
+    assert set(cache.get_many(f"k{i}" for i in range(6))) == {"k3", "k4", "k5"}   # expired reads are misses
+    assert cache.prune() == 2 and len(cache) == 3
+    cache.close()
+    # A cache written before rows had an age keeps its rows (they start their age now).
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("CREATE TABLE cache_models (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    old.execute("INSERT INTO cache_models VALUES ('a', x'01')")
+    old.commit()
+    old.close()
+    migrated = SqliteCache(tmp_path / "old.sqlite", namespace="models", ttl_s=3600, clock=lambda: now[0])
+    assert migrated.get_many(["a"]) == {"a": b"\x01"}
+    migrated.close()
+
+
+def test_redis_entries_get_the_ttl(tmp_path: Path) -> None:
+    import redis
+
+    with redis_server(tmp_path) as url:
+        cache = open_content_cache(cache_url=url, sqlite_path=tmp_path / "unused.sqlite", namespace="models",
+                                   ttl_s=7200)
+        cache.put_many({"k": b"v"})
+        client = redis.Redis.from_url(url)
+        ttl = client.ttl("osmose:models:k")
+        client.close()
+        cache.close()
+    assert 7100 < ttl <= 7200

@@ -89,5 +89,5 @@ async def test_hits_carry_concepts_and_related_concepts_with_their_slides(graph:
 
 async def test_other_tenants_graph_is_not_searched(graph: SqliteGraphStore) -> None:
     searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d1", 1, "zero trust")]), graph=graph)
-    [hit] = await searcher.search("zero trust", tenant="globex", limit=1)
-    assert (list(hit.concepts), list(hit.related)) == ([], [])
+    # globex's graph has no committed d1: a vector hit for it is not shown at all (nor acme's graph)
+    assert await searcher.search("zero trust", tenant="globex", limit=1) == []

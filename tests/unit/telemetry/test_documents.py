@@ -113,3 +113,30 @@ def test_in_flight_collector_counts_the_oldest_and_the_overdue_per_tier_and_stag
     assert sum(families["osmose_documents_in_flight"].values()) == 2
     oldest = families["osmose_documents_in_flight_oldest_age_seconds"][("fast", "embedder")]
     assert fast + 29 < oldest < fast + 30 + (time.time() % 1) + 5
+
+
+async def test_the_plan_on_the_envelope_is_the_tenant_class_of_every_snapshot() -> None:
+    """The front door writes the caller's plan on the envelope; every later snapshot (written by
+    other stages from the envelope) keeps it, so a document is counted in its plan's class."""
+    accepted = _value("osmose_documents_accepted_total", tenant_class="business", lane="bulk")
+    persisted = _value("osmose_documents_persisted_total", tier="fast", tenant_class="business", lane="bulk")
+    unknown = _value("osmose_documents_accepted_total", tenant_class="other", lane="bulk")
+    ledger = JobLedger(table=JobTable(), publish=Recorder())
+    trace = TraceContext.new()
+    business = _envelope("p1")
+    business.priority, business.plan = epb.PRIORITY_BULK, "business"
+    await ledger.queued(business, _item("p1"), trace)
+    later = epb.Envelope()
+    later.CopyFrom(business)
+    later.ClearField("plan")     # an envelope written before plans existed: the snapshot keeps the class
+    await ledger.entered(later, "persister", _item("p1"), trace)
+    await ledger.done(business, "persister", _item("p1"), trace)
+    job = ledger.get("p1")
+    assert job is not None and job.plan == "business"
+    assert _value("osmose_documents_accepted_total", tenant_class="business", lane="bulk") - accepted == 1
+    assert _value("osmose_documents_persisted_total", tier="fast", tenant_class="business",
+                  lane="bulk") - persisted == 1
+    typo = _envelope("p2")
+    typo.priority, typo.plan = epb.PRIORITY_BULK, "platinum-acme-corp"
+    await ledger.queued(typo, _item("p2"), trace)
+    assert _value("osmose_documents_accepted_total", tenant_class="other", lane="bulk") - unknown == 1

@@ -10,16 +10,26 @@ no coordination. Modules, one topic each:
 ``s3``        :class:`S3BlobStore`: an S3-compatible bucket, for clusters
 ``factory``   :func:`open_blob_store`: the store one URL setting names
 
-Blobs are not deleted by the pipeline (a replay from a dead-letter topic needs them);
-a lifecycle rule on the bucket (or a periodic sweep of the folder) older than the
-topics' retention is the intended clean-up (see the README).
+``retention`` :func:`sweep`: removes blobs nobody stored for the retention period
+              (`osmose blobs sweep`), keeping those dead letters still need
+
+Blobs are not deleted by the jobs that use them (content addressing shares them between
+jobs); the retention sweep does (see the README).
 """
 
 from typing import TYPE_CHECKING, Any
 
 from osmose.bus.blobs.factory import open_blob_store
 from osmose.bus.blobs.local import LocalBlobStore
-from osmose.bus.blobs.protocol import REF_PREFIX, BlobStore, BlobWriter, blob_key, digest_of, is_blob_ref
+from osmose.bus.blobs.protocol import (
+    REF_PREFIX,
+    BlobInfo,
+    BlobStore,
+    BlobWriter,
+    blob_key,
+    digest_of,
+    is_blob_ref,
+)
 
 if TYPE_CHECKING:
     from osmose.bus.blobs.s3 import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REFRESH_AFTER, S3BlobStore
@@ -28,6 +38,7 @@ __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",
     "DEFAULT_REFRESH_AFTER",
     "REF_PREFIX",
+    "BlobInfo",
     "BlobStore",
     "BlobWriter",
     "LocalBlobStore",

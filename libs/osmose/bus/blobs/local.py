@@ -7,11 +7,20 @@ import contextlib
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from osmose.bus.blobs.protocol import REF_PREFIX, blob_key, digest_of, is_blob_ref, scratch_file
+from osmose.bus.blobs.protocol import (
+    REF_PREFIX,
+    BlobInfo,
+    blob_key,
+    digest_of,
+    is_blob_ref,
+    ref_of_key,
+    scratch_file,
+)
 from osmose.bus.exceptions import BlobNotFoundError, BlobStoreUnavailableError
 
 __all__ = ["LocalBlobStore"]
@@ -28,18 +37,27 @@ class _LocalWriter:
     def write(self, data: bytes) -> None:
         try:
             self._fh.write(data)
-        except OSError as exc:
+        except BaseException as exc:
             self.abort()
-            raise BlobStoreUnavailableError(f"cannot write a blob under {self._store.root}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise BlobStoreUnavailableError(f"cannot write a blob under {self._store.root}: {exc}") from exc
+            raise
         self._hash.update(data)
         self.size += len(data)
 
     def commit(self) -> str:
-        self._fh.close()
+        try:
+            self._fh.close()   # flushes: a full disk shows here
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise BlobStoreUnavailableError(f"cannot write a blob under {self._store.root}: {exc}") from exc
+            raise
         return self._store._install(self._tmp, self._hash.hexdigest())
 
     def abort(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):
+            self._fh.close()
         self._tmp.unlink(missing_ok=True)
 
 
@@ -98,9 +116,11 @@ class LocalBlobStore:
         tmp = self._tmp_path()
         try:
             tmp.write_bytes(data)
-        except OSError as exc:
+        except BaseException as exc:   # a full disk, a file-size limit, an interrupt: no temporary file stays
             tmp.unlink(missing_ok=True)
-            raise BlobStoreUnavailableError(f"cannot store blob {ref} under {self.root}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise BlobStoreUnavailableError(f"cannot store blob {ref} under {self.root}: {exc}") from exc
+            raise
         return self._install(tmp, digest_of(ref))
 
     def writer(self) -> _LocalWriter:
@@ -120,6 +140,61 @@ class LocalBlobStore:
             return self.path(ref).stat().st_size
         except FileNotFoundError:
             raise BlobNotFoundError(f"blob {ref} is not in {self.root}") from None
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        base = self.root / "sha256"
+        try:
+            shards = list(os.scandir(base))
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            if not shard.is_dir():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(shard.path):
+                    ref = ref_of_key(f"sha256/{shard.name}/{entry.name}")
+                    if ref is None:
+                        continue
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    yield BlobInfo(ref=ref, stored_at=stat.st_mtime, size=stat.st_size)
+
+    def delete_if_older(self, ref: str, stored_before: float) -> bool:
+        """The blob is renamed aside first and its age checked there: a put that restarted its
+        age meanwhile (``os.utime``) is seen and the blob goes back; a put after the rename
+        writes a fresh copy. Either way a blob that new messages refer to stays."""
+        final = self.path(ref)
+        aside = final.with_name(f".{final.name}.{uuid.uuid4().hex}.sweep")
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            if aside.stat().st_mtime >= stored_before:
+                if final.exists():   # a put wrote it again meanwhile: same bytes
+                    aside.unlink(missing_ok=True)
+                else:
+                    os.replace(aside, final)
+                return False
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.replace(aside, final)
+            raise
+        aside.unlink(missing_ok=True)
+        return True
+
+    def remove_scratch(self, older_than_s: float) -> int:
+        horizon = time.time() - older_than_s
+        removed = 0
+        candidates = [*(self.root / "tmp").glob("*.part"), *(self.root / "sha256").glob("*/.*.sweep")]
+        for path in candidates:
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < horizon:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     @contextlib.contextmanager
     def local_file(self, ref: str, *, name: str) -> Iterator[Path]:

@@ -13,12 +13,14 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol, runtime_checkable
 
 from osmose.bus.exceptions import BlobNotFoundError
 
-__all__ = ["REF_PREFIX", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "scratch_file"]
+__all__ = ["REF_PREFIX", "BlobInfo", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "ref_of_key",
+           "scratch_file"]
 
 REF_PREFIX = "sha256:"
 _HEX = frozenset("0123456789abcdef")
@@ -40,6 +42,25 @@ def blob_key(ref: str) -> str:
     """The blob's key relative to a store's root (a folder or a bucket prefix)."""
     digest = digest_of(ref)
     return f"sha256/{digest[:2]}/{digest}"
+
+
+def ref_of_key(key: str) -> str | None:
+    """The reference a relative key ``sha256/<2 hex>/<64 hex>`` files; None for anything else."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "sha256":
+        return None
+    ref = REF_PREFIX + parts[2]
+    return ref if is_blob_ref(ref) and parts[1] == parts[2][:2] else None
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored blob, as a retention sweep sees it."""
+
+    ref: str
+    #: when it was last stored (Unix seconds): a put of bytes already there restarts it
+    stored_at: float
+    size: int
 
 
 @contextlib.contextmanager
@@ -86,4 +107,18 @@ class BlobStore(Protocol):
     def local_file(self, ref: str, *, name: str) -> contextlib.AbstractContextManager[Path]:
         """The blob as a local file called `name` (parsers and renderers want a path
         with the original extension), for the duration of the context."""
+        ...
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob (any order), for the retention sweep."""
+        ...
+
+    def delete_if_older(self, ref: str, stored_before: float) -> bool:
+        """Delete the blob unless it was stored again at or after `stored_before` (Unix s);
+        whether it was deleted. A put racing the sweep keeps its blob (see each store)."""
+        ...
+
+    def remove_scratch(self, older_than_s: float) -> int:
+        """Remove what writes that died left behind (temporary files, unfinished uploads)
+        older than `older_than_s`; how many."""
         ...

@@ -41,7 +41,7 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from osmose.bus.blobs.protocol import REF_PREFIX, blob_key, is_blob_ref, scratch_file
+from osmose.bus.blobs.protocol import REF_PREFIX, BlobInfo, blob_key, is_blob_ref, ref_of_key, scratch_file
 from osmose.bus.exceptions import (
     BlobNotFoundError,
     BlobStoreConfigurationError,
@@ -261,6 +261,50 @@ class S3BlobStore:
         if head is None:
             raise BlobNotFoundError(f"blob {ref} is not in s3://{self.bucket}/{self.prefix}")
         return int(head["ContentLength"])
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        start = self.prefix + "sha256/"
+
+        def pages(s3: Any) -> list[dict[str, Any]]:
+            return list(s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start))
+
+        for page in self._call(f"LIST {start}", pages):
+            for obj in page.get("Contents", ()):
+                ref = ref_of_key(obj["Key"][len(self.prefix):])
+                if ref is not None:
+                    yield BlobInfo(ref=ref, stored_at=obj["LastModified"].timestamp(), size=int(obj["Size"]))
+
+    def delete_if_older(self, ref: str, stored_before: float) -> bool:
+        """A HEAD, then the DELETE when the blob is still that old. S3 has no delete conditioned
+        on the age, so a put of the same old bytes in the milliseconds between the two loses
+        its blob; with a retention of days, that is a put of a blob nobody stored for days."""
+        head = self._head(ref)
+        if head is None or head["LastModified"].timestamp() >= stored_before:
+            return False
+        self._call(f"DELETE {ref}", lambda s3: s3.delete_object(Bucket=self.bucket, Key=self.key(ref)))
+        return True
+
+    def remove_scratch(self, older_than_s: float) -> int:
+        """Abort multipart uploads under the prefix started longer ago than `older_than_s`
+        (a process that died mid-upload; S3 keeps and bills their parts until then)."""
+        horizon = datetime.now(UTC) - timedelta(seconds=older_than_s)
+
+        def pages(s3: Any) -> list[dict[str, Any]]:
+            return list(s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix))
+
+        removed = 0
+        for page in self._call("LIST multipart uploads", pages):
+            for upload in page.get("Uploads", ()):
+                if upload["Initiated"] < horizon:
+                    self._abort_upload(upload["Key"], upload["UploadId"])
+                    removed += 1
+        return removed
+
+    def _abort_upload(self, key: str, upload_id: str) -> None:
+        def abort(s3: Any) -> None:
+            s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+        self._call(f"ABORT {key}", abort)
 
     @contextlib.contextmanager
     def local_file(self, ref: str, *, name: str) -> Iterator[Path]:

@@ -24,6 +24,7 @@ import zlib
 from pathlib import Path, PurePath
 
 from lxml import etree
+from pptx.exc import PythonPptxError
 
 from osmose import ids
 from osmose.config import Settings
@@ -58,6 +59,7 @@ _INPUT_ERRORS: tuple[type[BaseException], ...] = (
     struct.error,
     UnicodeError,
     NotImplementedError,
+    PythonPptxError,  # InvalidXmlError: a required attribute is missing (python-pptx reads parts lazily)
 )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "check_page_count",
     "is_blank",
     "read_bounded",
+    "utf8_safe",
 ]
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,21 @@ MAX_ZIP_ENTRIES = 20_000
 UNCOMPRESSED_FACTOR = 4
 
 _BLANK_BYTES = b" \t\r\n\x0b\x0c\x00"
+# Characters kept of one warning (a library's message may quote megabytes of a damaged file).
+MAX_WARNING_CHARS = 500
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with lone surrogates replaced: protobuf string fields refuse them (UnicodeEncodeError).
+
+    Libraries hand back undecodable bytes of a damaged file as surrogate escapes (MuPDF's
+    warnings did: fuzzing finding, tests/fuzz/findings/README.md).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 class WarningLog:
@@ -52,6 +68,7 @@ class WarningLog:
         self._dropped = 0
 
     def add(self, message: str) -> None:
+        message = utf8_safe(message[:MAX_WARNING_CHARS])
         if message in self._seen:
             return
         self._seen.add(message)

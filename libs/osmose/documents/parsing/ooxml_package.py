@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pptx
 from lxml import etree
+from pptx.exc import PythonPptxError
 from pptx.presentation import Presentation
 
 from osmose.config import Limits
@@ -60,9 +61,12 @@ _CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 _REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 # Parser for the few package XML files read here: no entities, no network, default size bounds.
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+_VERIFY_CHUNK = 1 << 20
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, KeyError)
 # python-pptx surfaces package damage as these (KeyError: missing part or content type).
-_PPTX_ERRORS = (*_ZIP_ERRORS, etree.LxmlError, AttributeError, TypeError, IndexError)
+# InvalidXmlError (a required attribute missing in [Content_Types].xml or a .rels part) was a
+# fuzzing finding: it reached the caller as "unreadable" (tests/fuzz/findings/README.md).
+_PPTX_ERRORS = (*_ZIP_ERRORS, etree.LxmlError, AttributeError, TypeError, IndexError, PythonPptxError)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def open_presentation(data: bytes, *, limits: Limits, warnings: WarningLog) -> O
             raise CorruptDocumentError("recovered zip members could not be reassembled")
     with zf:
         _check_bounds(zf, max_total)
+        lying = _members_inflating_past_their_size(zf)
         main_name, content_type = _main_part(zf)
         slide_count = _declared_slide_count(zf, main_name)
         if content_type not in _NATIVE_MAIN:
@@ -96,6 +101,8 @@ def open_presentation(data: bytes, *, limits: Limits, warnings: WarningLog) -> O
     if slide_count == 0:
         raise EmptyDocumentError("presentation has no slides", reason="no-slides")
     try:
+        if lying:  # python-pptx would inflate them whole: read the members one bounded chunk at a time
+            raise zipfile.BadZipFile(f"members whose data does not match their declared size: {', '.join(lying[:5])}")
         prs = pptx.Presentation(io.BytesIO(data))
     except _PPTX_ERRORS as exc:
         logger.info(
@@ -157,6 +164,28 @@ def _check_bounds(zf: zipfile.ZipFile, max_total: int) -> None:
             f"({UNCOMPRESSED_FACTOR}x limits.max_file_bytes)",
             reason="uncompressed-too-large",
         )
+
+
+def _members_inflating_past_their_size(zf: zipfile.ZipFile) -> list[str]:
+    """Deflated members whose data is damaged or does not end at its declared size.
+
+    zipfile trusts the declared size only to cut the output: ``ZipFile.read`` inflates a
+    member's whole compressed data in one call first, so a member declaring 100 bytes whose
+    1 MB of deflate inflates to 1 GiB allocates 1 GiB (fuzzing finding, see
+    tests/fuzz/findings/README.md). Each member is read here in chunks (bounded memory, at
+    most its declared size of work); python-pptx only sees packages that pass.
+    """
+    bad: list[str] = []
+    for info in zf.infolist():
+        if info.compress_type != zipfile.ZIP_DEFLATED or info.is_dir():
+            continue
+        try:
+            with zf.open(info) as member:
+                while member.read(_VERIFY_CHUNK):
+                    pass
+        except _ZIP_ERRORS:
+            bad.append(info.filename)
+    return bad
 
 
 def _main_part(zf: zipfile.ZipFile) -> tuple[str, str]:

@@ -107,7 +107,7 @@ def readable_members(data: bytes, *, max_total_bytes: int) -> SalvageResult:
                 )
                 continue
             try:
-                content = zf.read(info)
+                content = _read_bounded(zf, info)
             except (
                 zipfile.BadZipFile,
                 zlib.error,
@@ -121,6 +121,16 @@ def readable_members(data: bytes, *, max_total_bytes: int) -> SalvageResult:
             result.entries[info.filename] = content
             result.total_bytes += len(content)
     return result
+
+
+def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's content read in chunks: ``zf.read`` inflates all the compressed data in one
+    call, whatever the declared size (a lying member of 1 MB can allocate 1 GiB)."""
+    parts: list[bytes] = []
+    with zf.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            parts.append(chunk)
+    return b"".join(parts)
 
 
 def rebuild_zip(entries: dict[str, bytes]) -> bytes:

@@ -48,6 +48,8 @@ _MIN_PICTURE_PT = 4.0
 _TABLE_CAPTURE = 0.9
 _TABLE_MAX_CELL = 500
 MAX_PICTURES_PER_PAGE = 200
+# Characters on a page above which it is read as plain text blocks (see _text_blocks).
+MAX_LAYOUT_CHARS = 100_000
 _CAPTION_START = re.compile(
     r"^(fig(ure|\.)?|table|tab\.|abb(ildung|\.)|tableau|tabla|tabelle|figura|chart|graph)\s*\.?\s*[0-9IVX]+",
     re.IGNORECASE,
@@ -105,12 +107,13 @@ def read_page(
     tables: TableBudget,
     max_image_pixels: int,
     warnings: WarningLog,
+    max_chars: int = 200_000,
 ) -> pb.Slide:
     out = pb.Slide(number=number)
     bounds = page.rect
     width, height = float(bounds.width), float(bounds.height)
     page_rect = Rect(float(bounds.x0), float(bounds.y0), float(bounds.x1), float(bounds.y1))
-    blocks, paths = _text_blocks(page)
+    blocks, paths = _text_blocks(page, number=number, max_chars=max_chars, warnings=warnings)
     page_chars = sum(len(line.text) for block in blocks for line in block.lines)
     for table, rect in find_page_tables(page, paths, tables, page_chars=page_chars):
         table.box.CopyFrom(to_box(_shift(rect, page_rect), width, height))
@@ -134,11 +137,36 @@ def read_page(
     return out
 
 
-def _text_blocks(page: pymupdf.Page) -> tuple[list[_Block], list[Path]]:
-    """Text blocks, and the page's vector paths (bounding boxes) for table detection."""
+def _text_blocks(
+    page: pymupdf.Page, *, number: int, max_chars: int, warnings: WarningLog
+) -> tuple[list[_Block], list[Path]]:
+    """Text blocks, and the page's vector paths (bounding boxes) for table detection.
+
+    MuPDF's text page is cheap; turning it into Python dicts costs about 20 us per span, so a
+    122 KB PDF whose page shows two million short runs took 110 s and 4 GB (fuzzing finding,
+    tests/fuzz/findings/README.md). Above :data:`MAX_LAYOUT_CHARS` characters a page gets
+    plain text blocks (no font sizes, no table detection), one line each, and only the first
+    `max_chars` characters (the page keeps no more anyway).
+    """
     blocks: list[_Block] = []
     paths: list[Path] = []
-    for raw in page.get_text("dict", flags=TEXT_FLAGS)["blocks"]:
+    textpage = page.get_textpage(flags=TEXT_FLAGS)
+    plain = [b for b in textpage.extractBLOCKS() if b[6] == 0]
+    chars = sum(len(b[4]) for b in plain)
+    if chars > MAX_LAYOUT_CHARS:
+        warnings.add(f"page {number}: {chars:,} characters of text, above {MAX_LAYOUT_CHARS:,}; "
+                     "read as plain text blocks (no layout, no tables)")
+        budget = max_chars
+        for x0, y0, x1, y1, text, *_ in plain:
+            if budget <= 0:
+                break
+            line = " ".join(str(text)[:budget].split())
+            if line:
+                rect = Rect(x0, y0, x1, y1)
+                blocks.append(_Block(rect=rect, lines=[_Line(line, 0.0, rect)]))
+                budget -= len(line)
+        return blocks, paths
+    for raw in page.get_text("dict", flags=TEXT_FLAGS, textpage=textpage)["blocks"]:
         kind = raw.get("type")
         if kind == _VECTOR_BLOCK:
             x0, y0, x1, y1 = raw["bbox"]

@@ -17,7 +17,7 @@ import re
 import threading
 
 from osmose.config import Settings
-from osmose.documents.parsing.limits import WarningLog, cap_slide_text, check_page_count
+from osmose.documents.parsing.limits import WarningLog, cap_slide_text, check_page_count, utf8_safe
 from osmose.documents.parsing.ooxml_text import one_line
 from osmose.documents.parsing.pdf_page import ImageHashes, read_page
 from osmose.documents.parsing.pdf_tables import TableBudget
@@ -97,6 +97,7 @@ def _parse_open_pdf(
                 tables=tables,
                 max_image_pixels=settings.limits.max_image_pixels,
                 warnings=warnings,
+                max_chars=settings.limits.max_page_chars,
             )
         except _MUPDF_ERRORS as exc:
             logger.debug("page %d unreadable", number, exc_info=True)
@@ -132,14 +133,14 @@ def _fill_metadata(pdf: pymupdf.Document, doc: pb.Document) -> None:
     for key in ("author", "creator", "producer", "subject", "format", "encryption"):
         value = meta.get(key)
         if value:
-            doc.metadata[key] = str(value).strip()[:500]
+            doc.metadata[key] = utf8_safe(str(value).strip()[:500])
     doc.metadata["page_count"] = str(len(doc.slides))
     try:
         first = pdf.load_page(0).rect
         doc.metadata["page_size_pt"] = f"{first.width:.0f}x{first.height:.0f}"
     except _MUPDF_ERRORS:
         pass
-    title = one_line(meta.get("title") or "")
+    title = utf8_safe(one_line(meta.get("title") or ""))
     if title and not _JUNK_TITLE.match(title):
         doc.title = title
     else:

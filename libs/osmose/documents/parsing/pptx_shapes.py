@@ -41,6 +41,9 @@ MAX_TABLE_ROWS = 1000
 MAX_TABLE_COLUMNS = 100
 # Nesting deeper than this is not an authored deck (and would exhaust the stack).
 MAX_GROUP_DEPTH = 32
+# Shapes read per slide (groups count too); real slides hold hundreds at most. A 1.5 MB deck
+# with 100,000 text boxes on a slide took 15 s and 500 MB (fuzzing finding, tests/fuzz/findings).
+MAX_SHAPES_PER_SLIDE = 10_000
 _GRAPHIC_TABLE = "http://schemas.openxmlformats.org/drawingml/2006/table"
 _GRAPHIC_CHART = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 _GRAPHIC_DIAGRAM = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
@@ -55,6 +58,7 @@ _PH_ROLES = {
     "hdr": pb.BLOCK_ROLE_CAPTION,
 }
 _SP, _PIC, _FRAME, _GROUP = qn("p:sp"), qn("p:pic"), qn("p:graphicFrame"), qn("p:grpSp")
+_SHAPE_TAGS = frozenset((_SP, _PIC, _FRAME, _GROUP))
 _ALTERNATE, _CHOICE = qn("mc:AlternateContent"), qn("mc:Choice")
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
@@ -128,6 +132,7 @@ class ShapeWalker:
         self._pictures = pictures
         self._warnings = warnings
         self._where = where
+        self._shapes = 0
 
     def walk(self, sp_tree: etree._Element) -> list[ShapeContent]:
         return self._flatten(self._collect(sp_tree, _Transform(), depth=0))
@@ -150,6 +155,11 @@ class ShapeWalker:
                 if choice is not None:  # the first choice holds the richest content
                     nodes.extend(self._collect(choice, tf, depth=depth + 1))
                 continue
+            if tag in _SHAPE_TAGS:
+                self._shapes += 1
+                if self._shapes > MAX_SHAPES_PER_SLIDE:
+                    self._warnings.add(f"{self._where}: more than {MAX_SHAPES_PER_SLIDE:,} shapes; the rest skipped")
+                    break
             try:
                 node = self._node(elm, tf, depth=depth)
             except Exception as exc:  # one broken shape must not lose the slide
@@ -164,7 +174,7 @@ class ShapeWalker:
 
     def _node(self, elm: etree._Element, tf: _Transform, *, depth: int) -> _Node | None:
         tag = elm.tag
-        if tag not in (_SP, _PIC, _FRAME, _GROUP):
+        if tag not in _SHAPE_TAGS:
             return None  # connectors, ink, non-visual properties
         rect = self._rect(elm, tf)
         if tag == _GROUP:

@@ -18,7 +18,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from osmose.config import Limits, Settings
@@ -43,9 +43,11 @@ class ParserPool:
     Thread-safe: the triage stage calls :meth:`parse` from worker threads.
     """
 
-    def __init__(self, size: int = 2) -> None:
+    def __init__(self, size: int = 2, *, memory_limit_bytes: int = WORKER_MEMORY_LIMIT_BYTES) -> None:
         self.size = size
-        self.workers = WorkerPool(_SPEC, size=size)
+        spec = _SPEC if memory_limit_bytes == _SPEC.memory_limit_bytes else replace(
+            _SPEC, memory_limit_bytes=memory_limit_bytes)
+        self.workers = WorkerPool(spec, size=size)
 
     def parse(self, data: bytes, *, settings: Settings, file_name: str) -> pb.Document:
         header = {"file_name": file_name, "limits": asdict(settings.limits), "soffice": settings.soffice}

@@ -17,6 +17,7 @@ from osmose.documents.rendering.renderer import (
     DocumentRenderer,
     PdfPageRenderer,
     RenderedPage,
+    prune_render_cache,
     render_cache_path,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "RenderError",
     "RenderedPage",
     "RenderingError",
+    "prune_render_cache",
     "render_cache_path",
 ]

@@ -9,7 +9,10 @@ the document or the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from osmose.ids import doc_id_for_bytes
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["DocumentRenderer", "PdfPageRenderer", "RenderedPage", "RENDER_PIXEL_BUDGET",
-           "RENDERER_PDF", "RENDERER_DECK", "render_cache_path"]
+           "RENDERER_PDF", "RENDERER_DECK", "prune_render_cache", "render_cache_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,43 @@ _T = TypeVar("_T")
 def render_cache_path(data_dir: Path, doc_id: str) -> Path:
     """Where a deck's PDF is kept: named after the hash of the deck's bytes, so never converted twice."""
     return data_dir / "cache" / "renders" / f"{doc_id}.pdf"
+
+
+def prune_render_cache(folder: Path, *, max_bytes: int, keep: Path | None = None) -> int:
+    """Remove the least recently used PDFs of the render cache `folder` (a hit restarts a PDF's
+    modification time) until it holds at most `max_bytes`; never `keep` (in use). Leftover
+    ``.partial`` files of conversions that died are removed when older than an hour.
+    Returns the bytes freed. Safe while other processes use the folder: a PDF removed under
+    a reader is converted again."""
+    entries = []
+    now = time.time()
+    freed = 0
+    try:
+        listing = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in listing:
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            continue
+        if entry.name.endswith(".partial"):
+            if now - stat.st_mtime > 3600:
+                Path(entry.path).unlink(missing_ok=True)
+                freed += stat.st_size
+            continue
+        if entry.name.endswith(".pdf"):
+            entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        freed += size
+    return freed
 
 
 @dataclass(frozen=True)
@@ -232,13 +272,18 @@ class DocumentRenderer:
             assert self.source is not None
             pdf = self.source
             if self.is_deck:
+                cached = self._cached_pdf()
+                with contextlib.suppress(OSError):
+                    os.utime(cached)   # a hit: most recently used
                 try:
                     pdf = await convert_deck_to_pdf(self.source, soffice=self._soffice.path or "soffice",
-                                                    dest=self._cached_pdf(),
+                                                    dest=cached,
                                                     timeout_s=self.settings.limits.convert_timeout_s)
                 except ConversionError as exc:
                     self._fatal = str(exc)
                     raise RenderError(self._fatal) from exc
+                await asyncio.to_thread(prune_render_cache, cached.parent,
+                                        max_bytes=self.settings.render_cache_max_bytes, keep=cached)
             pages = PdfPageRenderer(pdf, **self._pdf_options)
             if self.is_deck:
                 count = await pages.page_count()

@@ -208,3 +208,25 @@ async def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, 
 
     with pytest.raises(RenderError, match="rendered 1 pages for 3 slides"):
         await run()
+
+
+def test_the_render_cache_keeps_the_most_recently_used_pdfs_within_its_bound(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from osmose.documents.rendering import prune_render_cache
+
+    now = time.time()
+    for age, name in ((300, "old"), (200, "used"), (100, "new")):
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(b"%PDF" + bytes(996))
+        os.utime(path, (now - age, now - age))
+    partial = tmp_path / ".x.pdf.abc.partial"
+    partial.write_bytes(b"half")
+    os.utime(partial, (now - 7200, now - 7200))
+    os.utime(tmp_path / "used.pdf")                  # a cache hit: most recently used now
+    freed = prune_render_cache(tmp_path, max_bytes=2000, keep=tmp_path / "new.pdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.pdf", "used.pdf"]
+    assert freed == 1000 + 4
+    assert prune_render_cache(tmp_path, max_bytes=0, keep=tmp_path / "new.pdf") == 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["new.pdf"]
