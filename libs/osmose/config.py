@@ -172,6 +172,16 @@ class Settings(BaseSettings):
     server: str = DEFAULT_SERVER
     # Documents one stage works on at once, per priority class (`osmose serve`).
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
+    # Faults (`osmose serve`): the deadline of one attempt of a stage (beyond it: dead letter
+    # `stage-timeout`); deliveries of one message to one stage before it is dead-lettered as
+    # `delivery-limit` (each time, the process holding it died); during a dependency outage the
+    # longest pause between two tries of a waiting document and how long it waits at most (then
+    # `dependency-unavailable`); how long a publish is retried while the broker does not answer.
+    stage_timeout_s: Annotated[float, Field(gt=0)] = 900.0
+    max_deliveries: Annotated[int, Field(ge=1, le=100)] = 5
+    outage_retry_cap_s: Annotated[float, Field(gt=0)] = 30.0
+    outage_max_s: Annotated[float, Field(gt=0)] = 3600.0
+    publish_retry_s: Annotated[float, Field(ge=0)] = 300.0
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
     # -- bounds on growth (see the README, "Bounded resources") ---------------------------------

@@ -42,6 +42,9 @@ def test_every_stage_has_a_deployment_with_grpc_probes_on_its_health_port(profil
         assert {"name": "health", "containerPort": health, "protocol": "TCP"} in container["ports"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == health, (name, probe)
+        # readiness follows the stage's dependencies; liveness only that the process runs
+        assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+        assert "service" not in container["readinessProbe"]["grpc"]
 
 
 def test_grace_period_covers_the_drain(profile: list[dict]) -> None:

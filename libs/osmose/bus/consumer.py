@@ -36,9 +36,16 @@ Shutdown (:meth:`StageConsumer.stop`):
 4. close the consumer, which leaves the group, so its partitions move to another
    replica at once instead of after the session timeout.
 
-A handler that raises is a fatal error of the process (the handler deals with
+A handler that raises is a fatal error of the consumer (the handler deals with
 message-level failures itself: retries, dead letters): the message stays
-uncommitted, ``on_fatal`` is called and the host exits so it is restarted.
+uncommitted and ``on_fatal`` is called; the host stops this consumer and starts a new
+one (it leaves and rejoins the group, so the message is delivered again), or exits
+after too many restarts.
+
+Backpressure: while ``blocked()`` is true (the stage waits for a dependency that is
+down, see :mod:`osmose.hosts.service_worker`) no queued message is started and every
+partition is paused; offsets stay where they are and poll() keeps the membership
+alive. Fetching resumes when it turns false.
 """
 
 from __future__ import annotations
@@ -97,7 +104,8 @@ class StageConsumer:
     """Consumes the input topics of one stage in the group ``<prefix>.<stage>``."""
 
     def __init__(self, *, config: BusConfig, stage: str, handler: Handler, max_in_flight: int = 2,
-                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 blocked: Callable[[], bool] | None = None) -> None:
         self.config = config
         self.stage = stage
         self.handler = handler
@@ -106,6 +114,7 @@ class StageConsumer:
         self._priority_of = {topic: priority for priority, topic in self.topics.items()}
         self.max_in_flight = max_in_flight
         self.on_fatal = on_fatal or (lambda exc: None)
+        self.blocked = blocked or (lambda: False)
         self.lanes: Lanes[Delivery] = Lanes(max_in_flight)
         self.tracker: OffsetTracker[tuple[str, int]] = OffsetTracker()
         self.ready = asyncio.Event()
@@ -130,7 +139,7 @@ class StageConsumer:
 
     def _wake(self) -> None:
         """Start as many queued messages as the lanes allow (runs on the loop)."""
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self.blocked():
             picked = self.lanes.pop_startable()
             if picked is None:
                 return
@@ -186,38 +195,41 @@ class StageConsumer:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         consumer = None
         try:
-            consumer = new_consumer(self.config, group=self.group, max_poll_records=self.max_in_flight,
-                                    client_id=f"{self.config.client_id}-{self.stage}",
-                                    partition_assignment_strategy=(_cooperative_sticky(),))
+            started = time.monotonic()
+            while consumer is None:   # a broker that does not answer yet: keep trying for a while
+                try:
+                    consumer = new_consumer(self.config, group=self.group, max_poll_records=self.max_in_flight,
+                                            client_id=f"{self.config.client_id}-{self.stage}",
+                                            partition_assignment_strategy=(_cooperative_sticky(),))
+                except Exception as exc:
+                    if not _transient(exc) or time.monotonic() - started > _OUTAGE_S or self._closing.is_set():
+                        raise
+                    logger.warning("%s: cannot reach the broker yet (%s); trying again", self.stage, exc)
+                    self._closing.wait(2.0)
             for topic in self.topics.values():   # metadata first, so the first assignment is not empty
                 consumer.partitions_for_topic(topic)
             consumer.subscribe(list(self.topics.values()), listener=_listener(self, loop))
+            outage: float | None = None
             while not self._closing.is_set():
-                self._flow(consumer)
-                self._commit(consumer)                                  # 4.
-                busy = self.lanes.queued() or self.tracker.running() or self.tracker.committable()
-                batches = poll(consumer, _BUSY_POLL_MS if busy else _IDLE_POLL_MS)
-                fetched = 0
-                for tp, records in batches.items():
-                    priority = self._priority_of[tp.topic]
-                    for record in records:
-                        key = (tp.topic, tp.partition)
-                        self.tracker.add(key, record.offset)            # 1.
-                        self.lag.fetched(key, record.offset, record.timestamp if record.timestamp is not None else -1)
-                        self.lanes.push(priority, Delivery(
-                            topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
-                            value=record.value, headers=list(record.headers or []), priority=priority,
-                            timestamp_ms=record.timestamp if record.timestamp is not None else -1))
-                        fetched += 1
-                if fetched:
-                    loop.call_soon_threadsafe(self._wake)
-                if self.lag.due():
-                    self.lag.sample(consumer, self.tracker.oldest_pending)
+                try:
+                    self._round(consumer, loop)
+                except Exception as exc:   # the broker gone: ride it out for a while, then fail (restart)
+                    if not _transient(exc):
+                        raise
+                    now = time.monotonic()
+                    outage = outage or now
+                    if now - outage > _OUTAGE_S:
+                        raise
+                    logger.warning("%s: the broker does not answer (%s: %s); polling on", self.stage,
+                                   type(exc).__name__, exc)
+                    self._closing.wait(1.0)
+                    continue
+                outage = None
             self._final_commit(consumer)                                # shutdown 3.
         except BaseException as exc:
             self._error = translate(exc, f"consumer of {self.stage}", self.config) if isinstance(
                 exc, Exception) else exc
-            logger.critical("consumer of %s stopped: %s", self.stage, self._error)
+            logger.critical("consumer of %s stopped: %s", self.stage, self._error, exc_info=exc)
             loop.call_soon_threadsafe(self.on_fatal, self._error)
         finally:
             self.lag.close()
@@ -227,12 +239,35 @@ class StageConsumer:
                 except Exception:
                     logger.exception("closing the consumer of %s failed", self.stage)
 
+    def _round(self, consumer: KafkaConsumer, loop: asyncio.AbstractEventLoop) -> None:
+        """One round of the consumer thread: flow control, commit, poll, hand over, lag."""
+        self._flow(consumer)
+        self._commit(consumer)                                  # 4.
+        busy = self.lanes.queued() or self.tracker.running() or self.tracker.committable()
+        batches = poll(consumer, _BUSY_POLL_MS if busy else _IDLE_POLL_MS)
+        fetched = 0
+        for tp, records in batches.items():
+            priority = self._priority_of[tp.topic]
+            for record in records:
+                key = (tp.topic, tp.partition)
+                self.tracker.add(key, record.offset)            # 1.
+                self.lag.fetched(key, record.offset, record.timestamp if record.timestamp is not None else -1)
+                self.lanes.push(priority, Delivery(
+                    topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
+                    value=record.value, headers=list(record.headers or []), priority=priority,
+                    timestamp_ms=record.timestamp if record.timestamp is not None else -1))
+                fetched += 1
+        if fetched:
+            loop.call_soon_threadsafe(self._wake)
+        if self.lag.due():
+            self.lag.sample(consumer, self.tracker.oldest_pending)
+
     def _flow(self, consumer: KafkaConsumer) -> None:
         """Pause or resume partitions so fetching follows the lanes."""
         assigned = consumer.assignment()
         if not assigned:
             return
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self.blocked():
             want = dict.fromkeys(assigned, False)
         else:
             high_tps = [tp for tp in assigned if self._priority_of[tp.topic] == HIGH]
@@ -271,6 +306,21 @@ class StageConsumer:
             return False
         self.tracker.committed(points)
         return True
+
+
+#: how long the consumer thread rides out a broker that does not answer before it fails
+_OUTAGE_S = 300.0
+
+
+def _transient(exc: BaseException) -> bool:
+    """A broker that does not answer (for now), as opposed to a bug or a configuration error."""
+    from kafka import errors as kerr
+
+    from osmose.bus.exceptions import BusUnavailableError
+
+    if isinstance(exc, BusUnavailableError | kerr.KafkaConnectionError | kerr.KafkaTimeoutError):
+        return True
+    return isinstance(exc, kerr.KafkaError) and bool(getattr(exc, "retriable", False))
 
 
 def _cooperative_sticky() -> type:

@@ -182,9 +182,20 @@ class JobLedger:
         return await self._record(transition(None, envelope, epb.JOB_EVENT_QUEUED, item=item,
                                              trace_id=trace.trace_id, pipeline=self.pipeline), trace)
 
-    async def entered(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, trace: TraceContext) -> None:
-        await self._record(self._next(envelope, epb.JOB_EVENT_ENTERED, stage=stage, item=item,
-                                      trace_id=trace.trace_id), trace)
+    def deliveries(self, envelope: epb.Envelope, stage: str) -> int:
+        """How many times `stage` has taken this run's message before (from the job topic, so a
+        process killed while holding it counts: the persisted delivery count)."""
+        job = self.table.get(envelope.job_id)
+        if job is None or job.replay != envelope.replay or job.stage != stage or job.event not in (
+                epb.JOB_EVENT_ENTERED, epb.JOB_EVENT_RETRYING):
+            return 0
+        return job.deliveries
+
+    async def entered(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, trace: TraceContext, *,
+                      deliveries: int = 1) -> None:
+        job = self._next(envelope, epb.JOB_EVENT_ENTERED, stage=stage, item=item, trace_id=trace.trace_id)
+        job.deliveries = deliveries
+        await self._record(job, trace)
 
     async def retrying(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, exc: BaseException,
                        trace: TraceContext) -> None:

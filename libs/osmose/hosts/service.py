@@ -16,6 +16,18 @@ Start-up:
 4. start the gRPC listeners (health: NOT_SERVING);
 5. start the consumers; once every one has joined its group, health is SERVING.
 
+Supervision and readiness, while serving:
+
+* a stage whose consumer fails (its handler raised: the broker was gone longer than
+  ``OSMOSE_PUBLISH_RETRY_S``, or its thread died) is restarted alone, after a pause
+  growing to 30 s: the other stages of the process (``serve all``) keep serving; more
+  than ``max_restarts`` restarts in 10 minutes is a fatal error (exit 1, the
+  orchestrator restarts the process);
+* health, every second: a stage's gRPC service and the overall status ``""`` are
+  NOT_SERVING (not ready) while the stage waits for a dependency that is down, the
+  broker does not answer or its consumer restarts; the ``liveness`` service stays
+  SERVING as long as the process runs (the chart's liveness probe asks for it).
+
 Shutdown, on SIGTERM or SIGINT (or a fatal error, then exit status 1):
 
 1. health NOT_SERVING (load balancers stop sending RPCs), no new messages fetched;
@@ -29,10 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 
 from grpc_health.v1 import health, health_pb2
@@ -53,10 +67,12 @@ from osmose.security.quotas import QuotaBook
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["ServiceHost", "ServiceOptions", "serve"]
+__all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "serve"]
 
 logger = logging.getLogger(__name__)
 
+#: the health service name the liveness probe asks for: SERVING while the process runs
+LIVENESS = "liveness"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +103,8 @@ class ServiceOptions:
     grpc_grace_s: float = 5.0
     # Port of /metrics: None = the declared metrics port of the first stage hosted; 0 = no endpoint.
     metrics_port: int | None = None
+    # Restarts of one stage's consumer within 10 minutes before the process gives up (exit 1).
+    max_restarts: int = 10
 
 
 class ServiceHost:
@@ -109,6 +127,15 @@ class ServiceHost:
         self._stop = asyncio.Event()
         self._exit_code = 0
         self.bound_port: int | None = None
+        # Fault settings from Settings (OSMOSE_STAGE_TIMEOUT_S, OSMOSE_MAX_DELIVERIES, OSMOSE_OUTAGE_*).
+        self.retry = dataclasses.replace(options.retry, stage_timeout_s=settings.stage_timeout_s,
+                                         max_deliveries=settings.max_deliveries,
+                                         outage_cap_s=settings.outage_retry_cap_s,
+                                         outage_max_s=settings.outage_max_s)
+        self.consumers: dict[str, StageConsumer] = {}
+        self.workers: dict[str, StageWorker] = {}
+        self.restarts: dict[str, list[float]] = {}
+        self._restarting: set[str] = set()
 
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stop.is_set():
@@ -134,8 +161,9 @@ class ServiceHost:
         table.observers.append(quotas.observe)
         tail = JobTail(self.config, table)
         tail.on_fatal = self._fatal
-        consumers: list[StageConsumer] = []
+        consumers = self.consumers
         listeners: Listeners | None = None
+        readiness: asyncio.Task | None = None
         health_servicer = health.aio.HealthServicer()
         metrics = None
         try:
@@ -150,7 +178,8 @@ class ServiceHost:
                 return self._exit_code
             bus = ServiceBus(config=self.config, producer=producer, blobs=resources.blobs,
                              jobs=table, host=f"{socket.gethostname()}:{os.getpid()}",
-                             claim_check_bytes=self.options.claim_check_bytes, pipeline=self.pipeline)
+                             claim_check_bytes=self.options.claim_check_bytes, pipeline=self.pipeline,
+                             publish_retry_s=self.settings.publish_retry_s)
             if self.pipeline.writer.name in self.stages:
                 # Open the stores now (on the loop: async store clients bind to it), so a second
                 # writer of the embedded stores fails at start, not on its first document.
@@ -162,7 +191,7 @@ class ServiceHost:
             workers = {}
             for name in self.stages:
                 decl = self.pipeline[name]
-                worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.options.retry,
+                worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.retry,
                                      exclusive=decl.role == "writer")
                 workers[name] = worker
                 add_stage_services(listeners, decl, worker, resources)
@@ -173,18 +202,16 @@ class ServiceHost:
             names = listeners.service_names
             for name in ["", *names]:
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
             await listeners.start()
             self.bound_port = listeners.bound_port
-            for name, worker in workers.items():                                                     # 5.
-                consumer = StageConsumer(config=self.config, stage=name, handler=worker.handle,
-                                         max_in_flight=self.options.max_in_flight, on_fatal=self._fatal)
-                consumers.append(consumer)
-                await consumer.start()
-            for consumer in consumers:
+            self.workers = workers
+            for name in workers:                                                                     # 5.
+                await self._start_consumer(name)
+            for consumer in list(consumers.values()):
                 if not await self._until(consumer.ready):
                     return self._exit_code
-            for name in ["", *names]:
-                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            readiness = asyncio.create_task(self._follow_readiness(health_servicer, bus, names))
             logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*)", ", ".join(self.stages),
                            self.options.host, listeners.ports(),
                            "plaintext, loopback" if self.options.insecure else "TLS, authenticated",
@@ -193,9 +220,12 @@ class ServiceHost:
             return self._exit_code
         finally:
             logger.warning("osmose %s stopping", ", ".join(self.stages))
+            if readiness is not None:
+                readiness.cancel()
+                await asyncio.gather(readiness, return_exceptions=True)
             await health_servicer.enter_graceful_shutdown()                                          # 1.
-            await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s) for c in consumers),
-                                 return_exceptions=True)                                             # 2.
+            await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s)
+                                   for c in list(consumers.values())), return_exceptions=True)       # 2.
             if listeners is not None:
                 await listeners.stop(self.options.grpc_grace_s)                                      # 3.
             await tail.stop()
@@ -204,6 +234,80 @@ class ServiceHost:
             if metrics is not None:
                 metrics.close()
             logger.warning("osmose %s stopped", ", ".join(self.stages))
+
+    async def _start_consumer(self, name: str) -> StageConsumer:
+        worker = self.workers[name]
+        consumer = StageConsumer(config=self.config, stage=name, handler=worker.handle,
+                                 max_in_flight=self.options.max_in_flight,
+                                 on_fatal=lambda exc: self._consumer_failed(name, exc),
+                                 blocked=lambda: worker.waiting)
+        worker.on_resume = consumer._wake
+        self.consumers[name] = consumer
+        await consumer.start()
+        return consumer
+
+    def _consumer_failed(self, name: str, exc: BaseException) -> None:
+        """Supervision: restart the stage's consumer, unless it failed too often (then exit)."""
+        if self._stop.is_set() or name in self._restarting:
+            return
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(name, []) if t > now - 600] + [now]
+        self.restarts[name] = recent
+        if len(recent) > self.options.max_restarts:
+            logger.critical("stage %s failed %d times in 10 minutes", name, len(recent))
+            self._fatal(exc)
+            return
+        self._restarting.add(name)
+        asyncio.get_running_loop().create_task(self._restart(name, exc, pause_s=min(30.0, 2.0 ** (len(recent) - 1))))
+
+    async def _restart(self, name: str, exc: BaseException, *, pause_s: float) -> None:
+        logger.error("stage %s failed (%s); restarting its consumer in %.0f s", name, exc, pause_s)
+        try:
+            await self.consumers[name].stop(drain_timeout_s=self.options.drain_timeout_s)
+            await asyncio.sleep(pause_s)
+            if not self._stop.is_set():
+                await self._start_consumer(name)
+                logger.warning("stage %s restarted (%d restart(s) in 10 minutes)", name, len(self.restarts[name]))
+        except Exception as error:
+            logger.critical("restarting stage %s failed: %s", name, error)
+            self._fatal(error)
+        finally:
+            self._restarting.discard(name)
+
+    def not_ready(self, bus: ServiceBus) -> dict[str, str]:
+        """Stage -> why it is not ready (empty: every stage is)."""
+        why = {}
+        for name, worker in self.workers.items():
+            consumer = self.consumers.get(name)
+            if name in self._restarting or consumer is None or not consumer.ready.is_set():
+                why[name] = "its consumer is restarting"
+            elif worker.waiting:
+                why[name] = f"waiting for a dependency: {worker.waiting_for()}"
+            elif bus.broker_down_since is not None:
+                why[name] = "the broker does not answer"
+        return why
+
+    async def _follow_readiness(self, health_servicer: health.aio.HealthServicer, bus: ServiceBus,
+                                names: list[str]) -> None:
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        services = {name: self.pipeline[name].grpc_service for name in self.stages}
+        last: dict[str, int] = {}
+        while True:
+            why = self.not_ready(bus)
+            status: dict[str, int] = {"": not_serving if why else serving}
+            for name in names:
+                stage = next((s for s, service in services.items() if service == name), None)
+                down = stage in why if stage else bus.broker_down_since is not None   # the APIs: the broker
+                status[name] = not_serving if down else serving
+            for name, value in status.items():
+                if last.get(name) != value:
+                    await health_servicer.set(name, value)
+            if why and last.get("") != status[""]:
+                logger.warning("not ready: %s", "; ".join(f"{s}: {w}" for s, w in why.items()))
+            elif not why and last.get("") == not_serving:
+                logger.warning("ready again")
+            last = status
+            await asyncio.sleep(0.5)
 
     async def _until(self, event: asyncio.Event) -> bool:
         """Wait for `event` unless a stop comes first; True when the event is set."""

@@ -1,0 +1,75 @@
+"""The service host supervises its stages and reports readiness (issue 13): a stage whose
+consumer fails is restarted alone while the others keep serving; a stage waiting for a
+dependency is not ready (its service and the overall status) but still live."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from grpc_health.v1 import health_pb2
+
+from osmose.config import Settings
+from osmose.hosts.service import LIVENESS, ServiceHost, ServiceOptions
+from osmose.hosts.service_client import ServiceClient
+from osmose.pipeline import PIPELINE
+from osmose.v1 import document_pb2 as pb
+from osmose.v1 import envelope_pb2 as epb
+from tests.e2e.cluster import delete_topics, free_ports, health_status
+from tests.fixtures.builders import build_title_body_pptx
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _until(predicate, timeout_s: float = 60.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(predicate):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
+async def test_serve_all_restarts_a_failed_stage_and_readiness_follows_dependencies(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    prefix = f"{topic_prefix}-supervision"
+    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
+    [port] = free_ports(1)
+    host = ServiceHost(settings, list(PIPELINE.names()),
+                       ServiceOptions(host="127.0.0.1", port=port, insecure=True, session_timeout_s=10,
+                                      metrics_port=0, drain_timeout_s=5))
+    serving = asyncio.create_task(host.run())
+    embedder = PIPELINE["embedder"].grpc_service
+    try:
+        await _until(lambda: health_status(port) == SERVING, 120, "serving")
+        assert not serving.done()
+
+        # a stage waits for a dependency: not ready (overall and its service), still live
+        host.workers["embedder"]._start_waiting("job-x", "TEI breaker open")
+        await _until(lambda: health_status(port) == NOT_SERVING, 10, "not ready")
+        # (in threads: the host runs on this event loop)
+        assert await asyncio.to_thread(health_status, port, embedder) == NOT_SERVING
+        assert await asyncio.to_thread(health_status, port, PIPELINE["miner"].grpc_service) == SERVING
+        assert await asyncio.to_thread(health_status, port, LIVENESS) == SERVING
+        host.workers["embedder"]._stop_waiting("job-x")
+        await _until(lambda: health_status(port) == SERVING, 10, "ready again")
+
+        # a stage's consumer fails: that consumer alone is replaced; the process keeps serving
+        old = host.consumers["miner"]
+        host._consumer_failed("miner", RuntimeError("the handler raised"))
+        await _until(lambda: host.consumers["miner"] is not old and host.consumers["miner"].ready.is_set(), 60,
+                     "the miner's consumer restarted")
+        assert not serving.done() and host.restarts["miner"]
+        await _until(lambda: health_status(port) == SERVING, 30, "ready after the restart")
+        deck = build_title_body_pptx(tmp_path, name="after-restart.pptx", title="After a restart",
+                                     body=["The miner was restarted", "Work still flows"])
+        async with ServiceClient(f"127.0.0.1:{port}") as client:
+            job = await client.watch((await client.submit(deck, tenant="acme", tier=pb.TIER_STANDARD)).job_id,
+                                     timeout_s=120)
+        assert job.state == epb.JOB_STATE_SUCCEEDED, job.error
+    finally:
+        host.request_stop()
+        assert await serving == 0
+        delete_topics(kafka_bootstrap, prefix)
