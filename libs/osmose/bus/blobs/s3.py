@@ -318,7 +318,10 @@ class S3BlobStore:
 
     def claim(self, ref: str, tenant: str) -> None:
         for key in claim_keys(ref, tenant):
-            self._call(f"PUT {key}", lambda s3, k=key: s3.put_object(Bucket=self.bucket, Key=self.prefix + k, Body=b""))
+            self._put_marker(key)
+
+    def _put_marker(self, key: str) -> None:
+        self._call(f"PUT {key}", lambda s3: s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=b""))
 
     def _keys(self, prefix: str) -> list[str]:
         def pages(s3: Any) -> list[dict[str, Any]]:
