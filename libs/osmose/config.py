@@ -255,6 +255,10 @@ class Settings(BaseSettings):
         # Control characters too (NUL ends a C string; a tenant is a key in every store and header).
         if not tenant or len(tenant) > 128 or any(c.isspace() or not c.isprintable() for c in tenant):
             raise ValueError(f"tenant must be 1-128 characters without spaces or control characters, got {tenant!r}")
+        # A tenant also names folders and object-key segments (render cache, blob ownership index):
+        # no path separator, and not a name a path resolves elsewhere ("." or "..", or hidden).
+        if "/" in tenant or "\\" in tenant or tenant.startswith("."):
+            raise ValueError(f"tenant must not contain '/' or '\\' nor start with '.', got {tenant!r}")
         return tenant
 
     @field_validator("log_level", mode="before")

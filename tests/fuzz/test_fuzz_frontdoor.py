@@ -83,6 +83,8 @@ async def test_undecodable_submit_request_is_invalid_argument(tmp_path: Path) ->
 @pytest.mark.parametrize(("header", "reason"), [
     (spb.SubmitHeader(file_name="d.pptx", tier=99), "bad-header"),          # was UNKNOWN (ValueError)
     (spb.SubmitHeader(file_name="d.pptx", tenant="t\x00"), "invalid-tenant"),  # was accepted
+    (spb.SubmitHeader(file_name="d.pptx", tenant="."), "invalid-tenant"),      # named a folder: found by the fuzzer
+    (spb.SubmitHeader(file_name="d.pptx", tenant="../other"), "invalid-tenant"),
     (spb.SubmitHeader(file_name="d\x85.pptx"), "bad-header"),                # C1 control: was accepted
     (spb.SubmitHeader(file_name="d.pptx", file="a\u2028b"), "bad-header"),   # line separator: was accepted
 ])

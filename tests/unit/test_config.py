@@ -155,6 +155,8 @@ def test_overrides_are_validated_and_none_keeps_the_value(tmp_path: Path) -> Non
     ({"OSMOSE_EMBED_BATCH_SIZE": "0"}, "OSMOSE_EMBED_BATCH_SIZE .*greater than or equal to 1"),
     ({"OSMOSE_CHUNK_MAX_TOKENS": "1024"}, "OSMOSE_CHUNK_MAX_TOKENS .*less than or equal to 512"),
     ({"OSMOSE_TENANT": "two words"}, "tenant must be 1-128 characters without spaces"),
+    ({"OSMOSE_TENANT": ".."}, "tenant must not contain '/' .* nor start with '.'"),
+    ({"OSMOSE_TENANT": "acme/../globex"}, "tenant must not contain '/'"),
     ({"OSMOSE_LOG_LEVEL": "loud"}, "OSMOSE_LOG_LEVEL .*'LOUD'"),
     ({"OSMOSE_MAX_IN_FLIGHT": "100"}, "OSMOSE_MAX_IN_FLIGHT .*less than or equal to 64"),
     ({"OSMOSE_CLAIM_CHECK_BYTES": "10"}, "OSMOSE_CLAIM_CHECK_BYTES .*greater than or equal to 1024"),
