@@ -251,7 +251,9 @@ class ServiceBus:
                         headers=[(HEADER, trace.traceparent.encode())] if trace else None)
 
     async def publish_work(self, envelope: epb.Envelope, item: ppb.WorkItem, trace: TraceContext) -> None:
-        pack(envelope, item, self.blobs, threshold=self.claim_check_bytes)
+        # Serializing a large item and storing its claim check are CPU and I/O: off the event loop,
+        # so health checks and WatchJob answer meanwhile.
+        await asyncio.to_thread(pack, envelope, item, self.blobs, threshold=self.claim_check_bytes)
         value = encode(envelope)
         if len(value) > MAX_MESSAGE_BYTES:
             raise DocumentError(f"the message for stage {envelope.stage} would be {len(value)} bytes, over the "
@@ -457,7 +459,7 @@ class StageWorker:
         await self._outlast_outages(envelope, log, lambda: self.bus.publish_work(following_envelope, out, trace))
 
     async def _unpack(self, envelope: epb.Envelope) -> ppb.WorkItem:
-        return unpack(envelope, self.bus.blobs)
+        return await asyncio.to_thread(unpack, envelope, self.bus.blobs)   # a blob read + parse: off the loop
 
     async def _outlast_outages(self, envelope: epb.Envelope, log: dict[str, str],
                                call: Callable[[], Awaitable[T]], *, item: ppb.WorkItem | None = None,
