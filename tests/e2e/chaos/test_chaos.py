@@ -256,9 +256,9 @@ def suite(kafka_bootstrap: str, topic_prefix: str, tmp_path_factory: pytest.Temp
         cluster.stop_all()
         mismatches = _final_vector_check(suite) if suite.tenants else []
         _print_table(request, suite.rows)
-        if redis is not None:
-            redis.kill()
-            redis.wait(10)
+        for server in {id(p): p for p in (redis, suite.redis) if p is not None}.values():
+            server.kill()   # the one started first and, after the Redis fault, the one restarted
+            server.wait(10)
         if mounted:
             subprocess.run(["umount", "-l", str(blob_dir)], capture_output=True)
         delete_topics(kafka_bootstrap, prefix)
