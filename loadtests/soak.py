@@ -195,7 +195,11 @@ async def soak(args: argparse.Namespace) -> int:
         (root / "logs").mkdir()
         data = root / "data"
         mix = _mix(root)
-        cluster = Cluster(bootstrap=bootstrap, prefix=prefix, data_dir=data, log_dir=root / "logs")
+        # The job tables' bound is what keeps memory flat; the soak sets it low enough
+        # (SOAK_JOB_TABLE, default 300 ended jobs) to be reached within the warm-up.
+        cap = os.environ.get("SOAK_JOB_TABLE") or "300"
+        cluster = Cluster(bootstrap=bootstrap, prefix=prefix, data_dir=data, log_dir=root / "logs",
+                          extra_env={"OSMOSE_JOB_TABLE_MAX_ENDED": cap})
         cluster.start_all()
         tally = Tally()
         rows: list[dict[str, float]] = []
