@@ -8,6 +8,7 @@ submit documents to the front door (`osmose submit`) and get exactly the report
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -459,7 +460,9 @@ def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool,
     """Print the Kafka topics of the pipeline: names, partitions, retention, compaction.
 
     Declared once (osmose.bus.topics, from the stage list); the services create them
-    at start, and deployment tooling (the Helm chart) reads `osmose topics --json`.
+    at start (or, with OSMOSE_KAFKA_CREATE_TOPICS=false, wait for an operator to), and
+    deployment tooling (the Helm chart) reads `osmose topics --json`. `--create` creates
+    whatever OSMOSE_KAFKA_CREATE_TOPICS says.
     """
     from osmose.bus.kafka_client import ensure_topics
     from osmose.bus.topics import declare_topics
@@ -469,7 +472,7 @@ def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool,
     config = _bus_config(settings, "osmose-topics")
     specs = declare_topics(config.prefix)
     if create:
-        created = run_async(asyncio.to_thread(ensure_topics, config, specs))
+        created = run_async(asyncio.to_thread(ensure_topics, dataclasses.replace(config, create_topics=True), specs))
         click.echo(f"{len(created)} topic(s) created, {len(specs) - len(created)} already existed", err=True)
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in specs], ensure_ascii=False, indent=2))
