@@ -77,7 +77,10 @@ class JobTable:
     ``call_soon_threadsafe``.
     """
 
-    def __init__(self, *, history_limit: int = 64, max_ended: int = DEFAULT_MAX_ENDED,
+    #: snapshots kept per job for WatchJob's replay
+    DEFAULT_HISTORY = 64
+
+    def __init__(self, *, history_limit: int = DEFAULT_HISTORY, max_ended: int = DEFAULT_MAX_ENDED,
                  ended_ttl_s: float = DEFAULT_ENDED_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self.history_limit = history_limit
         self.max_ended = max_ended

@@ -67,12 +67,20 @@ from osmose.security.quotas import QuotaBook
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
-__all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "serve"]
+__all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "job_table", "serve"]
 
 logger = logging.getLogger(__name__)
 
 #: the health service name the liveness probe asks for: SERVING while the process runs
 LIVENESS = "liveness"
+
+
+def job_table(settings: Settings, *, serves_watchers: bool) -> JobTable:
+    """The process's job table. Only the front door serves WatchJob, which replays a job's
+    history; a worker-only process keeps the latest snapshot of each job and no history
+    (about a third of the memory per job: ended jobs stay until the table's bounds)."""
+    return JobTable(history_limit=JobTable.DEFAULT_HISTORY if serves_watchers else 1,
+                    max_ended=settings.job_table_max_ended, ended_ttl_s=settings.job_table_ended_ttl_s)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,8 +163,7 @@ class ServiceHost:
                 loop.add_signal_handler(sig, self.request_stop)
         resources = Resources(self.settings)
         producer = Producer(self.config)
-        table = JobTable(max_ended=self.settings.job_table_max_ended,
-                         ended_ttl_s=self.settings.job_table_ended_ttl_s)
+        table = job_table(self.settings, serves_watchers=self.pipeline.front_door.name in self.stages)
         quotas = QuotaBook()   # the plans' quotas count from every job snapshot, the rebuild included
         table.observers.append(quotas.observe)
         tail = JobTail(self.config, table)
