@@ -170,42 +170,32 @@ async def _with_server(tmp_path: Path, producer: RecordingProducer, body,  # typ
 
 async def test_hostile_submit_requests(tmp_path: Path) -> None:
     producer = RecordingProducer()
-    bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
-                     blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="fuzz:1")
-    settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=1024 * 1024))
-    server = grpc.aio.server(interceptors=[AuthInterceptor(None)])
-    sgrpc.add_IngestionServiceServicer_to_server(IngestionServicer(bus=bus, settings=settings, ready=lambda: True),
-                                                 server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     rng = random.Random(13)
     seen: dict[str, int] = {}
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            submit = channel.stream_unary(SUBMIT, request_serializer=lambda b: b,
-                                          response_deserializer=spb.SubmitResponse.FromString)
-            for n in range(300):
-                header = _headers(rng)
-                messages = [spb.SubmitRequest(header=header).SerializeToString()]
-                messages += [spb.SubmitRequest(chunk=b"PK\x03\x04" + bytes(rng.randrange(2000))).SerializeToString()
-                             for _ in range(rng.randrange(3))]
-                raw = n % 3 == 2
-                if raw:  # the bytes on the wire, mutated (invalid UTF-8, broken varints, unknown fields)
-                    messages = [mutate(m, rng) for m in messages]
-                before = len(producer.sent)
-                try:
-                    await submit(iter(messages), timeout=10)
-                except grpc.aio.AioRpcError as exc:
-                    assert exc.code() in REFUSED, (exc.code(), exc.details(), header)
-                    seen[exc.code().name] = seen.get(exc.code().name, 0) + 1
-                    continue
-                seen["OK"] = seen.get("OK", 0) + 1
-                for topic, value in producer.sent[before:]:
-                    assert len(value) < PRODUCER_LIMIT, (topic, len(value))
-                    if topic != "p.jobs":
-                        envelope = decode(value)
-                        assert len(envelope.file) <= MAX_FILE and not _breaks_lines(envelope.file), envelope.file[:80]
-                        assert not _breaks_lines(envelope.tenant)
-    finally:
-        await server.stop(0)
+
+    async def calls(submit: grpc.aio.StreamUnaryMultiCallable) -> None:
+        for n in range(300):
+            header = _headers(rng)
+            messages = [spb.SubmitRequest(header=header).SerializeToString()]
+            messages += [spb.SubmitRequest(chunk=b"PK\x03\x04" + bytes(rng.randrange(2000))).SerializeToString()
+                         for _ in range(rng.randrange(3))]
+            raw = n % 3 == 2
+            if raw:  # the bytes on the wire, mutated (invalid UTF-8, broken varints, unknown fields)
+                messages = [mutate(m, rng) for m in messages]
+            before = len(producer.sent)
+            try:
+                await submit(iter(messages), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() in REFUSED, (exc.code(), exc.details(), header)
+                seen[exc.code().name] = seen.get(exc.code().name, 0) + 1
+                continue
+            seen["OK"] = seen.get("OK", 0) + 1
+            for topic, value in producer.sent[before:]:
+                assert len(value) < PRODUCER_LIMIT, (topic, len(value))
+                if topic != "p.jobs":
+                    envelope = decode(value)
+                    assert len(envelope.file) <= MAX_FILE and not _breaks_lines(envelope.file), envelope.file[:80]
+                    assert not _breaks_lines(envelope.tenant)
+
+    await _with_server(tmp_path, producer, calls)
     assert seen.get("OK", 0) > 0 and seen.get("INVALID_ARGUMENT", 0) > 0, seen
