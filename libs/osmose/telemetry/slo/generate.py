@@ -226,14 +226,17 @@ def _operational(spec: SloSpec) -> list[dict[str, Any]]:
               'sum by (namespace, model_name) (vllm:num_requests_waiting) > 50\n'
               'or sum by (namespace, pod) (te_queue_size) > 100',
               severity="ticket", for_="10m", summary="A model server's own queue has stayed long for 10m"),
+        # KEDA's names and labels as its source defines them (pkg/metricscollector/prommetrics.go):
+        # keda_scaler_errors_total was removed in 2.17; keda_scaler_detail_errors_total exists from
+        # 2.14 on. The empty-upstream counter exists from 2.20 and labels the object `scaledResource`.
         alert("OsmoseKedaScalerErrors",
-              "sum by (namespace, scaledObject) (rate(keda_scaler_errors_total[5m])) > 0",
+              "sum by (namespace, scaledObject) (rate(keda_scaler_detail_errors_total[5m])) > 0",
               severity="ticket", for_="10m",
               summary="KEDA cannot read the scaler of {{ $labels.scaledObject }}: scaling is blind"),
         alert("OsmoseKedaEmptyUpstream",
-              "sum by (namespace, scaledObject) (increase(keda_scaler_empty_upstream_responses_total[10m])) > 0",
+              "sum by (namespace, scaledResource) (increase(keda_scaler_empty_upstream_responses_total[10m])) > 0",
               severity="ticket", for_="10m",
-              summary="KEDA's scaler for {{ $labels.scaledObject }} gets empty answers (Prometheus query or Kafka "
+              summary="KEDA's scaler for {{ $labels.scaledResource }} gets empty answers (Prometheus query or Kafka "
                       "lag): it may scale to zero with work waiting"),
         alert("OsmoseReplicasBelowDesired",
               f'kube_deployment_spec_replicas{{deployment=~".*-({stages})"}}\n'
