@@ -122,9 +122,11 @@ class QueryServicer(sgrpc.QueryServiceServicer):
             if not tenant or not request.doc_id:
                 raise PermissionDeniedError("missing-document: name the tenant and the document")
             response = await erase_document(graph=self.resources.graph, vectors=self.resources.vectors,
-                                            tenant=tenant, doc_id=request.doc_id)
-            audit("delete-document", principal, tenant=tenant, doc_id=request.doc_id,
-                  documents=response.documents, chunks=response.chunks)
+                                            tenant=tenant, doc_id=request.doc_id,
+                                            caches=self.resources.document_cache_erasers(),
+                                            blobs=self.resources.blobs.erase_document)
+            audit("delete-document", principal, tenant=tenant, doc_id=request.doc_id, documents=response.documents,
+                  chunks=response.chunks, cache_entries=response.cache_entries, blobs=response.blobs)
             return response
 
         return await self._run(context, delete)
