@@ -464,3 +464,18 @@ def test_erasing_a_tenant_removes_its_document_markers(harness: Harness) -> None
     assert store.erase_tenant("acme") == 1
     assert harness.markers() == [] and harness.stored() == []
 
+
+def test_the_sweep_removes_the_ownership_markers_of_the_blobs_it_deletes(harness: Harness) -> None:
+    store = harness.store
+    old, referenced = (store.put(random_bytes(1500, seed=s)) for s in (41, 42))
+    for ref in (old, referenced):
+        store.claim(ref, "acme", "a" * 32)
+        store.claim(ref, "globex", "b" * 32)
+    store.claim(old, "initech")                               # a claim without a document
+    report = sweep(store, retention_s=3600, keep={referenced}, now=time.time() + 86400)
+    assert report.removed_refs == [old] and report.markers_removed == 8
+    assert not store.exists(old) and store.exists(referenced)
+    assert not [k for k in harness.markers() if digest_of(old) in k]
+    assert len([k for k in harness.markers() if digest_of(referenced) in k]) == 6   # the kept blob's claims stay
+    assert store.erase_tenant("acme") == 0 and store.erase_tenant("globex") == 1
+    assert store.erase_tenant("initech") == 0 and harness.markers() == []
