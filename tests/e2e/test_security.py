@@ -44,7 +44,7 @@ class Deployment:
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_key.public_key()))
         (root / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "test", "use": "sig"}]}))
-        self.port, self.internal_port, self.health_port = free_ports(3)
+        self.port, self.internal_port, self.health_port, self.metrics_port = free_ports(4)
         self.prefix, self.bootstrap = prefix, bootstrap
         self.blobs = root / "data" / "blobs"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
@@ -55,7 +55,8 @@ class Deployment:
         self.log = root / "serve.log"
         self.proc = subprocess.Popen(
             [str(OSMOSE), "serve", "all", "--host", "127.0.0.1", "--port", str(self.port), "--internal-port",
-             str(self.internal_port), "--health-port", str(self.health_port), "--session-timeout", "6"],
+             str(self.internal_port), "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
+             "--session-timeout", "6"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
             start_new_session=True)
 
