@@ -417,7 +417,8 @@ def blobs_sweep(retention_days: float | None, dry_run: bool, force: bool, kafka_
     only blobs no recent message refers to are old. Blobs a dead letter still on its topic
     needs are kept whatever their age (read from the broker: the sweep fails rather than
     guess when the broker cannot be read), so `osmose dlq replay` works for the
-    dead-letter topics' retention. Safe to run while the services run.
+    dead-letter topics' retention. The ownership markers of the blobs removed (`owners/`,
+    `claims/`, `documents/`) go with them. Safe to run while the services run.
     """
     from osmose.bus.blobs.retention import sweep
     from osmose.bus.topics import INPUT_RETENTION_MS
@@ -447,7 +448,8 @@ def blobs_sweep(retention_days: float | None, dry_run: bool, force: bool, kafka_
         click.echo(f"{data['examined']} blob(s) examined in {store!r}: {verb} {data['removed']} "
                    f"({data['bytes_removed']:,} bytes); kept {data['kept_young']} stored within "
                    f"{settings.blob_retention_days:g} days and {data['kept_referenced']} older ones dead letters "
-                   f"need; {data['scratch_removed']} leftover temporary file(s)/upload(s) removed")
+                   f"need; {data['scratch_removed']} leftover temporary file(s)/upload(s) and "
+                   f"{data['markers_removed']} ownership marker(s) of the removed blobs removed")
 
 
 # -- topics ----------------------------------------------------------------------------------------

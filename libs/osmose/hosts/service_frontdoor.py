@@ -216,8 +216,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             elif writer is not None:   # always, when the header named no blob
                 ref = await asyncio.to_thread(writer.commit)
             writer = None
-            if header.tenant:   # the ownership index DeleteTenant reads (blobs are shared by content)
-                await asyncio.to_thread(self.bus.blobs.claim, ref, header.tenant)
+            if header.tenant:   # the ownership index erasure reads (blobs are shared by content)
+                await asyncio.to_thread(self.bus.blobs.claim, ref, header.tenant, digest_of(ref)[:32])
         except DecodeError as exc:  # bytes that are not a SubmitRequest: the client's fault, not UNKNOWN
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-request: not a SubmitRequest ({exc})")
         finally:
