@@ -174,6 +174,11 @@ class JobLedger:
             observe_transition(job)
         return self.table.get(job.job_id) or job
 
+    async def publish_marker(self, job: epb.Job) -> None:
+        """Publish an overdue marker (osmose.telemetry.overdue) as is, without applying it here:
+        markers take effect in the topic's order, when the tail brings them back."""
+        await self._publish(job, None)
+
     def _next(self, envelope: epb.Envelope, kind: epb.JobEventKind, **fields: object) -> epb.Job:
         return transition(self.table.get(envelope.job_id), envelope, kind, pipeline=self.pipeline,
                           **fields)  # type: ignore[arg-type]

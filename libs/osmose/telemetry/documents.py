@@ -80,6 +80,7 @@ def _observe(job: epb.Job) -> None:
     else:
         metrics.DOCUMENTS_FAILED.labels(tier, tenant_class, lane, job.stage or "unknown").inc()
     if job.submitted_at_ms:
-        seconds = max(0.0, (now_ms() - job.submitted_at_ms) / 1000)
+        # the snapshot's own time: the same arithmetic as "late" (osmose.telemetry.overdue.is_late)
+        seconds = max(0.0, ((job.updated_at_ms or now_ms()) - job.submitted_at_ms) / 1000)
         exemplar = {"trace_id": job.trace_id} if job.trace_id else None
         metrics.DOCUMENT_E2E.labels(tier, tenant_class, lane, outcome_of(job)).observe(seconds, exemplar=exemplar)

@@ -54,6 +54,8 @@ SLA = Dashboard("osmose-sla", "Osmose / SLA overview",
         "{{tier}}"), unit="s"),
     _p("Documents ended per outcome",
        ("sum by (outcome) (rate(osmose_document_e2e_seconds_count[$__rate_interval]))", "{{outcome}}"), unit="reqps"),
+    _p("Documents late per tier (counted once: when overdue in flight, or when they ended late)",
+       ("sum by (tier) (rate(osmose_documents_late_total[$__rate_interval]))", "{{tier}}"), unit="reqps"),
     _p("Backend seconds per document, per tier",
        ("sum by (tier) (rate(osmose_gen_ai_client_operation_duration_seconds_sum[$__rate_interval])) / "
         "sum by (tier) (rate(osmose_documents_persisted_total[$__rate_interval]))", "{{tier}}"), unit="s"),
