@@ -169,9 +169,10 @@ class JobLedger:
         here at once (this process sees its own writes before the topic's tail brings them back).
         Counted once, here, for the document SLI and completeness (osmose.telemetry.documents)."""
         if self.table.accepts(job):
+            previous = self.table.get(job.job_id)
             await self._publish(job, trace)
             self.table.apply(job)
-            observe_transition(job)
+            observe_transition(job, previous)
         return self.table.get(job.job_id) or job
 
     async def publish_marker(self, job: epb.Job) -> None:

@@ -26,7 +26,7 @@ from osmose.telemetry.slo.spec import load_spec
 
 __all__ = [
     "DEAD_LETTERS", "DOCUMENTS_ACCEPTED", "DOCUMENTS_CANCELLED", "DOCUMENTS_FAILED", "DOCUMENTS_LATE",
-    "DOCUMENTS_PERSISTED",
+    "DOCUMENTS_PERSISTED", "DOCUMENTS_REPLAYED",
     "DOCUMENT_E2E", "GEN_AI_DURATION", "GEN_AI_TOKENS", "GRPC_HANDLED", "GRPC_HANDLING", "KAFKA_LAG_MESSAGES",
     "KAFKA_LAG_SECONDS", "MODEL_CACHE", "MODEL_QUEUE_WAIT", "MODEL_RETRIES", "STAGE_DURATION", "STAGE_IN_FLIGHT",
     "STAGE_KAFKA_WAIT", "STAGE_MESSAGES", "STAGE_RETRIES", "sli_buckets",
@@ -62,6 +62,10 @@ DOCUMENTS_PERSISTED = Counter(
 DOCUMENTS_FAILED = Counter(
     "osmose_documents_failed_total", "Documents that failed (dead-lettered) at a stage.",
     ["tier", "tenant_class", "lane", "stage"])
+DOCUMENTS_REPLAYED = Counter(
+    "osmose_documents_replayed_total",
+    "Dead-lettered documents re-driven by `osmose dlq replay`, counted by the stage that takes the replayed "
+    "message (accepted + replayed = persisted + failed + cancelled + in flight).", ["tenant_class", "lane"])
 DOCUMENTS_LATE = Counter(
     "osmose_documents_late_total",
     "Documents that missed their tier's freshness objective, counted once per document: when first seen "
