@@ -182,10 +182,6 @@ def _condition(slo: Slo, burn: Any) -> str:
             f" and on() {guard} >= {slo.min_events})")
 
 
-def _anchor(alert: str) -> str:
-    return alert.lower()
-
-
 def _slo_alerts(spec: SloSpec, slo: Slo) -> list[dict[str, Any]]:
     rules = []
     for severity in ("page", "ticket"):
@@ -200,7 +196,7 @@ def _slo_alerts(spec: SloSpec, slo: Slo) -> list[dict[str, Any]]:
                                 f"budget: quick {level.quick.short}/{level.quick.long} > {level.quick.burn}x or "
                                 f"slow {level.slow.short}/{level.slow.long} > {level.slow.burn}x; "
                                 f"only with at least {slo.min_events} events in the long window."),
-                "runbook_url": spec.runbook_base + _anchor(slo.alert)}})
+                "runbook_url": spec.runbook_url(slo.alert)}})
     return rules
 
 
@@ -209,7 +205,7 @@ def _operational(spec: SloSpec) -> list[dict[str, Any]]:
 
     def alert(name: str, expr: str, *, severity: str, for_: str, summary: str, **labels: str) -> dict[str, Any]:
         return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity, **labels},
-                "annotations": {"summary": summary, "runbook_url": spec.runbook_base + _anchor(name)}}
+                "annotations": {"summary": summary, "runbook_url": spec.runbook_url(name)}}
 
     rules = [
         alert("OsmoseConsumerStuck",
