@@ -190,9 +190,10 @@ class JobLedger:
         here at once (this process sees its own writes before the topic's tail brings them back).
         Counted once, here, for the document SLI and completeness (osmose.telemetry.documents)."""
         if self.table.accepts(job):
+            previous = self.table.get(job.job_id)
             await self._publish(job, trace)
             self.table.apply(job)
-            observe_transition(job)
+            observe_transition(job, previous)
         return self.table.get(job.job_id) or job
 
     async def erasure(self, job: epb.Job) -> None:
@@ -200,6 +201,11 @@ class JobLedger:
         counted in the document SLI."""
         await self._publish(job, None)
         self.table.apply(job)
+
+    async def publish_marker(self, job: epb.Job) -> None:
+        """Publish an overdue marker (osmose.telemetry.overdue) as is, without applying it here:
+        markers take effect in the topic's order, when the tail brings them back."""
+        await self._publish(job, None)
 
     def _next(self, envelope: epb.Envelope, kind: epb.JobEventKind, **fields: object) -> epb.Job:
         return transition(self.table.get(envelope.job_id), envelope, kind, pipeline=self.pipeline,

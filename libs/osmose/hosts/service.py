@@ -64,6 +64,7 @@ from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.pipeline import PIPELINE, Pipeline
 from osmose.security.quotas import QuotaBook
+from osmose.telemetry.overdue import OverdueCounter
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
@@ -171,6 +172,9 @@ class ServiceHost:
         consumers = self.consumers
         listeners: Listeners | None = None
         readiness: asyncio.Task | None = None
+        # late documents, counted once by the front door (telemetry.overdue); it reads the rebuild too
+        overdue = OverdueCounter(table) if self.pipeline.front_door.name in self.stages else None
+        overdue_task: asyncio.Task | None = None
         health_servicer = health.aio.HealthServicer()
         metrics = None
         try:
@@ -219,6 +223,8 @@ class ServiceHost:
                 if not await self._until(consumer.ready):
                     return self._exit_code
             readiness = asyncio.create_task(self._follow_readiness(health_servicer, bus, names))
+            if overdue is not None:
+                overdue_task = asyncio.create_task(overdue.run(bus.ledger.publish_marker))
             logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*)", ", ".join(self.stages),
                            self.options.host, listeners.ports(),
                            "plaintext, loopback" if self.options.insecure else "TLS, authenticated",
@@ -227,9 +233,12 @@ class ServiceHost:
             return self._exit_code
         finally:
             logger.warning("osmose %s stopping", ", ".join(self.stages))
-            if readiness is not None:
-                readiness.cancel()
-                await asyncio.gather(readiness, return_exceptions=True)
+            for task in (readiness, overdue_task):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if overdue is not None:
+                overdue.close()
             await health_servicer.enter_graceful_shutdown()                                          # 1.
             await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s)
                                    for c in list(consumers.values())), return_exceptions=True)       # 2.
