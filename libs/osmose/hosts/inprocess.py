@@ -21,6 +21,12 @@ Keeping the model pool busy (see README, "Keeping the GPU pool saturated"):
   so the real miner, run after the extraction as before, recalls every question that came
   out the same and asks only those that changed. The graph is the staged run's by
   construction; a wrong guess costs calls, never results.
+
+Preview (``preview=True``, ``osmose ingest --preview``, or ``OSMOSE_PREVIEW_MIN_PAGES``): the
+front door plans a FAST pass first; once the writer has persisted it the document is
+searchable (progress ``"searchable"``, ``seconds["searchable"]`` in the report) and the same
+work item goes on as its enrichment pass (:func:`osmose.pipeline.begin_enrichment`): parse
+and plan reused, embeddings of identical chunks and every model answer from the caches.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
 from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
-from osmose.pipeline import PIPELINE, Pipeline, Stage
+from osmose.pipeline import PIPELINE, Pipeline, Stage, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -50,7 +56,8 @@ __all__ = ["InProcessPipeline", "ProgressCallback"]
 
 logger = logging.getLogger(__name__)
 
-#: called with (file index, stage name) when a document enters a stage, and (index, "done") at the end
+#: called with (file index, stage name) when a document enters a stage, (index, "searchable") when
+#: a preview's FAST pass is persisted, and (index, "done") at the end
 ProgressCallback = Callable[[int, str], None]
 
 #: stage -> the stage it runs alongside (started together, both done before the next stage);
@@ -225,11 +232,13 @@ class InProcessPipeline:
 
     async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
                          progress: ProgressCallback | None = None, premium: bool = False,
-                         order: int | None = None) -> IngestReport:
-        """One document; `order` (default `index`) is its place in the queue for backend slots."""
+                         order: int | None = None, preview: bool = False) -> IngestReport:
+        """One document; `order` (default `index`) is its place in the queue for backend slots.
+        `preview`: searchable at FAST first, then enriched to its tier (module docstring)."""
         call_order = CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index if order is None else order)
         with bind_call_order(call_order):
-            return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress)
+            return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress,
+                                          preview=preview)
 
     async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
         stage = self.stages[decl.name]
@@ -239,11 +248,12 @@ class InProcessPipeline:
         return await stage.process(item)
 
     async def _ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier, index: int,
-                          progress: ProgressCallback | None) -> IngestReport:
+                          progress: ProgressCallback | None, preview: bool = False) -> IngestReport:
         report = IngestReport(file=str(path))
         item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
         item.document.file_name = path.name
         item.plan.tier = tier
+        item.plan.preview = preview
         started = time.perf_counter()
         try:
             if not path.is_file():
@@ -276,7 +286,13 @@ class InProcessPipeline:
                     assert following is not None
                     report.seconds[following.name] = seconds
                     side, decl = None, following  # done alongside: go on after it
-                decl = self.pipeline.next_stage(decl.name, item.plan.tier)
+                after = self.pipeline.next_stage(decl.name, item.plan.tier)
+                if after is None and item.plan.enrich_tier:   # the preview pass is persisted
+                    report.seconds["searchable"] = round(time.perf_counter() - started, 3)
+                    if progress:
+                        progress(index, "searchable")
+                    after = begin_enrichment(item, self.pipeline)
+                decl = after
         except Exception as exc:  # one bad file must never stop the others
             if not isinstance(exc, OsmoseError):
                 logger.exception("unexpected failure on %s", path)
@@ -304,16 +320,17 @@ class InProcessPipeline:
         return item, round(time.perf_counter() - t0, 3)
 
     async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
-                     progress: ProgressCallback | None = None, premium: bool = False) -> AsyncIterator[IngestReport]:
+                     progress: ProgressCallback | None = None, premium: bool = False,
+                     preview: bool = False) -> AsyncIterator[IngestReport]:
         """Reports in input order, each as soon as it and all before it are done. `premium`:
         the documents' model calls go before other work's, in this process and (with
-        ``priority_scheduling`` on the endpoint) in vLLM's queue."""
+        ``priority_scheduling`` on the endpoint) in vLLM's queue. `preview`: see :meth:`ingest_one`."""
         gate = asyncio.Semaphore(self.max_in_flight)
 
         async def run(i: int, path: Path, rank: int) -> IngestReport:
             async with gate:
                 return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress,
-                                             premium=premium, order=rank)
+                                             premium=premium, order=rank, preview=preview)
 
         # Started largest first (file size: the work is not known before parsing), so the end of
         # a backlog is small documents that fill the pool's last slots rather than one big
