@@ -447,11 +447,12 @@ class StageWorker:
         following = self.bus.pipeline.next_stage(self.name, out.plan.tier)  # 5.
         searchable = following is None and bool(out.plan.enrich_tier)
         if searchable:   # a preview pass persisted: searchable; the same job goes on with its enrichment
-            out.timings.add(stage="searchable", seconds=round(max(0, now_ms() - envelope.created_at_ms) / 1000, 3))
             following = begin_enrichment(out, self.bus.pipeline)
         logger.info("%s: job %s (%s) processed in %.2f s, next: %s", self.name, envelope.job_id,
                     out.document.file_name, out.timings[-1].seconds, following.name if following else "done",
                     extra=log)
+        if searchable:
+            out.timings.add(stage="searchable", seconds=round(max(0, now_ms() - envelope.created_at_ms) / 1000, 3))
         if following is None:
             await ledger.done(envelope, self.name, out, trace)
             logger.info("job %s done: %s", envelope.job_id, envelope.file, extra=log)

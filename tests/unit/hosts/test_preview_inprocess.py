@@ -86,6 +86,14 @@ async def test_preview_is_searchable_while_deep_enrichment_runs_and_ends_as_a_di
         llm.hold()   # every model call of the enrichment waits here until the search below has succeeded
         async with InProcessPipeline(_settings(tmp_path, "preview", llm, tei)) as pipeline:
             reports: list[IngestReport] = []
+            written: list[set[str]] = []   # the texts each pass embedded and persisted
+            persist = pipeline.stages["persister"].process
+
+            async def record(item: Any) -> Any:
+                written.append({c.embed_text for c in item.chunks})
+                return await persist(item)
+
+            pipeline.stages["persister"].process = record  # type: ignore[method-assign]
 
             async def ingest() -> None:
                 reports.append(await pipeline.ingest_one(deck, tenant=TENANT, tier=pb.TIER_DEEP, preview=True,
@@ -149,6 +157,10 @@ async def test_preview_is_searchable_while_deep_enrichment_runs_and_ends_as_a_di
     assert direct_graph["concepts"] and direct_graph["relations"] and direct_vectors
     assert preview_graph == direct_graph
     _same_vectors(preview_vectors, direct_vectors)
+    # The enrichment embedded only what the preview had not: a slide whose text grew (OCR/vision).
+    fast, deep = written
+    assert direct.embedded == len(deep) and report.embedded == len(fast) + len(deep - fast)
+    assert len(deep - fast) < len(deep) / 2
     # Every model answer of the enrichment is the direct run's: same questions, same count.
     for task in ("vision_summary", "concept_extraction", "relation_typing"):
         assert report.model["by_task"].get(task, {}).get("calls", 0) == \
