@@ -160,6 +160,8 @@ async def test_enriching_a_visible_document_never_hides_it(
     searcher = Searcher(embeddings=CachedEmbeddings(model, SqliteCache(tmp_path / "cache.sqlite")),
                         vectors=vectors, graph=graph)
     doc_id = "e" * 32
+    other = new_tenant("consistency")   # the same file, enriched in another tenant: no reason to skip here
+    await PersisterStage(graph=graph, vectors=vectors).process(work_item(other, doc_id, concepts=CONCEPTS))
     preview = work_item(tenant, doc_id, model=model)
     preview.plan.tier, preview.plan.enrich_tier = pb.TIER_FAST, pb.TIER_DEEP
     await PersisterStage(graph=graph, vectors=vectors).process(preview)
@@ -190,6 +192,7 @@ async def test_enriching_a_visible_document_never_hides_it(
     await PersisterStage(graph=graph, vectors=vectors).process(ppb.WorkItem.FromString(preview.SerializeToString()))
     assert (await graph.get_document(tenant, doc_id)).tier == "deep"  # type: ignore[union-attr]
     assert {p["text"] for p in await vectors.document_payloads(tenant, doc_id)} == texts
+    assert (await graph.get_document(other, doc_id)).tier == "standard"  # type: ignore[union-attr]
 
 
 async def test_an_uncommitted_rewrite_hides_the_document_and_its_evidence(stores: tuple[GraphStore, VectorStore]) -> None:
