@@ -34,7 +34,8 @@ SENTENCE = "Immutable backups protect against ransomware"   # one slide of the d
 def _settings(tmp_path: Path, name: str, llm: ChatServer, tei: TeiServer, **more: Any) -> Settings:
     return Settings(data_dir=tmp_path / name, llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
                     router_config=write_router(tmp_path / f"{name}.yaml", llm="${llm_url}", vision="${vision_url}",
-                                               tei="${tei_url}"), **more)
+                                               tei="${tei_url}", timeout_initial=60.0), **more)
+    # (a held call must outlast the search on a slow machine: no client timeout before 60 s)
 
 
 Points = dict[str, tuple[np.ndarray, dict[str, Any]]]
