@@ -192,3 +192,39 @@ async def test_the_policy_previews_large_rich_documents_only(tmp_path: Path) -> 
     assert deep.tier == "standard" and "searchable" in deep.seconds
     assert fast.tier == "fast" and "searchable" not in fast.seconds and "fast:searchable" not in stages
     assert plain.tier == "standard" and "searchable" not in plain.seconds
+
+
+async def test_a_backlog_is_searchable_before_its_enrichment(tmp_path: Path) -> None:
+    """One document slot: the second deck's preview pass runs while the first deck's enrichment
+    waits on the model server (held until both are searchable), so the backlog is searchable first."""
+    decks = [build_deck(tmp_path / "a.pptx"),
+             build_deck(tmp_path / "b.pptx", change="Microsoft Sentinel now also reads Defender for Cloud")]
+    with ChatServer(latency=LatencyModel(time_scale=0)) as llm, TeiServer(latency=LatencyModel(time_scale=0)) as tei:
+        events: list[tuple[int, str]] = []
+        both = anyio.Event()
+
+        def progress(index: int, stage: str) -> None:
+            if stage in ("searchable", "done"):
+                events.append((index, stage))
+            if sum(1 for _, s in events if s == "searchable") == 2:
+                both.set()
+
+        llm.hold()
+        async with InProcessPipeline(_settings(tmp_path, "backlog", llm, tei), max_in_flight=1) as pipeline:
+            reports: list[IngestReport] = []
+
+            async def ingest() -> None:
+                async for report in pipeline.ingest(decks, tenant=TENANT, tier=pb.TIER_DEEP, progress=progress,
+                                                    preview=True):
+                    reports.append(report)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(ingest)
+                with anyio.fail_after(120):
+                    await both.wait()
+                assert not reports and [s for _, s in events] == ["searchable", "searchable"]
+                hits = await pipeline.search("Defender for Cloud", tenant=TENANT, limit=1)
+                llm.release()
+    assert hits and hits[0].file == "b.pptx"
+    assert [r.status for r in reports] == ["ok", "ok"] and {r.tier for r in reports} == {"deep"}
+    assert sorted(s for _, s in events[2:]) == ["done", "done"]
