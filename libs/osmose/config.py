@@ -99,6 +99,9 @@ class TriagePolicy:
     max_embed_tokens: Annotated[int, Field(ge=1, json_schema_extra=_env("OSMOSE_MAX_EMBED_TOKENS"))] = 3_000_000
     max_model_calls: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_MODEL_CALLS"))] = 2_000
     max_llm_tokens: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_MAX_LLM_TOKENS"))] = 2_000_000
+    # Documents of at least this many pages given STANDARD or DEEP are made searchable at FAST first
+    # and enriched afterwards in the same job (as with `osmose ingest --preview`); 0 = only on request.
+    preview_min_pages: Annotated[int, Field(ge=0, json_schema_extra=_env("OSMOSE_PREVIEW_MIN_PAGES"))] = 0
 
 
 _NESTED: dict[str, type] = {"limits": Limits, "triage": TriagePolicy}

@@ -18,6 +18,15 @@ A stage's ``role`` says what a host does with it beyond running it:
 ``worker``
     any other stage: consume, process, forward.
 
+Preview (searchable in seconds, enriched in the background): a document whose plan asks for
+a preview (``plan.preview``, decided by the front door) and gets a richer tier than
+:data:`PREVIEW_TIER` runs twice in one job. The *preview pass* is :data:`PREVIEW_TIER`'s plan
+(``plan.tier`` is FAST, ``plan.enrich_tier`` the tier decided); once the writer has persisted
+it, the document is searchable and the *enrichment pass* starts: ``plan.tier`` becomes
+``enrich_tier`` and the document goes on at :meth:`Pipeline.enrichment_start` (the decided
+tier's plan after the front door, whose parse and plan it reuses). :func:`begin_enrichment`
+is that step, shared by both hosts; the writer replaces the preview's rows in place.
+
 ``resources`` name what the host hands the stage's constructor as keyword arguments
 (see :class:`osmose.hosts.wiring.Resources`); the stage's own settings come as a
 small config object built by the stage class (``Config.from_settings``).
@@ -31,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from osmose.v1 import document_pb2 as pb
+from osmose.v1 import pipeline_pb2 as ppb
 
 __all__ = [
     "METRICS_PORT_OFFSET",
@@ -38,11 +48,13 @@ __all__ = [
     "RESOURCES",
     "ROLES",
     "STAGES",
+    "PREVIEW_TIER",
     "TIER_NAMES",
     "Pipeline",
     "Resource",
     "Role",
     "Stage",
+    "begin_enrichment",
     "tier_from_name",
     "tier_name",
 ]
@@ -57,6 +69,8 @@ ALL_TIERS = frozenset(TIER_NAMES)
 #: a stage's /metrics port, unless declared, is its gRPC port plus this
 METRICS_PORT_OFFSET = 1000
 RICH_TIERS = frozenset({pb.TIER_STANDARD, pb.TIER_DEEP})
+#: the tier of a preview's first pass (searchable as soon as its chunks are embedded)
+PREVIEW_TIER = pb.TIER_FAST
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +189,11 @@ class Pipeline:
         position = self.names().index(self[stage].name)
         return next((s for s in self.stages[position + 1:] if tier in s.tiers), None)
 
+    def enrichment_start(self, tier: pb.Tier) -> Stage | None:
+        """The first stage of a preview's enrichment pass to `tier`: the stage after the front
+        door in `tier`'s plan (the front door's parse and plan are reused, not redone)."""
+        return self.next_stage(self.front_door.name, tier)
+
     def position(self, stage: str) -> int:
         """0 for the front door, 1 for the next stage, …"""
         return self.names().index(self[stage].name)
@@ -210,6 +229,20 @@ STAGES: tuple[Stage, ...] = (
 
 #: the pipeline every host runs unless given another one (tests declare extra stages)
 PIPELINE = Pipeline(STAGES)
+
+
+def begin_enrichment(item: ppb.WorkItem, pipeline: Pipeline = PIPELINE) -> Stage | None:
+    """After the writer persisted a preview pass (``plan.enrich_tier`` set): turn `item` into
+    its enrichment pass and return the stage it goes to next; None when `item` is no preview
+    pass (the document is done). The preview's chunks are dropped (the enrichment's embedder
+    cuts them again and its embeddings of identical chunks come from the cache)."""
+    tier = item.plan.enrich_tier
+    if tier == pb.TIER_UNSPECIFIED:
+        return None
+    item.plan.tier = tier
+    item.plan.ClearField("enrich_tier")
+    del item.chunks[:]
+    return pipeline.enrichment_start(tier)
 
 
 def tier_name(tier: pb.Tier) -> str:

@@ -5,7 +5,9 @@ Routes: ``POST /v1/chat/completions`` (text and ``image_url`` parts,
 ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (vLLM's names:
 ``vllm:num_requests_running``, ``vllm:num_requests_waiting``, token and request
 counters, prefix-cache counters, plus ``fakeserver_*`` counters tests read),
-``/admin/faults`` (see :mod:`faults`). Unknown models get vLLM's 404. Answers
+``/admin/faults`` (see :mod:`faults`). :meth:`ChatServer.hold` keeps every new chat
+request waiting until :meth:`ChatServer.release` (tests order events without timing:
+"this happened while the model call was still open"). Unknown models get vLLM's 404. Answers
 come from :mod:`answers` (deterministic, schema-valid); an answer longer than
 ``max_tokens`` is cut and finishes with ``"length"``, as on a real server.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -56,6 +59,38 @@ class ChatServer(BaseServer):
         self.priorities: Counter[int] = Counter()  # completions by vLLM's per-request `priority`
         self.log: list[dict[str, Any]] = []  # every chat request body received (tests inspect them)
         self.started = time.time()
+        self._gate = threading.Event()   # set: requests go through; cleared by hold()
+        self._gate.set()
+        self._held = threading.Condition()
+        self.held = 0   # requests waiting at the gate now
+
+    # -- the gate (tests) ----------------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """From now on, chat requests wait (before being served or counted) until :meth:`release`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def wait_held(self, count: int = 1, timeout: float = 30.0) -> bool:
+        """Block until at least `count` requests wait at the gate (False after `timeout` seconds)."""
+        with self._held:
+            return self._held.wait_for(lambda: self.held >= count, timeout)
+
+    async def _pass_gate(self) -> None:
+        if self._gate.is_set():
+            return
+        with self._held:
+            self.held += 1
+            self._held.notify_all()
+        try:
+            loop = asyncio.get_running_loop()
+            while not await loop.run_in_executor(None, self._gate.wait, 0.5):
+                pass
+        finally:
+            with self._held:
+                self.held -= 1
 
     def on_start(self) -> None:
         self.capacity = Capacity(self.slots, max_waiting=self.max_waiting)
@@ -111,6 +146,7 @@ class ChatServer(BaseServer):
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._error(400, "messages must be a non-empty list", "BadRequestError")
 
+        await self._pass_gate()
         fault = self.faults.pick("chat", model)
         if fault is not None and fault.kind in ("429", "500", "503", "hang", "drop"):
             return await self._fault_response(request, fault)

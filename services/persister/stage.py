@@ -12,6 +12,15 @@
 
 A failure between 1 and 3 leaves the document invisible (not half visible);
 the message's redelivery or a `dlq replay` redoes all three steps.
+
+A document already visible (a preview's FAST rows, or an earlier ingest of the same
+file) is replaced in place, never hidden: search must not lose it for a moment. The
+vectors first (an upsert, then the stale points removed: the document always has its
+points), then the graph in one transaction with its marker set. A failure in between
+leaves the document visible with new vectors and its earlier graph; the redelivery
+finishes the replacement. The preview pass of a document that is already visible
+writes nothing (it is searchable already; its enrichment pass brings it up to date),
+so re-ingesting a DEEP document with a preview never lowers it to FAST on the way.
 """
 
 from __future__ import annotations
@@ -57,9 +66,18 @@ class PersisterStage:
         graph, points = await asyncio.to_thread(lambda: (document_graph(item), vector_points(item)))
         tenant, doc_id = item.tenant, item.document.doc_id
         resolver = TenantResolver() if self.config.resolve else None
-        await self.graph.write_document(graph, committed=False, resolver=resolver)
-        await self.vectors.replace_document(tenant, doc_id, points)
-        await self.graph.commit_document(tenant, doc_id)
+        visible = doc_id in await self.graph.visible_documents(tenant, [doc_id])
+        if visible and item.plan.enrich_tier:
+            logger.info("preview of %s for tenant %s: already searchable, nothing written",
+                        item.document.file_name, tenant)
+            return item
+        if visible:   # in place: the document stays searchable throughout
+            await self.vectors.replace_document(tenant, doc_id, points)
+            await self.graph.write_document(graph, committed=True, resolver=resolver)
+        else:
+            await self.graph.write_document(graph, committed=False, resolver=resolver)
+            await self.vectors.replace_document(tenant, doc_id, points)
+            await self.graph.commit_document(tenant, doc_id)
         logger.info("persisted %s for tenant %s: %d chunks, %d concepts, %d relations",
                     item.document.file_name, tenant, len(item.chunks), len(item.concepts),
                     len(item.relations))

@@ -12,7 +12,7 @@ from osmose.documents.parsing import parse_document
 from osmose.documents.parsing.limits import check_page_count, read_bounded
 from osmose.documents.parsing.worker import ParserPool
 from osmose.errors import PermanentError
-from osmose.pipeline import tier_name
+from osmose.pipeline import PREVIEW_TIER, RICH_TIERS, tier_name
 from osmose.services.triage.budget import check_embed_budget, estimate_work, fit_tier
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.services.triage.segmentation import segment_document
@@ -89,6 +89,12 @@ class TriageStage:
             reason = f"{choice.reason}; {fitted.reason}"
             item.warnings.append(f"tier lowered to {tier_name(fitted.tier)} by the per-document {fitted.reason}")
         item.plan.tier = fitted.tier
+        # A preview (asked, or by size): searchable at FAST first, enriched to the tier afterwards.
+        preview = item.plan.preview or 0 < self.config.policy.preview_min_pages <= len(doc.slides)
+        item.plan.preview = preview and fitted.tier in RICH_TIERS
+        if item.plan.preview:
+            item.plan.enrich_tier, item.plan.tier = fitted.tier, PREVIEW_TIER
+            reason = f"{reason}; searchable at {tier_name(PREVIEW_TIER)} first"
         item.plan.tier_reason = reason
         item.plan.tier_requested = choice.requested
         item.plan.language = profile.dominant

@@ -117,6 +117,23 @@ def test_forced_fast_tier_is_embeddings_only(samples: list[Path], tmp_path: Path
     assert "extractor" not in report["seconds"] and "vision" not in report["seconds"]
 
 
+def test_preview_is_searchable_first_and_ends_with_the_direct_runs_counts(ingested, samples: list[Path],
+                                                                         tmp_path: Path) -> None:
+    """`--preview` on the offline default: the same graph counts as a direct ingest, the report
+    says when the document became searchable, and the unchanged deck again embeds nothing."""
+    _, direct = ingested
+    report = run_osmose("ingest", samples[0], "--preview", "--json", data_dir=tmp_path).json_lines()[0]
+    plain = direct.json_lines()[0]
+    assert report["status"] == "ok" and report["tier"] == plain["tier"] == "deep"
+    assert [report[k] for k in ("concepts", "relations", "chunks")] == [plain[k] for k in ("concepts", "relations",
+                                                                                            "chunks")]
+    assert 0 < report["seconds"]["searchable"] <= report["seconds"]["total"]
+    assert report["tier_reason"].endswith("searchable at fast first")
+    again = run_osmose("ingest", samples[0], "--preview", "--json", data_dir=tmp_path).json_lines()[0]
+    assert again["embedded"] == 0 and again["concepts"] == plain["concepts"]
+    assert "--preview" in run_osmose("ingest", "--help").stdout
+
+
 def test_tenants_see_only_their_own_data(samples: list[Path], tmp_path: Path) -> None:
     deck, data_deck, _ = samples
     assert run_osmose("ingest", deck, "--tenant", "acme", data_dir=tmp_path).code == 0

@@ -149,6 +149,52 @@ async def test_a_failed_vector_write_leaves_the_document_invisible_until_replaye
     assert hits and hits[0].doc_id == item.document.doc_id and set(hits[0].concepts) == {"Zero Trust", "MFA"}
 
 
+@pytest.mark.parametrize("after_write", [False, True], ids=["vectors-not-written", "graph-not-written"])
+async def test_enriching_a_visible_document_never_hides_it(
+        stores: tuple[GraphStore, VectorStore], model: MiniLMEmbeddings, tmp_path: Path, after_write: bool) -> None:
+    """A preview's FAST rows replaced by its enrichment: searchable before, during (a failed
+    vector write, as a crash between the two stores) and after; the replay completes it. A
+    preview pass of a document already visible writes nothing (never lowers it)."""
+    graph, vectors = stores
+    tenant = new_tenant("consistency")
+    searcher = Searcher(embeddings=CachedEmbeddings(model, SqliteCache(tmp_path / "cache.sqlite")),
+                        vectors=vectors, graph=graph)
+    doc_id = "e" * 32
+    other = new_tenant("consistency")   # the same file, enriched in another tenant: no reason to skip here
+    await PersisterStage(graph=graph, vectors=vectors).process(work_item(other, doc_id, concepts=CONCEPTS))
+    preview = work_item(tenant, doc_id, model=model)
+    preview.plan.tier, preview.plan.enrich_tier = pb.TIER_FAST, pb.TIER_DEEP
+    await PersisterStage(graph=graph, vectors=vectors).process(preview)
+    assert [h.doc_id for h in await searcher.search("zero trust network access", tenant=tenant)][:1] == [doc_id]
+    assert (await graph.get_document(tenant, doc_id)).tier == "fast"  # type: ignore[union-attr]
+
+    enriched = work_item(tenant, doc_id, model=model, concepts=CONCEPTS,
+                         texts=[*TEXTS[:2], "Quarterly access reviews close dormant accounts of contractors."])
+    enriched.plan.tier = pb.TIER_DEEP
+    failing = PersisterStage(graph=graph, vectors=FailingOnce(vectors, after_write=after_write))
+    with pytest.raises(BackendUnavailableError):
+        await failing.process(ppb.WorkItem.FromString(enriched.SerializeToString()))
+    assert await graph.pending_documents(tenant) == {}
+    assert await graph.visible_documents(tenant, [doc_id]) == {doc_id}
+    hits = await searcher.search("zero trust network access", tenant=tenant)
+    assert hits and hits[0].doc_id == doc_id     # still found, with the preview's graph (no concepts yet)
+
+    await PersisterStage(graph=graph, vectors=vectors).process(ppb.WorkItem.FromString(enriched.SerializeToString()))
+    hits = await searcher.search("zero trust network access", tenant=tenant)
+    assert hits[0].doc_id == doc_id and set(hits[0].concepts) == {"Zero Trust", "MFA"}
+    assert (await graph.get_document(tenant, doc_id)).tier == "deep"  # type: ignore[union-attr]
+    assert await _counts(graph, vectors, tenant) == {"documents": 1, "slides": 3, "segments": 1, "concepts": 2,
+                                                     "relations": 0, "chunks": 3}
+    texts = {p["text"] for p in await vectors.document_payloads(tenant, doc_id)}
+    assert texts == {*TEXTS[:2], "Quarterly access reviews close dormant accounts of contractors."}
+
+    # the same preview again (a re-ingest with --preview, or a late redelivery): nothing written
+    await PersisterStage(graph=graph, vectors=vectors).process(ppb.WorkItem.FromString(preview.SerializeToString()))
+    assert (await graph.get_document(tenant, doc_id)).tier == "deep"  # type: ignore[union-attr]
+    assert {p["text"] for p in await vectors.document_payloads(tenant, doc_id)} == texts
+    assert (await graph.get_document(other, doc_id)).tier == "standard"  # type: ignore[union-attr]
+
+
 async def test_an_uncommitted_rewrite_hides_the_document_and_its_evidence(stores: tuple[GraphStore, VectorStore]) -> None:
     """Another document's reads stay exact while one is pending: its concepts, relation
     evidence and slides are left out, shared concepts stay (the other document mentions them)."""

@@ -55,6 +55,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_PARSE_TIMEOUT_S": "8.5", "OSMOSE_OCR_TIMEOUT_S": "7", "OSMOSE_DEEP_MAX_PAGES": "3",
         "OSMOSE_STANDARD_MAX_PAGES": "4", "OSMOSE_EMBED_BATCH_SIZE": "5", "OSMOSE_CHUNK_MAX_TOKENS": "128",
         "OSMOSE_MAX_EMBED_TOKENS": "900", "OSMOSE_MAX_MODEL_CALLS": "11", "OSMOSE_MAX_LLM_TOKENS": "700",
+        "OSMOSE_PREVIEW_MIN_PAGES": "40",
         "OSMOSE_SOFFICE": "/opt/soffice", "OSMOSE_TESSERACT": "/opt/tesseract", "OSMOSE_LOG_LEVEL": "debug",
         "OSMOSE_GRAPH_URI": "bolt://g:7687", "OSMOSE_GRAPH_USER": "osmose", "OSMOSE_QDRANT_URL": "http://q:6333",
         "OSMOSE_LLM_URL": "http://l/v1", "OSMOSE_VISION_URL": "http://v/v1", "OSMOSE_TEI_URL": "http://t",
@@ -85,6 +86,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
                               parse_timeout_s=8.5, ocr_timeout_s=7)
     assert (s.triage.deep_max_pages, s.triage.standard_max_pages) == (3, 4)
     assert (s.triage.max_embed_tokens, s.triage.max_model_calls, s.triage.max_llm_tokens) == (900, 11, 700)
+    assert s.triage.preview_min_pages == 40
     assert (s.embed_batch_size, s.chunk_max_tokens, s.log_level) == (5, 128, "DEBUG")
     assert (s.soffice, s.tesseract) == ("/opt/soffice", "/opt/tesseract")
     assert (s.graph_uri, s.graph_user, s.qdrant_url) == ("bolt://g:7687", "osmose", "http://q:6333")

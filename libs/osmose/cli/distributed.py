@@ -163,6 +163,9 @@ def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port
               help="Force a tier: fast, standard or deep. Default: triage decides per document.")
 @click.option("--priority", type=click.Choice(list(PRIORITIES), case_sensitive=False), default="bulk",
               show_default=True, help="high: premium work, never queued behind a bulk backlog.")
+@click.option("--preview", is_flag=True, default=False,
+              help="Searchable at FAST first, then enriched to its tier in the background of the same job "
+                   "(the job shows searchable_at_ms, then enriched_at_ms).")
 @click.option("--wait", is_flag=True, help="Follow every job to its end and report like `osmose ingest`.")
 @json_option
 @click.option("--timeout", type=click.FloatRange(1), default=None, metavar="SECONDS",
@@ -170,8 +173,8 @@ def serve(stage: str, port: int | None, host: str, insecure: bool, internal_port
 @click.option("--retry-for", type=click.FloatRange(0), default=120.0, show_default=True, metavar="SECONDS",
               help="While the server does not answer, retry each file with backoff for this long (the "
                    "budget restarts with every file accepted); 0: no retries.")
-def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier: str | None, priority: str, wait: bool,
-           as_json: bool, timeout: float | None, retry_for: float) -> None:
+def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier: str | None, priority: str,
+           preview: bool, wait: bool, as_json: bool, timeout: float | None, retry_for: float) -> None:
     """Submit PPTX/PPT/PDF files (or folders of them) to a running `osmose serve`.
 
     Each file is streamed to the front door, which queues a job and answers at once.
@@ -201,12 +204,13 @@ def submit(paths: tuple[Path, ...], server: str | None, tenant: str | None, tier
 
     code = run_async(_submit(files, settings=settings, tenant=requested_tenant(settings, tenant),
                              tier=tier_from_name(tier), priority=priority_from_name(priority), wait=wait,
-                             as_json=as_json, timeout=timeout, retry_for=retry_for))
+                             as_json=as_json, timeout=timeout, retry_for=retry_for, preview=preview))
     sys.exit(code)
 
 
 async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: pb.Tier, priority: epb.Priority,
-                  wait: bool, as_json: bool, timeout: float | None, retry_for: float = 120.0) -> int:
+                  wait: bool, as_json: bool, timeout: float | None, retry_for: float = 120.0,
+                  preview: bool = False) -> int:
     from osmose.cli.output import IngestProgress, print_report
     from osmose.errors import DocumentError
     from osmose.hosts.job_ledger import report_from_job
@@ -237,7 +241,7 @@ async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: p
                 try:
                     response = await client.submit_retrying(
                         path, idempotency_key=f"{run}-{index}", backoff=backoff, tenant=tenant, tier=tier,
-                        priority=priority, on_retry=on_retry)
+                        priority=priority, on_retry=on_retry, preview=preview)
                 except ServiceUnreachable as exc:
                     unreachable = True
                     early[index] = refused(path, str(exc))
@@ -265,6 +269,8 @@ async def _submit(files: list[Path], *, settings: Settings, tenant: str, tier: p
                 def update(event: spb.JobEvent) -> None:
                     if event.event == epb.JOB_EVENT_ENTERED:
                         progress.update(index, event.stage)
+                    elif event.event == epb.JOB_EVENT_SEARCHABLE:
+                        progress.update(index, "searchable")
                 return update
 
             watchers = {index: asyncio.create_task(client.watch(job_id, on_event=on_event(index), timeout_s=timeout))

@@ -61,12 +61,15 @@ def cli() -> None:
 @click.option("--tier", type=click.Choice(TIERS, case_sensitive=False), default=None,
               help="Force a tier: fast (embeddings only), standard (+ concepts), deep (+ relations). "
                    "Default: triage decides per document.")
+@click.option("--preview", is_flag=True, default=False,
+              help="Searchable at FAST first, then enriched to the tier (standard/deep) in the background "
+                   "of the same run; the report's seconds.searchable says when search found it.")
 @tenant_option
 @data_dir_option
 @graph_uri_option
 @json_option
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
-def ingest(paths: tuple[Path, ...], tier: str | None, tenant: str | None, data_dir: Path | None,
+def ingest(paths: tuple[Path, ...], tier: str | None, preview: bool, tenant: str | None, data_dir: Path | None,
            graph_uri: str | None, as_json: bool, verbose: int) -> None:
     """Ingest PPTX/PPT/PDF files (or folders of them) into the graph and the vector index.
 
@@ -92,7 +95,7 @@ def ingest(paths: tuple[Path, ...], tier: str | None, tenant: str | None, data_d
         with IngestProgress(files, enabled=not as_json or sys.stderr.isatty()) as progress:
             async with InProcessPipeline(settings) as pipeline:
                 async for report in pipeline.ingest(files, tenant=settings.tenant, tier=tier_from_name(tier),
-                                                    progress=progress.update):
+                                                    progress=progress.update, preview=preview):
                     failed += report.status != "ok"
                     if as_json:
                         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))

@@ -21,6 +21,15 @@ Keeping the model pool busy (see README, "Keeping the GPU pool saturated"):
   so the real miner, run after the extraction as before, recalls every question that came
   out the same and asks only those that changed. The graph is the staged run's by
   construction; a wrong guess costs calls, never results.
+
+Preview (``preview=True``, ``osmose ingest --preview``, or ``OSMOSE_PREVIEW_MIN_PAGES``): the
+front door plans a FAST pass first; once the writer has persisted it the document is
+searchable (progress ``"searchable"``, ``seconds["searchable"]`` in the report) and the same
+work item goes on as its enrichment pass (:func:`osmose.pipeline.begin_enrichment`): parse
+and plan reused, embeddings of identical chunks and every model answer from the caches. In a
+backlog (:meth:`InProcessPipeline.ingest`), a searchable document hands its document slot to the
+next one's preview pass and waits for an enrichment slot (as many): the backlog becomes
+searchable first and is enriched behind it.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +47,7 @@ from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
 from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
-from osmose.pipeline import PIPELINE, Pipeline, Stage
+from osmose.pipeline import PIPELINE, Pipeline, Stage, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -51,7 +60,8 @@ __all__ = ["InProcessPipeline", "ProgressCallback"]
 
 logger = logging.getLogger(__name__)
 
-#: called with (file index, stage name) when a document enters a stage, and (index, "done") at the end
+#: called with (file index, stage name) when a document enters a stage, (index, "searchable") when
+#: a preview's FAST pass is persisted, and (index, "done") at the end
 ProgressCallback = Callable[[int, str], None]
 
 #: stage -> the stage it runs alongside (started together, both done before the next stage);
@@ -226,11 +236,15 @@ class InProcessPipeline:
 
     async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
                          progress: ProgressCallback | None = None, premium: bool = False,
-                         order: int | None = None) -> IngestReport:
-        """One document; `order` (default `index`) is its place in the queue for backend slots."""
+                         order: int | None = None, preview: bool = False,
+                         on_searchable: Callable[[], Awaitable[None]] | None = None) -> IngestReport:
+        """One document; `order` (default `index`) is its place in the queue for backend slots.
+        `preview`: searchable at FAST first, then enriched to its tier (module docstring);
+        `on_searchable` is awaited between the two passes."""
         call_order = CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index if order is None else order)
         with bind_call_order(call_order):
-            return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress)
+            return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress,
+                                          preview=preview, on_searchable=on_searchable)
 
     async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
         stage = self.stages[decl.name]
@@ -242,11 +256,13 @@ class InProcessPipeline:
             return await stage.process(item)
 
     async def _ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier, index: int,
-                          progress: ProgressCallback | None) -> IngestReport:
+                          progress: ProgressCallback | None, preview: bool = False,
+                          on_searchable: Callable[[], Awaitable[None]] | None = None) -> IngestReport:
         report = IngestReport(file=str(path))
         item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
         item.document.file_name = path.name
         item.plan.tier = tier
+        item.plan.preview = preview
         started = time.perf_counter()
         try:
             if not path.is_file():
@@ -279,7 +295,15 @@ class InProcessPipeline:
                     assert following is not None
                     report.seconds[following.name] = seconds
                     side, decl = None, following  # done alongside: go on after it
-                decl = self.pipeline.next_stage(decl.name, item.plan.tier)
+                after = self.pipeline.next_stage(decl.name, item.plan.tier)
+                if after is None and item.plan.enrich_tier:   # the preview pass is persisted
+                    report.seconds["searchable"] = round(time.perf_counter() - started, 3)
+                    if progress:
+                        progress(index, "searchable")
+                    if on_searchable is not None:
+                        await on_searchable()
+                    after = begin_enrichment(item, self.pipeline)
+                decl = after
         except Exception as exc:  # one bad file must never stop the others
             if not isinstance(exc, OsmoseError):
                 logger.exception("unexpected failure on %s", path)
@@ -307,16 +331,33 @@ class InProcessPipeline:
         return item, round(time.perf_counter() - t0, 3)
 
     async def ingest(self, paths: Sequence[Path], *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
-                     progress: ProgressCallback | None = None, premium: bool = False) -> AsyncIterator[IngestReport]:
+                     progress: ProgressCallback | None = None, premium: bool = False,
+                     preview: bool = False) -> AsyncIterator[IngestReport]:
         """Reports in input order, each as soon as it and all before it are done. `premium`:
         the documents' model calls go before other work's, in this process and (with
-        ``priority_scheduling`` on the endpoint) in vLLM's queue."""
+        ``priority_scheduling`` on the endpoint) in vLLM's queue. `preview`: see :meth:`ingest_one`."""
         gate = asyncio.Semaphore(self.max_in_flight)
+        # With previews, a searchable document hands its slot to the next document's preview pass
+        # and takes one of as many enrichment slots: a backlog is searchable first, enriched after.
+        enriching = asyncio.Semaphore(self.max_in_flight)
 
         async def run(i: int, path: Path, rank: int) -> IngestReport:
-            async with gate:
+            held: list[asyncio.Semaphore] = []
+
+            async def hand_over() -> None:
+                await enriching.acquire()
+                held.append(enriching)
+                held.remove(gate)
+                gate.release()
+
+            await gate.acquire()
+            held.append(gate)
+            try:
                 return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress,
-                                             premium=premium, order=rank)
+                                             premium=premium, order=rank, preview=preview, on_searchable=hand_over)
+            finally:
+                for semaphore in held:
+                    semaphore.release()
 
         # Started largest first (file size: the work is not known before parsing), so the end of
         # a backlog is small documents that fill the pool's last slots rather than one big

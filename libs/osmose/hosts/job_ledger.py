@@ -1,7 +1,7 @@
 """The job ledger: the one owner of job status in the service host.
 
 Every transition of a job (:class:`osmose.v1.envelope_pb2.JobEventKind`: queued,
-entered, finished, retrying, done, failed, cancelled, replayed) is built here as a
+entered, finished, retrying, searchable, done, failed, cancelled, replayed) is built here as a
 complete snapshot and published to the compacted job topic, keyed by job id; the
 ledger's :class:`~osmose.bus.jobs.JobTable` (rebuilt from that topic at start) is
 what GetJob/WatchJob read and what stages check for cancelled or ended jobs.
@@ -48,7 +48,10 @@ _STATE = {
     epb.JOB_EVENT_RETRYING: epb.JOB_STATE_RUNNING, epb.JOB_EVENT_DONE: epb.JOB_STATE_SUCCEEDED,
     epb.JOB_EVENT_FAILED: epb.JOB_STATE_FAILED, epb.JOB_EVENT_CANCELLED: epb.JOB_STATE_CANCELLED,
 }
+_STATE[epb.JOB_EVENT_SEARCHABLE] = epb.JOB_STATE_RUNNING
 _COUNTS = ("slides", "segments", "concepts", "relations", "chunks", "embedded")
+#: progress of a preview's "searchable" event; its enrichment pass counts from here (monotone)
+PROGRESS_SEARCHABLE = 100
 
 
 def event_name(kind: int) -> str:
@@ -61,13 +64,16 @@ def event_kind(name: str) -> int:
     return epb.JobEventKind.Value(f"JOB_EVENT_{name.upper()}")
 
 
-def progress_of(kind: int, stage: str, pipeline: Pipeline = PIPELINE) -> int:
-    """Monotone progress within one run: 0 queued, 10*(i+1) entered stage i, +5 finished, 1000 ended."""
+def progress_of(kind: int, stage: str, pipeline: Pipeline = PIPELINE, *, enrichment: bool = False) -> int:
+    """Monotone progress within one run: 0 queued, 10*(i+1) entered stage i, +5 finished, 1000 ended;
+    a preview's "searchable" is 100 and its `enrichment` pass counts on from there (100 + 10*(i+1) ...)."""
     if kind in (epb.JOB_EVENT_DONE, epb.JOB_EVENT_FAILED, epb.JOB_EVENT_CANCELLED):
         return PROGRESS_DONE
+    if kind == epb.JOB_EVENT_SEARCHABLE:
+        return PROGRESS_SEARCHABLE
     if kind in (epb.JOB_EVENT_QUEUED, epb.JOB_EVENT_REPLAYED) or not stage:
         return 0
-    base = 10 * (pipeline.position(stage) + 1)
+    base = 10 * (pipeline.position(stage) + 1) + (PROGRESS_SEARCHABLE if enrichment else 0)
     return base + 5 if kind == epb.JOB_EVENT_FINISHED else base
 
 
@@ -98,8 +104,17 @@ def transition(base: epb.Job | None, envelope: epb.Envelope, kind: epb.JobEventK
     job.priority, job.submitted_at_ms, job.replay = envelope.priority, envelope.created_at_ms, envelope.replay
     job.attempt = envelope.attempt
     job.state, job.event, job.stage = _STATE[kind], kind, stage
-    job.progress = progress_of(kind, stage, pipeline)
+    # a preview's enrichment pass: the item asked for a preview and is past its FAST pass (the
+    # front door, which plans the FAST pass, never runs in the enrichment pass)
+    enrichment = (item is not None and item.plan.preview and not item.plan.enrich_tier
+                  and stage != pipeline.front_door.name)
+    job.progress = progress_of(kind, stage, pipeline, enrichment=enrichment)
     job.updated_at_ms = now_ms()
+    if kind == epb.JOB_EVENT_SEARCHABLE:
+        job.searchable_at_ms = job.updated_at_ms
+    if kind == epb.JOB_EVENT_DONE:   # persisted at its final tier (searchable then too, without a preview)
+        job.enriched_at_ms = job.updated_at_ms
+        job.searchable_at_ms = job.searchable_at_ms or job.updated_at_ms
     job.tier = envelope.tier
     if trace_id:
         job.trace_id = trace_id
@@ -239,6 +254,10 @@ class JobLedger:
 
     async def finished(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, trace: TraceContext) -> None:
         await self._record(self._next(envelope, epb.JOB_EVENT_FINISHED, stage=stage, item=item), trace)
+
+    async def searchable(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, trace: TraceContext) -> None:
+        """A preview's FAST pass is persisted: the document is searchable; its enrichment is queued next."""
+        await self._record(self._next(envelope, epb.JOB_EVENT_SEARCHABLE, stage=stage, item=item), trace)
 
     async def done(self, envelope: epb.Envelope, stage: str, item: ppb.WorkItem, trace: TraceContext) -> None:
         report = build_report(envelope, item, pipeline=self.pipeline)

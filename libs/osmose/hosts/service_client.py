@@ -184,11 +184,12 @@ class ServiceClient:
 
     async def submit(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED,
                      priority: epb.Priority = epb.PRIORITY_BULK, file: str | None = None,
-                     idempotency_key: str = "", timeout_s: float = 600.0) -> spb.SubmitResponse:
+                     idempotency_key: str = "", timeout_s: float = 600.0,
+                     preview: bool = False) -> spb.SubmitResponse:
         size = path.stat().st_size
         header = spb.SubmitHeader(file_name=path.name, tenant=tenant, tier=tier, size_bytes=size,
                                   priority=priority, file=file if file is not None else str(path),
-                                  idempotency_key=idempotency_key)
+                                  idempotency_key=idempotency_key, preview=preview)
 
         async def requests() -> AsyncIterator[spb.SubmitRequest]:
             yield spb.SubmitRequest(header=header)

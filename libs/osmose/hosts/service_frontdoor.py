@@ -120,6 +120,7 @@ async def enqueue(bus: ServiceBus, header: spb.SubmitHeader, ref: str, trace: Tr
     item = ppb.WorkItem(job_id=envelope.job_id, tenant=envelope.tenant, source_uri=ref)
     item.document.file_name = file_name
     item.plan.tier = header.tier
+    item.plan.preview = header.preview   # triage keeps it for a rich tier (osmose.pipeline, "Preview")
     queued = epb.Envelope()
     queued.CopyFrom(envelope)   # pack() fills the body of the one it publishes
     await asyncio.wait_for(bus.publish_work(envelope, item, trace), timeout_s)

@@ -10,7 +10,9 @@ transition is published by the job ledger, :mod:`osmose.hosts.job_ledger`):
 4. run the stage on a copy of the item; the submitted file, a blob reference, is
    made a local file named like the original for the stages that read it;
 5. on success: record "finished" and publish the envelope for the next stage of the
-   job's plan, or, after the last stage, record "done" with the job's final report;
+   job's plan, or, after the last stage, record "done" with the job's final report; after
+   the writer's preview pass (``plan.enrich_tier``): record "searchable" and publish the
+   enrichment pass (:func:`osmose.pipeline.begin_enrichment`) in the same job;
 6. on a retryable error: record "retrying", back off exponentially with jitter
    (tenacity) and retry, up to the budget; then, like a permanent error at once: a dead
    letter (error class, reason, attempts) and "failed". An error that is not one of
@@ -83,7 +85,7 @@ from osmose.cache import document_scope
 from osmose.errors import BackendUnavailableError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
-from osmose.pipeline import PIPELINE, Pipeline
+from osmose.pipeline import PIPELINE, Pipeline, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.telemetry import stages as telemetry
 from osmose.telemetry.tracing import stage_span
@@ -445,9 +447,14 @@ class StageWorker:
             logger.info("%s: job %s was cancelled; not forwarding it", self.name, envelope.job_id, extra=log)
             return
         following = self.bus.pipeline.next_stage(self.name, out.plan.tier)  # 5.
+        searchable = following is None and bool(out.plan.enrich_tier)
+        if searchable:   # a preview pass persisted: searchable; the same job goes on with its enrichment
+            following = begin_enrichment(out, self.bus.pipeline)
         logger.info("%s: job %s (%s) processed in %.2f s, next: %s", self.name, envelope.job_id,
                     out.document.file_name, out.timings[-1].seconds, following.name if following else "done",
                     extra=log)
+        if searchable:
+            out.timings.add(stage="searchable", seconds=round(max(0, now_ms() - envelope.created_at_ms) / 1000, 3))
         if following is None:
             await ledger.done(envelope, self.name, out, trace)
             logger.info("job %s done: %s", envelope.job_id, envelope.file, extra=log)
@@ -457,7 +464,10 @@ class StageWorker:
         if len(encode(following_envelope)) + min(out.ByteSize(), self.bus.claim_check_bytes) > MAX_MESSAGE_BYTES:
             raise DocumentError(f"the message for {following.name} would not fit in a Kafka message "
                                 f"({MAX_MESSAGE_BYTES} bytes)", reason="message-too-large")
-        await ledger.finished(envelope, self.name, out, trace)
+        if searchable:
+            await ledger.searchable(envelope, self.name, out, trace)
+        else:
+            await ledger.finished(envelope, self.name, out, trace)
         await self._outlast_outages(envelope, log, lambda: self.bus.publish_work(following_envelope, out, trace))
 
     async def _unpack(self, envelope: epb.Envelope) -> ppb.WorkItem:

@@ -58,6 +58,58 @@ async def test_a_run_publishes_each_transition_once_in_order() -> None:
     assert ledger.ended(envelope) and not ledger.cancelled(envelope)
 
 
+async def test_a_preview_job_shows_searchable_then_its_enrichment_then_done() -> None:
+    """Progress stays monotone across both passes (the enrichment counts on from "searchable"),
+    and the job carries both milestones; a late redelivery of the preview pass is not news."""
+    from osmose.pipeline import begin_enrichment
+
+    recorder = Recorder()
+    ledger = JobLedger(table=JobTable(), publish=recorder)
+    envelope, trace = _envelope("triage"), TraceContext.new()
+    item = ppb.WorkItem(job_id="job-1", tenant="acme")
+    item.plan.preview, item.plan.tier = True, pb.TIER_DEEP
+    await ledger.queued(envelope, item, trace)
+    await ledger.entered(envelope, "triage", item, trace)
+    item.plan.tier, item.plan.enrich_tier = pb.TIER_FAST, pb.TIER_DEEP          # triage planned the preview
+    for stage in ("triage", "embedder", "persister"):
+        if stage != "triage":
+            await ledger.entered(envelope, stage, item, trace)
+        if stage != "persister":
+            await ledger.finished(envelope, stage, item, trace)
+    preview = ppb.WorkItem()
+    preview.CopyFrom(item)
+    assert begin_enrichment(item) is not None and item.plan.tier == pb.TIER_DEEP
+    await ledger.searchable(envelope, "persister", item, trace)
+    await ledger.entered(envelope, "persister", preview, trace)   # the preview pass redelivered late
+    for stage in ("vision", "extractor", "embedder", "miner", "persister"):
+        await ledger.entered(envelope, stage, item, trace)
+        if stage != "persister":
+            await ledger.finished(envelope, stage, item, trace)
+    await ledger.done(envelope, "persister", item, trace)
+    events = [(event_name(j.event), j.stage) for j in recorder.jobs]
+    assert events[:8] == [("queued", ""), ("entered", "triage"), ("finished", "triage"), ("entered", "embedder"),
+                          ("finished", "embedder"), ("entered", "persister"), ("searchable", "persister"),
+                          ("entered", "vision")]
+    progress = [j.progress for j in recorder.jobs]
+    assert progress == sorted(progress) and progress[6] == 100 and progress[7] == 120
+    assert len(recorder.jobs) == 17 and events[-1] == ("done", "persister")
+    searchable = recorder.jobs[6]
+    assert searchable.searchable_at_ms > 0 and searchable.enriched_at_ms == 0
+    assert searchable.state == epb.JOB_STATE_RUNNING
+    final = ledger.get("job-1")
+    assert final.searchable_at_ms == searchable.searchable_at_ms <= final.enriched_at_ms
+
+
+async def test_a_job_without_preview_is_searchable_and_enriched_when_done() -> None:
+    ledger = JobLedger(table=JobTable(), publish=Recorder())
+    envelope, item, trace = _envelope(), ppb.WorkItem(job_id="job-1", tenant="acme"), TraceContext.new()
+    await ledger.queued(envelope, item, trace)
+    assert ledger.get("job-1").searchable_at_ms == 0
+    await ledger.done(envelope, "persister", item, trace)
+    final = ledger.get("job-1")
+    assert final.searchable_at_ms == final.enriched_at_ms > 0
+
+
 async def test_cancel_and_replay_transitions() -> None:
     recorder = Recorder()
     ledger = JobLedger(table=JobTable(), publish=recorder)
