@@ -81,10 +81,29 @@ def starts_replayed_run(job: epb.Job, previous: epb.Job | None) -> bool:
             or (previous.replay == job.replay and previous.event == epb.JOB_EVENT_REPLAYED))
 
 
+def _observe_searchable(job: epb.Job, previous: epb.Job | None, tenant_class: str, lane: str) -> None:
+    """Time to searchable, once per document: at a preview's SEARCHABLE event, or at DONE when that
+    snapshot made it searchable (no preview: set at this snapshot's time, and not before it)."""
+    if not (job.submitted_at_ms and job.searchable_at_ms):
+        return
+    if job.event == epb.JOB_EVENT_SEARCHABLE:
+        preview = "yes"
+    elif (job.event == epb.JOB_EVENT_DONE and job.searchable_at_ms == job.updated_at_ms
+          and not (previous is not None and previous.searchable_at_ms)):
+        preview = "no"
+    else:
+        return
+    seconds = max(0.0, (job.searchable_at_ms - job.submitted_at_ms) / 1000)
+    exemplar = {"trace_id": job.trace_id} if job.trace_id else None
+    metrics.DOCUMENT_SEARCHABLE.labels(tier_label(job.tier), tenant_class, lane, preview).observe(
+        seconds, exemplar=exemplar)
+
+
 def _observe(job: epb.Job, previous: epb.Job | None) -> None:
     tenant_class, lane = tenant_class_of(job), lane_of(job.priority)
     if starts_replayed_run(job, previous):
         metrics.DOCUMENTS_REPLAYED.labels(tenant_class, lane).inc()
+    _observe_searchable(job, previous, tenant_class, lane)
     if job.event in (epb.JOB_EVENT_QUEUED,):
         metrics.DOCUMENTS_ACCEPTED.labels(tenant_class, lane).inc()
         return

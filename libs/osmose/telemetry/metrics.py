@@ -54,6 +54,11 @@ DOCUMENT_E2E = Histogram(
     "osmose_document_e2e_seconds",
     "Seconds from accepted (Submit) to visible in both stores, or to the failure, per document.",
     ["tier", "tenant_class", "lane", "outcome"], buckets=sli_buckets())
+DOCUMENT_SEARCHABLE = Histogram(
+    "osmose_document_searchable_seconds",
+    "Seconds from accepted (Submit) to searchable, per document: the FAST pass of a preview "
+    "(--preview), or the only pass; counted once, when the document first becomes searchable.",
+    ["tier", "tenant_class", "lane", "preview"], buckets=sli_buckets())
 DOCUMENTS_ACCEPTED = Counter(
     "osmose_documents_accepted_total", "Documents accepted by the front door (queued).", ["tenant_class", "lane"])
 DOCUMENTS_PERSISTED = Counter(

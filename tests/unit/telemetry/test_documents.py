@@ -88,6 +88,27 @@ async def test_counters_reconcile_and_the_sli_is_observed_once_per_document() ->
     assert "trace_id=" not in generate_latest(REGISTRY).decode()
 
 
+async def test_time_to_searchable_is_observed_once_with_or_without_a_preview() -> None:
+    def count(preview: str) -> float:
+        return _value("osmose_document_searchable_seconds_count", tier="fast", tenant_class="default", lane=LANE,
+                      preview=preview)
+
+    before = {p: count(p) for p in ("yes", "no")}
+    ledger = JobLedger(table=JobTable(), publish=Recorder())
+    trace = TraceContext.new()
+    for job_id in ("plain", "preview"):
+        await ledger.queued(_envelope(job_id, age_s=3), _item(job_id), trace)
+    await ledger.done(_envelope("plain", age_s=3), "persister", _item("plain"), trace)
+    preview = _item("preview")
+    preview.plan.preview, preview.plan.enrich_tier = True, pb.TIER_DEEP
+    await ledger.searchable(_envelope("preview", age_s=3), "persister", preview, trace)
+    assert ledger.get("preview").searchable_at_ms and not ledger.get("preview").enriched_at_ms
+    enrichment = _item("preview")
+    enrichment.plan.preview = True
+    await ledger.done(_envelope("preview", age_s=3), "persister", enrichment, trace)   # the enrichment ends
+    assert {p: count(p) - before[p] for p in ("yes", "no")} == {"yes": 1, "no": 1}
+
+
 def test_degraded_means_done_with_model_fallbacks_or_failures() -> None:
     done = epb.Job(state=epb.JOB_STATE_SUCCEEDED, report_json=json.dumps({"model": {"fallbacks": 0, "failures": 0}}))
     assert outcome_of(done) == "ok"
