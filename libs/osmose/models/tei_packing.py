@@ -11,7 +11,8 @@ documents behind queue, and the next request packs them together — fewer, full
 exactly when the server is saturated.
 
 Accounting (a request can carry several documents' texts): the request is counted once —
-its calls and retries for the document whose texts lead it, whose retry budget it spends;
+its calls and retries for the document whose texts lead it, whose retry budget it spends and
+in whose context (trace) it runs;
 every document is charged its own texts' tokens and its share (by tokens) of the backend
 seconds. A request that fails fails every document with texts in it; a document whose call
 is cancelled has its queued texts dropped.
@@ -20,6 +21,7 @@ is cancelled has its queued texts dropped.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,6 +61,8 @@ class _Caller:
     budget: RetryBudget
     done: asyncio.Future[None]
     remaining: int
+    #: the caller's context (its trace span): a request it leads runs in it
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     parts: list[tuple[list[int], np.ndarray]] = field(default_factory=list)
 
 
@@ -121,7 +125,8 @@ class RequestPacker:
                 return
             self._out += 1
             task = asyncio.get_running_loop().create_task(
-                self._run(batch, priority, order, max_items=max_items, max_tokens=max_tokens))
+                self._run(batch, priority, order, max_items=max_items, max_tokens=max_tokens),
+                context=batch[0].caller.context)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
