@@ -9,13 +9,13 @@ Writes, under --out:
     ``-schema-location 'OUT/kubernetes/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json'``
     finds them.
 ``crds/<group>/<kind>_<version>.json``
-    one per served version of each CustomResourceDefinition in --crds (KEDA, KServe,
-    Prometheus Operator), its ``openAPIV3Schema`` made strict the way kubeconform's own
+    one per served version of each CustomResourceDefinition in the --crds folders (KEDA, KServe,
+    Prometheus Operator from ../shared/k8s-crds; Strimzi's KafkaTopic from dev/crds), its ``openAPIV3Schema`` made strict the way kubeconform's own
     openapi2jsonschema.py does it: objects with declared properties refuse unknown keys
     (unless ``x-kubernetes-preserve-unknown-fields``), ``int-or-string`` accepts both.
     Template: ``'OUT/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'``.
 
-Usage: dev/crd-schemas.py --crds ../shared/k8s-crds --kubernetes 1.30 --out .cache/k8s-schemas
+Usage: dev/crd-schemas.py --crds ../shared/k8s-crds --crds dev/crds --kubernetes 1.30 --out .cache/k8s-schemas
 """
 
 from __future__ import annotations
@@ -98,14 +98,16 @@ def copy_kubernetes(minor: str, out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--crds", type=Path, required=True)
+    parser.add_argument("--crds", type=Path, required=True, action="append",
+                        help="a folder of CRD YAML files; repeat for several")
     parser.add_argument("--kubernetes", required=True, help="minor version, e.g. 1.30")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if not args.crds.is_dir():
-        print(f"crd-schemas: no CRD folder at {args.crds}", file=sys.stderr)
+    missing = [str(folder) for folder in args.crds if not folder.is_dir()]
+    if missing:
+        print(f"crd-schemas: no CRD folder at {', '.join(missing)}", file=sys.stderr)
         return 1
-    crds = convert_crds(args.crds, args.out / "crds")
+    crds = [path for folder in args.crds for path in convert_crds(folder, args.out / "crds")]
     k8s = copy_kubernetes(args.kubernetes, args.out / "kubernetes")
     print(f"crd-schemas: {len(crds)} CRD schemas in {args.out / 'crds'}; Kubernetes schemas in {k8s}")
     return 0

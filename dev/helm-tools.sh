@@ -5,6 +5,7 @@
 #   .cache/bin/kubeconform   kubeconform, built from the Go module proxy
 #   .cache/k8s-schemas/      JSON schemas: Kubernetes (kubernetes-validate wheel)
 #                            + KEDA/KServe/Prometheus Operator CRDs (../shared/k8s-crds)
+#                            + Strimzi's KafkaTopic CRD (dev/crds, vendored: Apache-2.0)
 # Each step is skipped when its output is already there. The first Go builds take
 # several minutes on a 2-core machine.
 #
@@ -35,8 +36,8 @@ go_tool() {  # name module version
 
 schemas() {
   local stamp="$SCHEMAS/.done-$KUBERNETES_VERSION"
-  if [[ -f "$stamp" && "$stamp" -nt dev/crd-schemas.py ]]; then return 0; fi
-  "$PY" dev/crd-schemas.py --crds "$CRDS" --kubernetes "$KUBERNETES_VERSION" --out "$SCHEMAS"
+  if [[ -f "$stamp" && "$stamp" -nt dev/crd-schemas.py && "$stamp" -nt dev/crds ]]; then return 0; fi
+  "$PY" dev/crd-schemas.py --crds "$CRDS" --crds dev/crds --kubernetes "$KUBERNETES_VERSION" --out "$SCHEMAS"
   touch "$stamp"
 }
 

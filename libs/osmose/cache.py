@@ -7,22 +7,31 @@ implementation can sit behind the same interface for clusters.
 Bounded: an entry lives `ttl_s` after it was written (older ones read as misses and are
 pruned; Redis keys expire) and a SQLite cache keeps at most `max_entries` rows (the
 oldest written go first). A pruned entry only costs its recomputation.
+
+Erasure of one document: while a host runs a stage on a document (:func:`document_scope`),
+every tenant-scoped key the caches read or write for it is also recorded under the document
+(:func:`usage_marks`, empty entries ``<tenant prefix>~d<digest of the document id>:<key>``).
+:func:`erase_document_entries` deletes the entries those marks name, whichever document of
+the tenant wrote them first, so after a document is erased no cache hit of its tenant comes
+from its content (another document of the tenant with the same text pays the recomputation).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Protocol
 
 from osmose.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_TTL_S", "ContentCache", "SqliteCache", "cache_key", "scope_prefix",
-           "scoped_key"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_TTL_S", "ContentCache", "SqliteCache", "cache_key", "document_prefix",
+           "document_scope", "erase_document_entries", "scope_prefix", "scoped_key", "usage_marks"]
 
 #: bounds of a content cache (OSMOSE_CACHE_TTL_DAYS, OSMOSE_CACHE_MAX_ENTRIES)
 DEFAULT_TTL_S = 30 * 86400.0
@@ -50,6 +59,48 @@ def scoped_key(scope: str, *parts: str) -> str:
     return scope_prefix(scope) + cache_key(*parts)
 
 
+#: the (tenant, document id) a stage is working on in this task, for the caches' usage marks
+_DOCUMENT: ContextVar[tuple[str, str] | None] = ContextVar("osmose_cache_document", default=None)
+
+
+@contextlib.contextmanager
+def document_scope(tenant: str, doc_id: str) -> Iterator[None]:
+    """Cache keys used meanwhile (in this task and the tasks it starts) are marked as used by
+    `doc_id` of `tenant`, so erasing the document can remove them. No-op without both."""
+    token = _DOCUMENT.set((tenant, doc_id) if tenant and doc_id else None)
+    try:
+        yield
+    finally:
+        _DOCUMENT.reset(token)
+
+
+def document_prefix(tenant: str, doc_id: str) -> str:
+    """The key prefix of the usage marks of one document (inside its tenant's prefix, so erasing
+    the tenant removes them too; "~" never starts an entry's key, which is hex)."""
+    return scope_prefix(tenant) + "~d" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()[:24] + ":"
+
+
+def usage_marks(keys: Iterable[str]) -> dict[str, bytes]:
+    """Marks recording that the current document (:func:`document_scope`) used `keys`; only
+    keys of its own tenant are marked. Empty outside a document."""
+    current = _DOCUMENT.get()
+    if current is None:
+        return {}
+    tenant, doc_id = current
+    scope, marks = scope_prefix(tenant), document_prefix(tenant, doc_id)
+    return {marks + key[len(scope):]: b"" for key in keys if key.startswith(scope) and "~" not in key}
+
+
+def erase_document_entries(cache: ContentCache, tenant: str, doc_id: str) -> int:
+    """Delete the entries `doc_id` of `tenant` used and its marks; the number of entries removed."""
+    prefix = document_prefix(tenant, doc_id)
+    marks = cache.keys_with_prefix(prefix)
+    scope = scope_prefix(tenant)
+    removed = cache.delete_keys([scope + mark[len(prefix):] for mark in marks])
+    cache.delete_keys(marks)   # after the entries: a crash in between is finished by erasing again
+    return removed
+
+
 class ContentCache(Protocol):
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]: ...
 
@@ -57,6 +108,14 @@ class ContentCache(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every entry whose key starts with `prefix`; the number removed."""
+        ...
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """The keys of the live entries starting with `prefix`."""
+        ...
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Remove the entries of `keys` (absent ones are ignored); the number removed."""
         ...
 
     def close(self) -> None: ...
@@ -148,6 +207,23 @@ class SqliteCache:
             cursor = self._conn.execute(f"DELETE FROM {self._table} WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
             self._conn.commit()
             return cursor.rowcount
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT key FROM {self._table} WHERE substr(key, 1, ?) = ? AND stored_at >= ?",
+                                      (len(prefix), prefix, self._horizon()))
+            return [key for (key,) in rows.fetchall()]
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        keys = list(dict.fromkeys(keys))
+        removed = 0
+        with self._lock:
+            for start in range(0, len(keys), self._BATCH):
+                part = keys[start:start + self._BATCH]
+                removed += self._conn.execute(f"DELETE FROM {self._table} WHERE key IN ({','.join('?' * len(part))})",
+                                              part).rowcount
+            self._conn.commit()
+        return removed
 
     def close(self) -> None:
         with self._lock:

@@ -218,6 +218,9 @@ class Settings(BaseSettings):
     # before it acknowledges (with acks=all): 3 and 2 on a production cluster.
     kafka_replication_factor: Annotated[int, Field(ge=1, le=16)] | None = None
     kafka_min_insync_replicas: Annotated[int, Field(ge=1, le=16)] | None = None
+    # False when an operator owns the topics (Strimzi KafkaTopic, Terraform...): services then wait
+    # for the declared topics instead of creating them (their Kafka user needs no CreateTopics ACL).
+    kafka_create_topics: bool = True
     # -- security of the gRPC services (osmose serve) and of their clients ---------------------
     # TLS: this process's certificate and key, and the CA that signs its peers' (mTLS); PEM files.
     tls_cert: Path | None = None

@@ -253,6 +253,29 @@ def test_monitoring_objects_follow_the_declaration(profile: list[dict]) -> None:
     assert sorted(next(iter(c["data"])) for c in dashboards) == sorted(p.name for p in (files / "dashboards").glob("*.json"))
 
 
+def _alerts(groups: list[dict]) -> dict[tuple[str, str], str]:
+    """(alert, severity + other labels) -> runbook_url of every alert rule in `groups`."""
+    return {(r["alert"], repr(sorted(r["labels"].items()))): r["annotations"]["runbook_url"]
+            for g in groups for r in g["rules"] if "alert" in r}
+
+
+def test_alert_runbook_links_follow_the_deployments_base_url(tools: Tools) -> None:
+    """monitoring.runbookBaseUrl goes in front of every alert's runbook link ("README.md#runbook-..."
+    in the generated files); without it the link stays relative; a base without "/" is refused."""
+    generated = _alerts([g for f in sorted((CHART / "files" / "prometheus").glob("*.yaml"))
+                         for g in yaml.safe_load(f.read_text())["groups"]])
+    assert generated and all(url.startswith("README.md#runbook-") for url in generated.values())
+    base = "https://git.example.com/platform/osmose/-/blob/v0.1.0/"
+    for sets, expected in (({}, ""), ({"monitoring.runbookBaseUrl": base}, base)):
+        objects = load_objects(helm_template(tools, PROFILES["minimal"], sets={
+            "monitoring.prometheusRule.enabled": "true", **sets}).stdout)
+        (rule,) = of_kind(objects, "PrometheusRule")
+        assert _alerts(rule["spec"]["groups"]) == {key: expected + url for key, url in generated.items()}
+    result = helm_template(tools, PROFILES["minimal"], check=False,
+                           sets={"monitoring.runbookBaseUrl": "https://git.example.com/osmose"})
+    assert result.returncode != 0 and "runbookBaseUrl" in result.stderr
+
+
 def test_blob_sweep_cronjob_runs_the_sweep_as_an_unprivileged_pod(profile: list[dict]) -> None:
     """`osmose blobs sweep` daily, one run at a time, with the stages' settings (blob store, Kafka)."""
     (cron,) = of_kind(profile, "CronJob")

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from osmose.bus.blobs import BlobStore, LocalBlobStore, S3BlobStore, blob_key
+from osmose.bus.blobs import BlobStore, LocalBlobStore, S3BlobStore, blob_key, digest_of
 from osmose.bus.blobs.retention import sweep
 from osmose.bus.exceptions import (
     BlobNotFoundError,
@@ -44,6 +44,7 @@ from osmose.errors import PermanentError, RetryableError
 from tests.conftest import s3_bucket, s3_settings
 
 MiB = 1024 * 1024
+MARKER_TOPS = ("owners/", "claims/", "documents/")
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Harness:
     """Leftovers of writes: temporary files or objects, unfinished uploads, spool files."""
     failing: Callable[[], BlobStore]
     """A store at the same place whose writes fail (for the local store: from now on)."""
+    markers: Callable[[], list[str]]
+    """Keys of the ownership index (``owners/``, ``claims/``, ``documents/``)."""
 
 
 def _local(tmp_path: Path) -> Iterator[Harness]:
@@ -74,7 +77,11 @@ def _local(tmp_path: Path) -> Iterator[Harness]:
         (root / "sha256").write_bytes(b"")
         return LocalBlobStore(root)
 
-    yield Harness(LocalBlobStore(root), stored, strays, failing)
+    def markers() -> list[str]:
+        return sorted(str(p.relative_to(root)) for top in MARKER_TOPS if (root / top).is_dir()
+                      for p in (root / top).rglob("*") if p.is_file())
+
+    yield Harness(LocalBlobStore(root), stored, strays, failing, markers)
 
 
 def _s3(tmp_path: Path, client: Any) -> Iterator[Harness]:
@@ -91,14 +98,19 @@ def _s3(tmp_path: Path, client: Any) -> Iterator[Harness]:
 
     def strays() -> list[str]:
         uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
-        return ([f"upload {u['Key']}" for u in uploads] + [k for k in listed() if not k.startswith("sha256/")]
+        return ([f"upload {u['Key']}" for u in uploads]
+                + [k for k in listed() if not k.startswith(("sha256/", *MARKER_TOPS))]
                 + [str(p) for p in spool.iterdir()])
+
+    def markers() -> list[str]:
+        return [k for k in listed() if k.startswith(MARKER_TOPS)]
 
     def failing() -> BlobStore:
         return S3BlobStore(bucket=bucket, prefix=prefix, **{**s3_settings(), "secret_access_key": "wrong"},
                            spool_dir=spool)
 
-    yield Harness(S3BlobStore(bucket=bucket, prefix=prefix, **s3_settings(), spool_dir=spool), stored, strays, failing)
+    yield Harness(S3BlobStore(bucket=bucket, prefix=prefix, **s3_settings(), spool_dir=spool), stored, strays, failing,
+                  markers)
     for key in listed():
         client.delete_object(Bucket=bucket, Key=prefix + key)
 
@@ -409,3 +421,61 @@ def test_erasing_a_tenant_deletes_the_blobs_only_it_claimed(harness: Harness) ->
     assert harness.stored() == []
     with pytest.raises(ValueError, match="not a tenant name"):
         store.claim(mine, "../escape")
+
+
+def test_erasing_a_document_deletes_the_blobs_only_it_used(harness: Harness) -> None:
+    """A document's claims are listed under it (a claim-checked work item names its document; a
+    submitted file's digest starts with the document id, found even when claimed without the id):
+    erasing the document deletes its blobs unless another tenant claims them, and its markers.
+    The tenant's other document and the other tenant keep theirs. Idempotent."""
+    store = harness.store
+    file_one, file_two = (random_bytes(2000, seed=s) for s in (21, 22))
+    doc_one, doc_two = (hashlib.sha256(f).hexdigest()[:32] for f in (file_one, file_two))
+    submitted_one, submitted_two = store.put(file_one), store.put(file_two)
+    store.claim(submitted_one, "acme")                       # as the front door claimed before documents were
+    store.claim(submitted_two, "acme", doc_two)
+    item_one, shared, item_two = (store.put(random_bytes(3000, seed=s)) for s in (23, 24, 25))
+    store.claim(item_one, "acme", doc_one)
+    store.claim(shared, "acme", doc_one)
+    store.claim(shared, "globex", "g" * 32)                 # the same bytes in another tenant's document
+    store.claim(item_two, "acme", doc_two)
+    before = harness.markers()
+
+    assert store.erase_document("acme", doc_one) == 2        # its file and its own work item
+    assert not store.exists(submitted_one) and not store.exists(item_one)
+    assert all(store.exists(ref) for ref in (shared, submitted_two, item_two))
+    left = harness.markers()
+    assert not [k for k in left if doc_one in k or digest_of(item_one) in k]
+    assert [k for k in before if k not in left] and all(k in before for k in left)
+    assert sorted(k for k in left if "globex" in k) == sorted(k for k in before if "globex" in k)
+    assert store.erase_document("acme", doc_one) == 0        # idempotent
+    assert harness.markers() == left
+    assert store.erase_document("acme", doc_two) == 2
+    assert not [k for k in harness.markers() if "acme" in k]
+    assert store.erase_tenant("globex") == 1 and harness.stored() == [] and harness.markers() == []
+    with pytest.raises(ValueError, match="not a document id"):
+        store.erase_document("acme", "../x")
+
+
+def test_erasing_a_tenant_removes_its_document_markers(harness: Harness) -> None:
+    store = harness.store
+    ref = store.put(random_bytes(1000, seed=31))
+    store.claim(ref, "acme", "a" * 32)
+    assert store.erase_tenant("acme") == 1
+    assert harness.markers() == [] and harness.stored() == []
+
+
+def test_the_sweep_removes_the_ownership_markers_of_the_blobs_it_deletes(harness: Harness) -> None:
+    store = harness.store
+    old, referenced = (store.put(random_bytes(1500, seed=s)) for s in (41, 42))
+    for ref in (old, referenced):
+        store.claim(ref, "acme", "a" * 32)
+        store.claim(ref, "globex", "b" * 32)
+    store.claim(old, "initech")                               # a claim without a document
+    report = sweep(store, retention_s=3600, keep={referenced}, now=time.time() + 86400)
+    assert report.removed_refs == [old] and report.markers_removed == 8
+    assert not store.exists(old) and store.exists(referenced)
+    assert not [k for k in harness.markers() if digest_of(old) in k]
+    assert len([k for k in harness.markers() if digest_of(referenced) in k]) == 6   # the kept blob's claims stay
+    assert store.erase_tenant("acme") == 0 and store.erase_tenant("globex") == 1
+    assert store.erase_tenant("initech") == 0 and harness.markers() == []

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE, Pipeline
+from osmose.v1 import envelope_pb2 as epb
+from osmose.v1 import services_pb2 as spb
 from tests.support import OSMOSE
 
 STAGES = list(PIPELINE.names())
@@ -184,3 +189,27 @@ def delete_topics(bootstrap: str, prefix: str, pipeline: Pipeline = PIPELINE) ->
         pass
     finally:
         admin.close()
+
+
+async def first_stage_entering(target: str, job_ids: list[str], wanted: Callable[[str], bool], *,
+                               timeout_s: float = 180) -> str:
+    """The first stage the job-event streams show entering one of the jobs (a stage for which
+    `wanted` is true), returned while it holds that document; fails if every job ends first."""
+    holding: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_event(event: spb.JobEvent) -> None:
+        if event.event == epb.JOB_EVENT_ENTERED and wanted(event.stage) and not holding.done():
+            holding.set_result(event.stage)
+
+    async with ServiceClient(target) as client:
+        watchers = [asyncio.create_task(client.watch(j, on_event=on_event, timeout_s=timeout_s)) for j in job_ids]
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not holding.done() and not all(w.done() for w in watchers):
+                    await asyncio.wait([holding, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+    assert holding.done(), "no wanted stage entered any of the jobs before they ended"
+    return holding.result()

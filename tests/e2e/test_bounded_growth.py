@@ -194,6 +194,12 @@ async def test_sweep_keeps_what_dead_letters_need_and_replay_works_inside_retent
     left = _blob_files(cluster)
     assert letter_blob.removeprefix("sha256:") in left                     # the dead letter's file is kept
     assert len(left) == report["kept_referenced"]
+    # The ownership markers of the removed blobs went with them; the kept blobs' claims stay.
+    markers = [str(p) for top in ("owners", "claims", "documents") for p in (_blobs(cluster) / top).rglob("*")
+               if p.is_file()]
+    assert report["markers_removed"] >= report["removed"]
+    assert all(any(digest in m for digest in left) for m in markers), markers
+    assert any(letter_blob.removeprefix("sha256:") in m for m in markers)
 
     replayed = _osmose(cluster, "dlq", "replay", "triage", "--job", bad_id)
     assert replayed.code == 0, replayed.stderr

@@ -4,6 +4,7 @@ off the public listener, and erasure of a tenant. `osmose serve all` on the real
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -43,7 +44,7 @@ class Deployment:
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_key.public_key()))
         (root / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "test", "use": "sig"}]}))
-        self.port, self.internal_port, self.health_port = free_ports(3)
+        self.port, self.internal_port, self.health_port, self.metrics_port = free_ports(4)
         self.prefix, self.bootstrap = prefix, bootstrap
         self.blobs = root / "data" / "blobs"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OSMOSE_")}
@@ -54,7 +55,8 @@ class Deployment:
         self.log = root / "serve.log"
         self.proc = subprocess.Popen(
             [str(OSMOSE), "serve", "all", "--host", "127.0.0.1", "--port", str(self.port), "--internal-port",
-             str(self.internal_port), "--health-port", str(self.health_port), "--session-timeout", "6"],
+             str(self.internal_port), "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
+             "--session-timeout", "6"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
             start_new_session=True)
 
@@ -157,6 +159,22 @@ async def test_tenants_are_enforced_from_the_credential(deployment: Deployment, 
     assert json.loads(done.stdout)["documents"] == 1
     async with deployment.client(key="alpha") as alpha:
         assert await alpha.search("Quarterly Review", tenant="", limit=3) == []
+        # The erasure is a job the front door answers for (from the job topic), with its counts.
+        job_id = json.loads(done.stdout)["job_id"]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                job = await alpha.get_job(job_id)
+                break
+            except RequestRejected as exc:
+                assert exc.code == grpc.StatusCode.NOT_FOUND and time.monotonic() < deadline, exc
+                await asyncio.sleep(0.2)
+        assert (job.action, job.state, job.doc_id, job.counts["documents"]) == (
+            "delete-document", epb.JOB_STATE_SUCCEEDED, again.doc_id, 1)
+    # ... and it took the document's blobs and ownership markers (nobody else sent that deck).
+    assert not any(p.name.startswith(again.doc_id) for p in (deployment.blobs / "sha256").rglob("*"))
+    assert not any(again.doc_id in str(p) for top in ("owners", "documents")
+                   for p in (deployment.blobs / top).rglob("*") if p.is_file())
 
 
 async def test_unauthenticated_plaintext_and_internal_calls_are_refused(deployment: Deployment) -> None:

@@ -25,7 +25,7 @@ from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
-from tests.e2e.cluster import STAGES, Cluster, delete_topics, health_status
+from tests.e2e.cluster import STAGES, Cluster, delete_topics, first_stage_entering, health_status
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import CliResult, run_osmose
 
@@ -270,24 +270,7 @@ async def _stage_holding_a_document(target: str, job_ids: list[str], *, not_in: 
                                     timeout_s: float = 120) -> str:
     """The first stage the job-status stream shows entering one of the jobs (one not in
     `not_in`: each wave kills another stage), while it holds that document."""
-    holding: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    def on_event(event: spb.JobEvent) -> None:
-        if event.event == epb.JOB_EVENT_ENTERED and event.stage not in not_in and not holding.done():
-            holding.set_result(event.stage)
-
-    async with ServiceClient(target) as client:
-        watchers = [asyncio.create_task(client.watch(j, on_event=on_event, timeout_s=timeout_s)) for j in job_ids]
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not holding.done() and not all(w.done() for w in watchers):
-                    await asyncio.wait([holding, *watchers], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for watcher in watchers:
-                watcher.cancel()
-            await asyncio.gather(*watchers, return_exceptions=True)
-    assert holding.done(), f"no stage outside {not_in} entered any of the jobs before they ended"
-    return holding.result()
+    return await first_stage_entering(target, job_ids, lambda stage: stage not in not_in, timeout_s=timeout_s)
 
 
 async def test_kill_9_of_stages_mid_flight_loses_and_duplicates_nothing(cluster: Cluster, baseline: Baseline,

@@ -87,6 +87,8 @@ async def test_undecodable_submit_request_is_invalid_argument(tmp_path: Path) ->
     (spb.SubmitHeader(file_name="d.pptx", tenant="../other"), "invalid-tenant"),
     (spb.SubmitHeader(file_name="d\x85.pptx"), "bad-header"),                # C1 control: was accepted
     (spb.SubmitHeader(file_name="d.pptx", file="a\u2028b"), "bad-header"),   # line separator: was accepted
+    (spb.SubmitHeader(file_name="invoice\u202excod.pptx"), "bad-header"),     # bidi override: was accepted
+    (spb.SubmitHeader(file_name="a\u2066b.pdf"), "bad-header"),               # bidi isolate: was accepted
 ])
 async def test_hostile_header_regressions(tmp_path: Path, header: spb.SubmitHeader, reason: str) -> None:
     """Regressions (fuzzing): each of these headers got UNKNOWN or was queued."""
@@ -101,10 +103,28 @@ async def test_hostile_header_regressions(tmp_path: Path, header: spb.SubmitHead
     assert producer.sent == []
 
 
+@pytest.mark.parametrize("method", ["GetJob", "Cancel", "WatchJob"])
+async def test_undecodable_unary_requests_are_invalid_argument(tmp_path: Path, method: str) -> None:
+    """Regression (finding 10): bytes that are not the method's request were UNKNOWN with a logged
+    traceback, raised by grpc before any Osmose code ran; the interceptor now decodes them."""
+    async def calls(channel: grpc.aio.Channel) -> None:
+        factory = channel.unary_stream if method == "WatchJob" else channel.unary_unary
+        call = factory(f"/osmose.v1.IngestionService/{method}", request_serializer=lambda b: b,
+                       response_deserializer=lambda b: b)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            if method == "WatchJob":
+                async for _ in call(b"\x0a\x05\x0a\x80", timeout=10):
+                    pass
+            else:
+                await call(b"\x0a\x05\x0a\x80", timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        assert refused.value.details().startswith("bad-request"), refused.value.details()
+    await _with_server(tmp_path, RecordingProducer(), None, channel_body=calls)
+
+
 async def test_hostile_job_requests(tmp_path: Path) -> None:
     """GetJob and Cancel with hostile job ids and tenants, and mutated wire bytes: NOT_FOUND,
-    INVALID_ARGUMENT or PERMISSION_DENIED; UNKNOWN only where gRPC itself cannot deserialize the
-    request (noted in the findings README)."""
+    INVALID_ARGUMENT or PERMISSION_DENIED, never UNKNOWN (undecodable bytes were UNKNOWN: finding 10)."""
     rng = random.Random(17)
     seen: set[str] = set()
 
@@ -122,11 +142,7 @@ async def test_hostile_job_requests(tmp_path: Path) -> None:
                 await call(raw, timeout=10)
             code, details = refused.value.code(), refused.value.details() or ""
             seen.add(code.name)
-            if wire and code == grpc.StatusCode.UNKNOWN and "DecodeError" in details:
-                # Known, not fixed (tests/fuzz/findings/README.md): grpc's aio server answers UNKNOWN when
-                # a unary request does not deserialize, before any Osmose code runs.
-                continue
-            assert code in REFUSED, (method, code, details[:200])
+            assert code in REFUSED, (method, code, details[:200])   # undecodable bytes: INVALID_ARGUMENT
     await _with_server(tmp_path, RecordingProducer(), None, channel_body=calls)
     assert "NOT_FOUND" in seen, seen
 
@@ -154,42 +170,32 @@ async def _with_server(tmp_path: Path, producer: RecordingProducer, body,  # typ
 
 async def test_hostile_submit_requests(tmp_path: Path) -> None:
     producer = RecordingProducer()
-    bus = ServiceBus(config=BusConfig(prefix="p"), producer=producer,  # type: ignore[arg-type]
-                     blobs=LocalBlobStore(tmp_path / "blobs"), jobs=JobTable(), host="fuzz:1")
-    settings = Settings(data_dir=tmp_path, limits=Limits(max_file_bytes=1024 * 1024))
-    server = grpc.aio.server(interceptors=[AuthInterceptor(None)])
-    sgrpc.add_IngestionServiceServicer_to_server(IngestionServicer(bus=bus, settings=settings, ready=lambda: True),
-                                                 server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     rng = random.Random(13)
     seen: dict[str, int] = {}
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            submit = channel.stream_unary(SUBMIT, request_serializer=lambda b: b,
-                                          response_deserializer=spb.SubmitResponse.FromString)
-            for n in range(300):
-                header = _headers(rng)
-                messages = [spb.SubmitRequest(header=header).SerializeToString()]
-                messages += [spb.SubmitRequest(chunk=b"PK\x03\x04" + bytes(rng.randrange(2000))).SerializeToString()
-                             for _ in range(rng.randrange(3))]
-                raw = n % 3 == 2
-                if raw:  # the bytes on the wire, mutated (invalid UTF-8, broken varints, unknown fields)
-                    messages = [mutate(m, rng) for m in messages]
-                before = len(producer.sent)
-                try:
-                    await submit(iter(messages), timeout=10)
-                except grpc.aio.AioRpcError as exc:
-                    assert exc.code() in REFUSED, (exc.code(), exc.details(), header)
-                    seen[exc.code().name] = seen.get(exc.code().name, 0) + 1
-                    continue
-                seen["OK"] = seen.get("OK", 0) + 1
-                for topic, value in producer.sent[before:]:
-                    assert len(value) < PRODUCER_LIMIT, (topic, len(value))
-                    if topic != "p.jobs":
-                        envelope = decode(value)
-                        assert len(envelope.file) <= MAX_FILE and not _breaks_lines(envelope.file), envelope.file[:80]
-                        assert not _breaks_lines(envelope.tenant)
-    finally:
-        await server.stop(0)
+
+    async def calls(submit: grpc.aio.StreamUnaryMultiCallable) -> None:
+        for n in range(300):
+            header = _headers(rng)
+            messages = [spb.SubmitRequest(header=header).SerializeToString()]
+            messages += [spb.SubmitRequest(chunk=b"PK\x03\x04" + bytes(rng.randrange(2000))).SerializeToString()
+                         for _ in range(rng.randrange(3))]
+            raw = n % 3 == 2
+            if raw:  # the bytes on the wire, mutated (invalid UTF-8, broken varints, unknown fields)
+                messages = [mutate(m, rng) for m in messages]
+            before = len(producer.sent)
+            try:
+                await submit(iter(messages), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() in REFUSED, (exc.code(), exc.details(), header)
+                seen[exc.code().name] = seen.get(exc.code().name, 0) + 1
+                continue
+            seen["OK"] = seen.get("OK", 0) + 1
+            for topic, value in producer.sent[before:]:
+                assert len(value) < PRODUCER_LIMIT, (topic, len(value))
+                if topic != "p.jobs":
+                    envelope = decode(value)
+                    assert len(envelope.file) <= MAX_FILE and not _breaks_lines(envelope.file), envelope.file[:80]
+                    assert not _breaks_lines(envelope.tenant)
+
+    await _with_server(tmp_path, producer, calls)
     assert seen.get("OK", 0) > 0 and seen.get("INVALID_ARGUMENT", 0) > 0, seen

@@ -68,6 +68,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_KAFKA_SSL_CERTFILE": "/k/c.pem", "OSMOSE_KAFKA_SSL_KEYFILE": "/k/k.pem",
         "OSMOSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "OSMOSE_KAFKA_SASL_USERNAME": "osmose",
         "OSMOSE_KAFKA_REPLICATION_FACTOR": "3", "OSMOSE_KAFKA_MIN_INSYNC_REPLICAS": "2",
+        "OSMOSE_KAFKA_CREATE_TOPICS": "false",
         "OSMOSE_TLS_CERT": "/t/server.pem", "OSMOSE_TLS_KEY": "/t/server-key.pem", "OSMOSE_TLS_CA": "/t/ca.pem",
         "OSMOSE_API_KEYS_FILE": "/s/keys.yaml", "OSMOSE_JWT_ISSUER": "https://id", "OSMOSE_JWT_AUDIENCE": "osm",
         "OSMOSE_JWT_JWKS_FILE": "/s/jwks.json", "OSMOSE_JWT_JWKS_URL": "https://id/jwks", "OSMOSE_OTLP_ENDPOINT": "http://otel:4317", **SECRET_ENV,
@@ -96,6 +97,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
     assert s.otlp_endpoint == "http://otel:4317"
+    assert s.kafka_create_topics is False
     assert (s.blob_retention_days, s.job_table_max_ended, s.job_table_ended_ttl_s) == (10.5, 500, 3600.0)
     assert (s.max_concurrent_rpcs, s.max_streams, s.submit_idle_timeout_s) == (64, 32, 12.5)
     assert (s.cache_ttl_days, s.cache_max_entries, s.render_cache_max_bytes) == (2.0, 1000, 1_048_576)
@@ -204,6 +206,8 @@ def _readme_rows() -> dict[str, tuple[str, str]]:
 
 
 def _shown(default: object) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
     if isinstance(default, float) and default.is_integer():
         return str(int(default))
     return str(default)

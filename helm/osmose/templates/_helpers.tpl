@@ -174,7 +174,7 @@ tls: enable
 {{- end -}}
 
 {{/*
-Durability of the topics Osmose creates, as OSMOSE_* "NAME: value" lines (nothing when both are 0,
+Durability of the topics Osmose creates and whether it creates them, as OSMOSE_* "NAME: value" lines (nothing when both are 0 and the Job provisions,
 the broker's defaults). min.insync.replicas above the replication factor would refuse every write.
 */}}
 {{- define "osmose.kafkaDurability" -}}
@@ -188,5 +188,8 @@ OSMOSE_KAFKA_REPLICATION_FACTOR: {{ $rf | quote }}
 {{- end }}
 {{- if $isr }}
 OSMOSE_KAFKA_MIN_INSYNC_REPLICAS: {{ $isr | quote }}
+{{- end }}
+{{- if ne .Values.kafka.topics.provisioner "job" }}
+OSMOSE_KAFKA_CREATE_TOPICS: "false"
 {{- end }}
 {{- end -}}

@@ -76,8 +76,8 @@ def pack(envelope: epb.Envelope, item: ppb.WorkItem, blobs: BlobStore, *,
     if len(data) > threshold:
         content, run = split_run_part(item)
         envelope.blob_ref = blobs.put(content.SerializeToString(deterministic=True))
-        if envelope.tenant:   # the ownership index tenant erasure reads
-            blobs.claim(envelope.blob_ref, envelope.tenant)
+        if envelope.tenant:   # the ownership index tenant and document erasure read
+            blobs.claim(envelope.blob_ref, envelope.tenant, envelope.doc_id)
         envelope.run_part = run.SerializeToString(deterministic=True)
     else:
         envelope.payload = data

@@ -14,6 +14,14 @@ the end; the first terminal snapshot of a run wins. Writers check the table firs
 do not publish what readers would ignore, so the compacted topic keeps the right
 latest snapshot too.
 
+The overdue flag (``overdue_at_ms``/``overdue_by``, :mod:`osmose.telemetry.overdue`) is the
+one field a snapshot of the same ``(replay, progress)`` may add: a *marker* (a copy of a
+snapshot plus the flag) only sets the flag on what the table holds, and once set the flag
+sticks to every later snapshot of the job, even one whose writer had not seen it yet (that
+job is listed in :attr:`JobTable.unflagged` so the flag can be published again before
+compaction drops the marker). Tables apply the topic in log order, so every table agrees
+on which marker set the flag first: :attr:`JobTable.overdue_observers` hear about it.
+
 The table is bounded: jobs that ended are kept for at most ``ended_ttl_s`` after their
 last snapshot and at most ``max_ended`` of them (the oldest go first); jobs that have
 not ended are always kept. A snapshot of a job that ended longer ago than the TTL is
@@ -77,7 +85,10 @@ class JobTable:
     ``call_soon_threadsafe``.
     """
 
-    def __init__(self, *, history_limit: int = 64, max_ended: int = DEFAULT_MAX_ENDED,
+    #: snapshots kept per job for WatchJob's replay
+    DEFAULT_HISTORY = 64
+
+    def __init__(self, *, history_limit: int = DEFAULT_HISTORY, max_ended: int = DEFAULT_MAX_ENDED,
                  ended_ttl_s: float = DEFAULT_ENDED_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self.history_limit = history_limit
         self.max_ended = max_ended
@@ -91,6 +102,10 @@ class JobTable:
         #: called with every snapshot that is news (in order per job), kept in the table or not:
         #: what counts jobs beyond the table's bounds (the plan quotas) listens here
         self.observers: list[Callable[[epb.Job], None]] = []
+        #: called with the stored snapshot when the overdue flag of a job is first set in this table
+        self.overdue_observers: list[Callable[[epb.Job], None]] = []
+        #: jobs whose latest snapshot on the topic lacks the overdue flag the table keeps for them
+        self.unflagged: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -131,11 +146,35 @@ class JobTable:
             if job_id not in self._watchers:   # a watcher still waiting keeps its history
                 self._history.pop(job_id, None)
             self._jobs.pop(job_id, None)
+            self.unflagged.discard(job_id)
             forgotten += 1
         return forgotten
 
+    def _marker(self, job: epb.Job, current: epb.Job | None) -> bool | None:
+        """For a snapshot carrying the overdue flag at the order the table holds: True when it is a
+        marker that sets the flag here (merged), False when it is a marker or a re-publication
+        that says nothing new (ignored); None for every other snapshot."""
+        if current is None or not job.overdue_at_ms or _order(job) != _order(current):
+            return None
+        if not current.overdue_at_ms:
+            current.overdue_at_ms, current.overdue_by = job.overdue_at_ms, job.overdue_by
+            self.unflagged.discard(job.job_id)
+            for observe in self.overdue_observers:
+                observe(current)
+            return True
+        if job.updated_at_ms <= current.updated_at_ms:
+            self.unflagged.discard(job.job_id)
+            return False
+        return None
+
     def apply(self, job: epb.Job) -> bool:
-        if not job.job_id or not self.accepts(job):
+        if not job.job_id:
+            return False
+        current = self._jobs.get(job.job_id)
+        merged = self._marker(job, current)
+        if merged is not None:
+            return merged
+        if not self.accepts(job):
             return False
         for observe in self.observers:
             observe(job)
@@ -144,6 +183,13 @@ class JobTable:
             return False   # ended long ago (a rebuild from the compacted topic): not worth memory
         snapshot = epb.Job()
         snapshot.CopyFrom(job)
+        flagged = bool(snapshot.overdue_at_ms) and not (current is not None and current.overdue_at_ms)
+        if current is not None and current.overdue_at_ms and not snapshot.overdue_at_ms:
+            # written before its writer saw the flag: the flag sticks (and is published again)
+            snapshot.overdue_at_ms, snapshot.overdue_by = current.overdue_at_ms, current.overdue_by
+            self.unflagged.add(job.job_id)
+        elif snapshot.overdue_at_ms:
+            self.unflagged.discard(job.job_id)
         self._jobs[job.job_id] = snapshot
         if is_terminal(snapshot):
             self._open.discard(job.job_id)
@@ -157,6 +203,9 @@ class JobTable:
         del history[:-self.history_limit]
         for queue in self._watchers.get(job.job_id, ()):
             queue.put_nowait(snapshot)
+        if flagged:
+            for observe in self.overdue_observers:
+                observe(snapshot)
         if len(self._ended) > self.max_ended or (self._ended and next(iter(self._ended.values()))
                                                   < self._clock() - self.ended_ttl_s):
             self.evict()

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class BusConfig:
     # Created topics: replicas (None = the broker's default) and min.insync.replicas.
     replication_factor: int | None = None
     min_insync_replicas: int | None = None
+    # False: the topics are an operator's (Strimzi KafkaTopic...); ensure_topics only waits for them.
+    create_topics: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any, *, client_id: str = "osmose", **overrides: Any) -> BusConfig:
@@ -70,7 +73,8 @@ class BusConfig:
                    sasl_mechanism=settings.kafka_sasl_mechanism, sasl_username=settings.kafka_sasl_username,
                    sasl_password=password.get_secret_value() if password else None,
                    replication_factor=settings.kafka_replication_factor,
-                   min_insync_replicas=settings.kafka_min_insync_replicas, **overrides)
+                   min_insync_replicas=settings.kafka_min_insync_replicas,
+                   create_topics=settings.kafka_create_topics, **overrides)
 
     @property
     def servers(self) -> list[str]:
@@ -108,11 +112,14 @@ def translate(exc: BaseException, what: str, config: BusConfig) -> BusError:
     return BusError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-def ensure_topics(config: BusConfig, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(config: BusConfig, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0,
+                  wait_s: float = 300.0, poll_s: float = 2.0) -> list[str]:
     """Create the topics that do not exist yet (idempotent; several processes may race).
 
     Returns the names created by this call. Existing topics are left as they are
-    (their partitions and configs are the operator's to change).
+    (their partitions and configs are the operator's to change). With ``config.create_topics``
+    off (an operator such as Strimzi's Topic Operator owns them) nothing is created: the call
+    waits up to ``wait_s`` for every declared topic to exist, then names the missing ones.
     """
     from kafka import KafkaAdminClient
 
@@ -122,6 +129,9 @@ def ensure_topics(config: BusConfig, specs: Iterable[TopicSpec], *, timeout_s: f
     except Exception as exc:
         raise translate(exc, "connecting to create topics", config) from exc
     try:
+        if not config.create_topics:
+            _await_topics(admin, config, [s.name for s in specs], wait_s=wait_s, poll_s=poll_s)
+            return []
         durability = {"min.insync.replicas": str(config.min_insync_replicas)} if config.min_insync_replicas else {}
         request = {s.name: {"num_partitions": s.partitions, "replication_factor": config.replication_factor or -1,
                             "configs": {**s.configs(), **durability}}
@@ -148,6 +158,23 @@ def ensure_topics(config: BusConfig, specs: Iterable[TopicSpec], *, timeout_s: f
         return created
     finally:
         admin.close()
+
+
+def _await_topics(admin: Any, config: BusConfig, names: list[str], *, wait_s: float, poll_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            missing = sorted(set(names) - set(admin.list_topics()))
+        except Exception as exc:
+            raise translate(exc, "listing topics", config) from exc
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise TopicError(f"{len(missing)} declared topics do not exist after {wait_s:.0f} s and "
+                             f"OSMOSE_KAFKA_CREATE_TOPICS is false (the operator creates them; "
+                             f"`osmose topics --json` lists them): {', '.join(missing)}")
+        logger.info("waiting for %d topics the operator creates: %s", len(missing), ", ".join(missing[:5]))
+        time.sleep(poll_s)
 
 
 def new_consumer(config: BusConfig, *, group: str | None, **overrides: Any):  # -> KafkaConsumer

@@ -8,6 +8,7 @@ submit documents to the front door (`osmose submit`) and get exactly the report
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -418,7 +419,8 @@ def blobs_sweep(retention_days: float | None, dry_run: bool, force: bool, kafka_
     only blobs no recent message refers to are old. Blobs a dead letter still on its topic
     needs are kept whatever their age (read from the broker: the sweep fails rather than
     guess when the broker cannot be read), so `osmose dlq replay` works for the
-    dead-letter topics' retention. Safe to run while the services run.
+    dead-letter topics' retention. The ownership markers of the blobs removed (`owners/`,
+    `claims/`, `documents/`) go with them. Safe to run while the services run.
     """
     from osmose.bus.blobs.retention import sweep
     from osmose.bus.topics import INPUT_RETENTION_MS
@@ -448,7 +450,8 @@ def blobs_sweep(retention_days: float | None, dry_run: bool, force: bool, kafka_
         click.echo(f"{data['examined']} blob(s) examined in {store!r}: {verb} {data['removed']} "
                    f"({data['bytes_removed']:,} bytes); kept {data['kept_young']} stored within "
                    f"{settings.blob_retention_days:g} days and {data['kept_referenced']} older ones dead letters "
-                   f"need; {data['scratch_removed']} leftover temporary file(s)/upload(s) removed")
+                   f"need; {data['scratch_removed']} leftover temporary file(s)/upload(s) and "
+                   f"{data['markers_removed']} ownership marker(s) of the removed blobs removed")
 
 
 # -- topics ----------------------------------------------------------------------------------------
@@ -461,7 +464,9 @@ def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool,
     """Print the Kafka topics of the pipeline: names, partitions, retention, compaction.
 
     Declared once (osmose.bus.topics, from the stage list); the services create them
-    at start, and deployment tooling (the Helm chart) reads `osmose topics --json`.
+    at start (or, with OSMOSE_KAFKA_CREATE_TOPICS=false, wait for an operator to), and
+    deployment tooling (the Helm chart) reads `osmose topics --json`. `--create` creates
+    whatever OSMOSE_KAFKA_CREATE_TOPICS says.
     """
     from osmose.bus.kafka_client import ensure_topics
     from osmose.bus.topics import declare_topics
@@ -471,7 +476,7 @@ def topics(kafka_bootstrap: str | None, topic_prefix: str | None, as_json: bool,
     config = _bus_config(settings, "osmose-topics")
     specs = declare_topics(config.prefix)
     if create:
-        created = run_async(asyncio.to_thread(ensure_topics, config, specs))
+        created = run_async(asyncio.to_thread(ensure_topics, dataclasses.replace(config, create_topics=True), specs))
         click.echo(f"{len(created)} topic(s) created, {len(specs) - len(created)} already existed", err=True)
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in specs], ensure_ascii=False, indent=2))

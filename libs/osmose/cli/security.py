@@ -53,9 +53,11 @@ def new_key(tenant: str, plan: str, name: str | None, admin: bool) -> None:
 @click.option("--all-of-tenant", is_flag=True, help="Erase every document of the tenant (admin credential).")
 @json_option
 def delete(server: str, tenant: str | None, doc_id: str | None, all_of_tenant: bool, as_json: bool) -> None:
-    """Erase a document, or all of a tenant's data, from the graph and the vector index.
+    """Erase a document, or all of a tenant's data, from the graph, the vector index, the
+    caches and the claim-check blob store.
 
-    Idempotent: erasing again removes nothing more and succeeds. The tenant is the
+    Idempotent: erasing again removes nothing more and succeeds (zero counts). Each erasure
+    is a job: its id is printed, and GetJob on the front door answers its outcome and counts. The tenant is the
     credential's own unless --tenant names another (which needs an admin credential).
     Every erasure is written to the audit log. Exit status 0 on success, 1 when refused.
     """
@@ -80,9 +82,9 @@ def delete(server: str, tenant: str | None, doc_id: str | None, all_of_tenant: b
     if as_json:
         click.echo(json.dumps({"tenant": response.tenant, "documents": response.documents,
                                "chunks": response.chunks, "cache_entries": response.cache_entries,
-                               "blobs": response.blobs}))
+                               "blobs": response.blobs, "job_id": response.job_id}))
     else:
         extra = (f", {response.cache_entries} cache entries and {response.blobs} stored file(s)"
                  if response.cache_entries or response.blobs else "")
         click.echo(f"erased {response.documents} document(s) and {response.chunks} chunk(s){extra} of tenant "
-                   f"{response.tenant}")
+                   f"{response.tenant} (job {response.job_id})")

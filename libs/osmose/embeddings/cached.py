@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from osmose.cache import ContentCache, cache_key, scope_prefix, scoped_key
+from osmose.cache import (
+    ContentCache,
+    cache_key,
+    erase_document_entries,
+    scope_prefix,
+    scoped_key,
+    usage_marks,
+)
 from osmose.embeddings.base import Embeddings, EmbedResult
 
 __all__ = ["CachedEmbeddings"]
@@ -37,11 +44,15 @@ class CachedEmbeddings:
             if blob is not None and len(blob) == 4 * self.dim:
                 vectors[text] = np.frombuffer(blob, dtype=np.float32)
         missing = [t for t in unique if t not in vectors]
+        marks = usage_marks(keys.values())   # erasing the current document removes these entries
         if missing:
             computed = await self.backend.embed(missing)
-            self.cache.put_many({keys[t]: computed[i].astype(np.float32).tobytes() for i, t in enumerate(missing)})
+            self.cache.put_many({**{keys[t]: computed[i].astype(np.float32).tobytes() for i, t in enumerate(missing)},
+                                 **marks})
             for i, text in enumerate(missing):
                 vectors[text] = computed[i]
+        elif marks:
+            self.cache.put_many(marks)
         out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
         return EmbedResult(vectors=out, computed=len(missing), cache_hits=len(unique) - len(missing))
 
@@ -51,3 +62,7 @@ class CachedEmbeddings:
     def erase(self, scope: str) -> int:
         """Forget every vector cached for `scope` (a tenant's erasure); the number removed."""
         return self.cache.delete_prefix(scope_prefix(scope))
+
+    def erase_document(self, scope: str, doc_id: str) -> int:
+        """Forget the vectors document `doc_id` of `scope` used (see :mod:`osmose.cache`)."""
+        return erase_document_entries(self.cache, scope, doc_id)

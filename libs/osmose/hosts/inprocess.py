@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from osmose.cache import document_scope
 from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
@@ -232,10 +233,12 @@ class InProcessPipeline:
 
     async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
         stage = self.stages[decl.name]
-        if decl.role == "writer":
-            async with self._write_lock:
-                return await stage.process(item)
-        return await stage.process(item)
+        # document_scope: the cache entries used for this document are marked for its erasure
+        with document_scope(item.tenant, item.document.doc_id):
+            if decl.role == "writer":
+                async with self._write_lock:
+                    return await stage.process(item)
+            return await stage.process(item)
 
     async def _ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier, index: int,
                           progress: ProgressCallback | None) -> IngestReport:

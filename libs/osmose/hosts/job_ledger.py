@@ -32,9 +32,10 @@ from osmose.pipeline import PIPELINE, Pipeline
 from osmose.telemetry.documents import observe_transition
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+from osmose.v1 import services_pb2 as spb
 
-__all__ = ["JobLedger", "Publish", "build_report", "event_kind", "event_name", "progress_of", "report_from_job",
-           "transition"]
+__all__ = ["ERASURE_COUNTS", "JobLedger", "Publish", "build_report", "erasure_job", "event_kind", "event_name",
+           "progress_of", "report_from_job", "transition"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,26 @@ def report_from_job(job: epb.Job) -> IngestReport:
     return report
 
 
+#: the counts an erasure job reports (the DeleteResponse's)
+ERASURE_COUNTS = ("documents", "chunks", "cache_entries", "blobs")
+
+
+def erasure_job(*, job_id: str, action: str, tenant: str, doc_id: str = "", started_ms: int,
+                response: spb.DeleteResponse | None = None, error: BaseException | None = None) -> epb.Job:
+    """The one snapshot of an erasure (DeleteDocument/DeleteTenant run synchronously): succeeded
+    with the counts removed, or failed with the reason (then erasing again finishes the job)."""
+    job = epb.Job(job_id=job_id, tenant=tenant, doc_id=doc_id, action=action, stage="erasure",
+                  submitted_at_ms=started_ms, updated_at_ms=now_ms(), progress=PROGRESS_DONE)
+    if error is None and response is not None:
+        job.state, job.event = epb.JOB_STATE_SUCCEEDED, epb.JOB_EVENT_DONE
+        for name in ERASURE_COUNTS:
+            job.counts[name] = int(getattr(response, name))
+    else:
+        job.state, job.event = epb.JOB_STATE_FAILED, epb.JOB_EVENT_FAILED
+        job.reason, job.error = describe_error(error) if error is not None else ("failed", "failed: no result")
+    return job
+
+
 class JobLedger:
     """Holds the job table and publishes every transition of every job this process touches."""
 
@@ -169,10 +190,22 @@ class JobLedger:
         here at once (this process sees its own writes before the topic's tail brings them back).
         Counted once, here, for the document SLI and completeness (osmose.telemetry.documents)."""
         if self.table.accepts(job):
+            previous = self.table.get(job.job_id)
             await self._publish(job, trace)
             self.table.apply(job)
-            observe_transition(job)
+            observe_transition(job, previous)
         return self.table.get(job.job_id) or job
+
+    async def erasure(self, job: epb.Job) -> None:
+        """Publish an erasure's snapshot (:func:`erasure_job`). Not a document's ingestion: it is not
+        counted in the document SLI."""
+        await self._publish(job, None)
+        self.table.apply(job)
+
+    async def publish_marker(self, job: epb.Job) -> None:
+        """Publish an overdue marker (osmose.telemetry.overdue) as is, without applying it here:
+        markers take effect in the topic's order, when the tail brings them back."""
+        await self._publish(job, None)
 
     def _next(self, envelope: epb.Envelope, kind: epb.JobEventKind, **fields: object) -> epb.Job:
         return transition(self.table.get(envelope.job_id), envelope, kind, pipeline=self.pipeline,

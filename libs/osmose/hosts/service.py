@@ -65,18 +65,27 @@ from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
 from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.security.quotas import QuotaBook
+from osmose.telemetry.overdue import OverdueCounter
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
 
 if TYPE_CHECKING:
     from osmose.hosts.wiring import Resources
 
-__all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "serve"]
+__all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "job_table", "serve"]
 
 logger = logging.getLogger(__name__)
 
 #: the health service name the liveness probe asks for: SERVING while the process runs
 LIVENESS = "liveness"
+
+
+def job_table(settings: Settings, *, serves_watchers: bool) -> JobTable:
+    """The process's job table. Only the front door serves WatchJob, which replays a job's
+    history; a worker-only process keeps the latest snapshot of each job and no history
+    (about a third of the memory per job: ended jobs stay until the table's bounds)."""
+    return JobTable(history_limit=JobTable.DEFAULT_HISTORY if serves_watchers else 1,
+                    max_ended=settings.job_table_max_ended, ended_ttl_s=settings.job_table_ended_ttl_s)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,8 +179,7 @@ class ServiceHost:
                 loop.add_signal_handler(sig, self.request_stop)
         resources = Resources(self.settings)
         producer = Producer(self.config)
-        table = JobTable(max_ended=self.settings.job_table_max_ended,
-                         ended_ttl_s=self.settings.job_table_ended_ttl_s)
+        table = job_table(self.settings, serves_watchers=self.pipeline.front_door.name in self.stages)
         quotas = QuotaBook()   # the plans' quotas count from every job snapshot, the rebuild included
         table.observers.append(quotas.observe)
         tail = JobTail(self.config, table)
@@ -179,6 +187,9 @@ class ServiceHost:
         consumers = self.consumers
         listeners: Listeners | None = None
         readiness: asyncio.Task | None = None
+        # late documents, counted once by the front door (telemetry.overdue); it reads the rebuild too
+        overdue = OverdueCounter(table) if self.pipeline.front_door.name in self.stages else None
+        overdue_task: asyncio.Task | None = None
         health_servicer = health.aio.HealthServicer()
         metrics = None
         try:
@@ -228,6 +239,8 @@ class ServiceHost:
                 if not await self._until(consumer.ready):
                     return self._exit_code
             readiness = asyncio.create_task(self._follow_readiness(health_servicer, bus, names))
+            if overdue is not None:
+                overdue_task = asyncio.create_task(overdue.run(bus.ledger.publish_marker))
             logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*; in flight %s)",
                            ", ".join(self.stages), self.options.host, listeners.ports(),
                            "plaintext, loopback" if self.options.insecure else "TLS, authenticated",
@@ -237,9 +250,12 @@ class ServiceHost:
             return self._exit_code
         finally:
             logger.warning("osmose %s stopping", ", ".join(self.stages))
-            if readiness is not None:
-                readiness.cancel()
-                await asyncio.gather(readiness, return_exceptions=True)
+            for task in (readiness, overdue_task):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if overdue is not None:
+                overdue.close()
             await health_servicer.enter_graceful_shutdown()                                          # 1.
             await asyncio.gather(*(c.stop(drain_timeout_s=self.options.drain_timeout_s)
                                    for c in list(consumers.values())), return_exceptions=True)       # 2.

@@ -76,6 +76,9 @@ SERVICE_NAME = "osmose.v1.IngestionService"
 MAX_FILE_NAME = 255
 MAX_FILE = 1024
 MAX_IDEMPOTENCY_KEY = 128
+#: Bidi embeddings, overrides and isolates ("invoice\u202excod.pptx" shows as "invoicexdoc.pptx"...): refused
+#: in names. Marks (U+200E/F) and joiners (U+200C/D) stay allowed: right-to-left and Persian names use them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: how long WatchJob waits for a job it does not know yet (Submit on another replica)
 _UNKNOWN_JOB_GRACE_S = 5.0
 
@@ -213,8 +216,8 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             elif writer is not None:   # always, when the header named no blob
                 ref = await asyncio.to_thread(writer.commit)
             writer = None
-            if header.tenant:   # the ownership index DeleteTenant reads (blobs are shared by content)
-                await asyncio.to_thread(self.bus.blobs.claim, ref, header.tenant)
+            if header.tenant:   # the ownership index erasure reads (blobs are shared by content)
+                await asyncio.to_thread(self.bus.blobs.claim, ref, header.tenant, digest_of(ref)[:32])
         except DecodeError as exc:  # bytes that are not a SubmitRequest: the client's fault, not UNKNOWN
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad-request: not a SubmitRequest ({exc})")
         finally:
@@ -247,6 +250,10 @@ class IngestionServicer(sgrpc.IngestionServiceServicer):
             if len(value) > longest or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"bad-header: {field} must be at most {longest} characters, no control characters")
+            if any(c in BIDI_CONTROLS for c in value):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"bad-header: {field} contains a bidirectional embedding, override or isolate "
+                                    "character (U+202A-U+202E, U+2066-U+2069), which can disguise a name's extension")
         if not PurePath(header.file_name).name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad-header: file_name is required")
         try:

@@ -10,18 +10,22 @@ configuration problem, UNAVAILABLE for a transient failure, INTERNAL otherwise.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
-from osmose.errors import ConfigurationError, OsmoseError, PermanentError, RetryableError
+from osmose.bus.envelope import now_ms
+from osmose.errors import ConfigurationError, DocumentError, OsmoseError, PermanentError, RetryableError
+from osmose.hosts.job_ledger import JobLedger, erasure_job
 from osmose.hosts.report import describe_error
 from osmose.hosts.service_worker import StageWorker
 from osmose.pipeline import Stage
 from osmose.query.erase import erase_document, erase_tenant
 from osmose.query.stats import tenant_stats
-from osmose.security import AuthenticationError, PermissionDeniedError, audit, current_principal
+from osmose.security import AuthenticationError, PermissionDeniedError, Principal, audit, current_principal
 from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 from osmose.v1 import services_pb2_grpc as sgrpc
@@ -36,6 +40,8 @@ __all__ = ["MAX_SEARCH_LIMIT", "QUERY_SERVICE", "QueryServicer", "add_stage_serv
 QUERY_SERVICE = "osmose.v1.QueryService"
 #: hits one Search returns at most, whatever the request asks
 MAX_SEARCH_LIMIT = 100
+#: a document id as Submit returns it (32 hex digits; up to a whole sha256)
+_DOC_ID = re.compile(r"[0-9a-f]{1,64}")
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
@@ -75,8 +81,10 @@ class QueryServicer(sgrpc.QueryServiceServicer):
     """The query API on the public listener: every request acts on the caller's own tenant
     (another one only for an admin), and is audited."""
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, *, ledger: JobLedger | None = None) -> None:
         self.resources = resources
+        #: publishes the erasure jobs (the persister's job ledger; None: no job topic, audit only)
+        self.ledger = ledger
         self._searcher: Searcher | None = None
 
     async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
@@ -121,11 +129,11 @@ class QueryServicer(sgrpc.QueryServiceServicer):
             tenant = principal.tenant_for(request.tenant)
             if not tenant or not request.doc_id:
                 raise PermissionDeniedError("missing-document: name the tenant and the document")
-            response = await erase_document(graph=self.resources.graph, vectors=self.resources.vectors,
-                                            tenant=tenant, doc_id=request.doc_id)
-            audit("delete-document", principal, tenant=tenant, doc_id=request.doc_id,
-                  documents=response.documents, chunks=response.chunks)
-            return response
+            if not _DOC_ID.fullmatch(request.doc_id):
+                raise DocumentError("not a document id (hex digits, as Submit returns it)", reason="bad-document-id")
+            return await self._erasure("delete-document", principal, tenant, request.doc_id, lambda: erase_document(
+                graph=self.resources.graph, vectors=self.resources.vectors, tenant=tenant, doc_id=request.doc_id,
+                caches=self.resources.document_cache_erasers(), blobs=self.resources.blobs.erase_document))
 
         return await self._run(context, delete)
 
@@ -136,14 +144,36 @@ class QueryServicer(sgrpc.QueryServiceServicer):
             principal.require_admin("deleting a tenant")
             if not request.tenant:
                 raise PermissionDeniedError("missing-tenant: name the tenant to delete")
-            response = await erase_tenant(graph=self.resources.graph, vectors=self.resources.vectors,
-                                          tenant=request.tenant, caches=self.resources.cache_erasers(),
-                                          blobs=self.resources.blobs.erase_tenant)
-            audit("delete-tenant", principal, tenant=request.tenant, documents=response.documents,
-                  chunks=response.chunks, cache_entries=response.cache_entries, blobs=response.blobs)
-            return response
+            return await self._erasure("delete-tenant", principal, request.tenant, "", lambda: erase_tenant(
+                graph=self.resources.graph, vectors=self.resources.vectors, tenant=request.tenant,
+                caches=self.resources.cache_erasers(), blobs=self.resources.blobs.erase_tenant))
 
         return await self._run(context, delete)
+
+    async def _erasure(self, action: str, principal: Principal, tenant: str, doc_id: str,
+                       erase: Callable[[], Awaitable[spb.DeleteResponse]]) -> spb.DeleteResponse:
+        """Run one erasure as a job: audited (who, which tenant and document, the counts; never
+        text) and, with a job ledger, published as a terminal job snapshot that GetJob answers."""
+        job_id, started = str(uuid.uuid4()), now_ms()
+        try:
+            response = await erase()
+        except Exception as exc:
+            job = erasure_job(job_id=job_id, action=action, tenant=tenant, doc_id=doc_id, started_ms=started, error=exc)
+            audit(action, principal, tenant=tenant, outcome="failed", job_id=job_id, doc_id=doc_id or None,
+                  reason=job.reason)
+            if self.ledger is not None:
+                try:
+                    await self.ledger.erasure(job)
+                except OsmoseError as publish_error:   # the erasure's own error is the one to report
+                    logger.warning("erasure job %s: status not published: %s", job_id, publish_error)
+            raise
+        response.job_id = job_id
+        audit(action, principal, tenant=tenant, job_id=job_id, doc_id=doc_id or None, documents=response.documents,
+              chunks=response.chunks, cache_entries=response.cache_entries, blobs=response.blobs)
+        if self.ledger is not None:
+            await self.ledger.erasure(erasure_job(job_id=job_id, action=action, tenant=tenant, doc_id=doc_id,
+                                                  started_ms=started, response=response))
+        return response
 
 
 def add_stage_services(listeners: Listeners, stage: Stage, worker: StageWorker, resources: Resources) -> None:
@@ -157,5 +187,5 @@ def add_stage_services(listeners: Listeners, stage: Stage, worker: StageWorker, 
         servicer = _StageServicer(worker)
         listeners.add_internal(stage.grpc_service, lambda server: register(servicer, server))
     if stage.role == "writer":
-        query = QueryServicer(resources)
+        query = QueryServicer(resources, ledger=worker.bus.ledger)
         listeners.add_public(QUERY_SERVICE, lambda server: sgrpc.add_QueryServiceServicer_to_server(query, server))

@@ -82,6 +82,7 @@ from osmose.bus.jobs import JobTable
 from osmose.bus.kafka_client import BusConfig, Producer
 from osmose.bus.topics import consumer_group, dead_letter_topic, input_topic, job_topic, priority_name
 from osmose.bus.trace import HEADER, TraceContext, child_of, from_headers
+from osmose.cache import document_scope
 from osmose.errors import BackendUnavailableError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
@@ -325,7 +326,8 @@ class StageWorker:
         return out
 
     async def _process(self, item: ppb.WorkItem) -> ppb.WorkItem:
-        with stage_span(self.name):
+        # document_scope: the cache entries used for this document are marked for its erasure
+        with stage_span(self.name), document_scope(item.tenant, item.document.doc_id):
             if self._lock is None:
                 return await self._deadline(self.stage.process(item))
             async with self._lock:

@@ -171,6 +171,18 @@ class Resources:
             erasers.append(self.models.erase)
         return erasers
 
+    def document_cache_erasers(self) -> list[Callable[[str, str], int]]:
+        """What forgets one document's cached embeddings, model answers and converted deck in this
+        process's caches (see :meth:`cache_erasers`)."""
+        from osmose.documents.rendering import erase_rendered_document
+
+        erasers: list[Callable[[str, str], int]] = [
+            self.embeddings.erase_document,
+            lambda tenant, doc_id: erase_rendered_document(self.settings.data_dir, tenant, doc_id)]
+        if self.models is not None:
+            erasers.append(self.models.erase_document)
+        return erasers
+
     def searcher(self) -> Searcher:
         from osmose.query import Searcher
 

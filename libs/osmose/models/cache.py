@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from osmose.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, ContentCache, SqliteCache, cache_key
+from osmose.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, ContentCache, SqliteCache, cache_key, usage_marks
 from osmose.errors import ConfigurationError, OsmoseError
 
 __all__ = ["ModelCache", "open_content_cache"]
@@ -72,12 +72,19 @@ class ModelCache:
             self.misses += 1
             return None
         self.hits += 1
+        marks = usage_marks([key])   # the document erasing removes this answer too
+        if marks:
+            try:
+                await asyncio.to_thread(self.store.put_many, marks)
+            except (OsmoseError, sqlite3.Error) as exc:
+                self.errors += 1
+                logger.warning("model cache write failed: %s", exc)
         return value
 
     async def put(self, key: str, value: Any) -> None:
         blob = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
-            await asyncio.to_thread(self.store.put_many, {key: blob})
+            await asyncio.to_thread(self.store.put_many, {key: blob, **usage_marks([key])})
         except (OsmoseError, sqlite3.Error) as exc:
             self.errors += 1
             logger.warning("model cache write failed: %s", exc)

@@ -71,6 +71,23 @@ class RedisCache:
             raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
         return removed
 
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        try:
+            return [key.decode()[len(self._prefix):]
+                    for key in self._client.scan_iter(match=self._prefix + prefix + "*", count=500)]
+        except redis.RedisError as exc:
+            raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        keys = list(dict.fromkeys(keys))
+        removed = 0
+        try:
+            for start in range(0, len(keys), _BATCH):
+                removed += int(self._client.delete(*(self._prefix + k for k in keys[start:start + _BATCH])))
+        except redis.RedisError as exc:
+            raise BackendUnavailableError(f"cache (Redis) unavailable: {exc}") from exc
+        return removed
+
     def ping(self) -> bool:
         try:
             return bool(self._client.ping())

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from osmose.cache import scope_prefix, scoped_key
+from osmose.cache import erase_document_entries, scope_prefix, scoped_key
 from osmose.config import Settings
 from osmose.models.backend import Backend
 from osmose.models.cache import ModelCache, open_content_cache
@@ -136,6 +136,10 @@ class ModelRuntime:
     def erase(self, scope: str) -> int:
         """Forget every answer cached for `scope` (a tenant's erasure); the number removed."""
         return self.cache.store.delete_prefix(scope_prefix(scope))
+
+    def erase_document(self, scope: str, doc_id: str) -> int:
+        """Forget the answers document `doc_id` of `scope` used (see :mod:`osmose.cache`)."""
+        return erase_document_entries(self.cache.store, scope, doc_id)
 
     # -- lifecycle and observability ------------------------------------------------------------------
 

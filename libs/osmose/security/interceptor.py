@@ -44,30 +44,52 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _as(handler: Any, principal: Principal) -> Any:
-    """The same method, run with `principal` as the current one (each RPC is its own task)."""
-    kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+    """The same method, run with `principal` as the current one (each RPC is its own task).
+
+    Requests arrive as bytes and are decoded here: bytes that are not the method's message end the
+    call with INVALID_ARGUMENT and the reason (gRPC's own deserializer would answer UNKNOWN).
+    """
+    decode = handler.request_deserializer
+    kw = {"request_deserializer": None, "response_serializer": handler.response_serializer}
     if handler.unary_unary:
-        async def unary_unary(request: Any, context: Any) -> Any:
+        async def unary_unary(request: bytes, context: Any) -> Any:
             using_principal(principal)
-            return await handler.unary_unary(request, context)
+            return await handler.unary_unary(await _decoded(decode, request, context), context)
         return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
     if handler.unary_stream:
-        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        async def unary_stream(request: bytes, context: Any) -> AsyncIterator[Any]:
             using_principal(principal)
-            async for response in handler.unary_stream(request, context):
+            async for response in handler.unary_stream(await _decoded(decode, request, context), context):
                 yield response
         return grpc.unary_stream_rpc_method_handler(unary_stream, **kw)
     if handler.stream_unary:
-        async def stream_unary(requests: Any, context: Any) -> Any:
+        async def stream_unary(requests: AsyncIterator[bytes], context: Any) -> Any:
             using_principal(principal)
-            return await handler.stream_unary(requests, context)
+            return await handler.stream_unary(_decoded_stream(decode, requests, context), context)
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
 
-    async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
+    async def stream_stream(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[Any]:
         using_principal(principal)
-        async for response in handler.stream_stream(requests, context):
+        async for response in handler.stream_stream(_decoded_stream(decode, requests, context), context):
             yield response
     return grpc.stream_stream_rpc_method_handler(stream_stream, **kw)
+
+
+async def _decoded(decode: Callable[[bytes], Any] | None, request: bytes, context: Any) -> Any:
+    if decode is None:
+        return request
+    try:
+        return decode(request)
+    except Exception as exc:   # protobuf's DecodeError and whatever a custom deserializer raises
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"bad-request: {len(request)} bytes are not a valid request message "
+                            f"({type(exc).__name__})")
+
+
+async def _decoded_stream(decode: Callable[[bytes], Any] | None, requests: AsyncIterator[bytes],
+                          context: Any) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield await _decoded(decode, request, context)
 
 
 def _refused(handler: Any, code: grpc.StatusCode, message: str) -> Any:

@@ -14,7 +14,8 @@ What records what:
 * the consumer -> Kafka lag in messages and seconds per consumer group and lane;
 * the model backends -> GenAI duration and tokens, queue wait, retries, cache, breakers;
 * the gRPC interceptor -> handled RPCs and latency per method and code;
-* a collector over the job table (front door) -> in flight / oldest / overdue per tier and stage.
+* a collector over the job table (front door) -> in flight / oldest / overdue per tier and stage;
+* the overdue counter (front door, :mod:`osmose.telemetry.overdue`) -> documents late, once each.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from osmose.telemetry.slo.spec import load_spec
 
 __all__ = [
-    "DEAD_LETTERS", "DOCUMENTS_ACCEPTED", "DOCUMENTS_CANCELLED", "DOCUMENTS_FAILED", "DOCUMENTS_PERSISTED",
+    "DEAD_LETTERS", "DOCUMENTS_ACCEPTED", "DOCUMENTS_CANCELLED", "DOCUMENTS_FAILED", "DOCUMENTS_LATE",
+    "DOCUMENTS_PERSISTED", "DOCUMENTS_REPLAYED",
     "DOCUMENT_E2E", "GEN_AI_DURATION", "GEN_AI_TOKENS", "GRPC_HANDLED", "GRPC_HANDLING", "KAFKA_LAG_MESSAGES",
     "KAFKA_LAG_SECONDS", "MODEL_CACHE", "MODEL_QUEUE_WAIT", "MODEL_RETRIES", "STAGE_DURATION", "STAGE_IN_FLIGHT",
     "STAGE_KAFKA_WAIT", "STAGE_MESSAGES", "STAGE_RETRIES", "sli_buckets",
@@ -60,6 +62,15 @@ DOCUMENTS_PERSISTED = Counter(
 DOCUMENTS_FAILED = Counter(
     "osmose_documents_failed_total", "Documents that failed (dead-lettered) at a stage.",
     ["tier", "tenant_class", "lane", "stage"])
+DOCUMENTS_REPLAYED = Counter(
+    "osmose_documents_replayed_total",
+    "Dead-lettered documents re-driven by `osmose dlq replay`, counted by the stage that takes the replayed "
+    "message (accepted + replayed = persisted + failed + cancelled + in flight).", ["tenant_class", "lane"])
+DOCUMENTS_LATE = Counter(
+    "osmose_documents_late_total",
+    "Documents that missed their tier's freshness objective, counted once per document: when first seen "
+    "in flight past it, or when it ended past it (osmose.telemetry.overdue).",
+    ["tier", "tenant_class", "lane"])
 DOCUMENTS_CANCELLED = Counter(
     "osmose_documents_cancelled_total", "Documents cancelled by request before they ended.", ["tenant_class", "lane"])
 DEAD_LETTERS = Counter(

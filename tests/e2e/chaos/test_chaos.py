@@ -38,8 +38,14 @@ from osmose.hosts.service import LIVENESS
 from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE
 from osmose.v1 import envelope_pb2 as epb
-from osmose.v1 import services_pb2 as spb
-from tests.e2e.cluster import STAGES, broker_reachable, delete_topics, free_ports, health_status
+from tests.e2e.cluster import (
+    STAGES,
+    broker_reachable,
+    delete_topics,
+    first_stage_entering,
+    free_ports,
+    health_status,
+)
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import OSMOSE, REPO
 
@@ -454,23 +460,7 @@ async def test_kill_9_of_a_busy_stage(suite: Suite, victim: str) -> None:
 async def _watch_entered(suite: Suite, job_ids: list[str], stage: str | set[str], timeout_s: float = 180) -> None:
     """Returns when the job-event stream shows `stage` (one of them) entering one of the jobs."""
     stages = {stage} if isinstance(stage, str) else stage
-    holding: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def on_event(event: spb.JobEvent) -> None:
-        if event.event == epb.JOB_EVENT_ENTERED and event.stage in stages and not holding.done():
-            holding.set_result(None)
-
-    async with ServiceClient(suite.cluster.front_door) as client:
-        watchers = [asyncio.create_task(client.watch(j, on_event=on_event, timeout_s=timeout_s)) for j in job_ids]
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not holding.done() and not all(w.done() for w in watchers):
-                    await asyncio.wait([holding, *watchers], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for watcher in watchers:
-                watcher.cancel()
-            await asyncio.gather(*watchers, return_exceptions=True)
-    assert holding.done(), f"{sorted(stages)} entered none of the jobs"
+    await first_stage_entering(suite.cluster.front_door, job_ids, stages.__contains__, timeout_s=timeout_s)
 
 
 async def test_tei_down_then_back(suite: Suite) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,20 @@ def test_the_table_forgets_ended_jobs_by_count_and_age_never_open_ones() -> None
     table.apply(snapshot("ancient", epb.JOB_STATE_SUCCEEDED, now[0] - 86400, 1000))
     assert table.get("ancient") is None and table.get("open") is not None
     assert [j.job_id for j in table.open_jobs()] == ["open"]
+
+
+def test_worker_processes_keep_no_job_history(tmp_path: Path) -> None:
+    """Only the front door replays history (WatchJob); a worker-only table keeps the latest
+    snapshot of each job, so its memory per job does not grow with the job's events."""
+    from osmose.config import Settings
+    from osmose.hosts.service import job_table
+
+    settings = Settings(data_dir=tmp_path, job_table_max_ended=7)
+    worker, front = job_table(settings, serves_watchers=False), job_table(settings, serves_watchers=True)
+    assert (worker.max_ended, front.max_ended) == (7, 7)
+    for table in (worker, front):
+        for stage in ["triage", "extractor", "embedder", "persister"]:
+            table.apply(_job("entered", stage))
+    assert [j.stage for j in worker._history["j"]] == ["persister"]
+    assert [j.stage for j in front._history["j"]] == ["triage", "extractor", "embedder", "persister"]
+    assert worker.get("j") == front.get("j")

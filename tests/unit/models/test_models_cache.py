@@ -166,3 +166,38 @@ def test_redis_entries_get_the_ttl(tmp_path: Path) -> None:
         client.close()
         cache.close()
     assert 7100 < ttl <= 7200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_erasing_a_document_forgets_the_answers_it_used(backend: str, chat: ChatServer, tmp_path: Path) -> None:
+    """Answers are marked with the document they were asked or reused for (osmose.cache): erasing
+    the document removes them, whichever document wrote them first; the tenant's other answers and
+    the other tenant's stay, and asking again is a miss (a hit would tell the document was there)."""
+    from contextlib import ExitStack
+
+    from osmose.cache import document_scope
+
+    with ExitStack() as stack:
+        if backend == "redis":
+            store: object = RedisCache(stack.enter_context(redis_server(tmp_path)), namespace="models")
+        else:
+            store = SqliteCache(tmp_path / "models.sqlite", namespace="models")
+        models = ModelRuntime(router(vision=chat.openai_url), cache=ModelCache(store))  # type: ignore[arg-type]
+        try:
+            async def ask(tenant: str, doc_id: str, user: str) -> bool:
+                with document_scope(tenant, doc_id):
+                    return (await models.session(scope=tenant).chat(TASK, request(user))).cached
+
+            assert not await ask("acme", "d1", "Title: secret plan")
+            assert await ask("acme", "d2", "Title: secret plan")       # d2 reuses d1's answer: marked for d2 too
+            assert not await ask("acme", "d2", "Title: other slide")
+            assert not await ask("globex", "g1", "Title: secret plan")  # tenants share nothing
+            assert models.erase_document("acme", "d2") == 2
+            assert models.erase_document("acme", "d2") == 0            # idempotent
+            assert not await ask("acme", "d3", "Title: secret plan")   # gone, though d1 wrote it
+            assert await ask("globex", "g2", "Title: secret plan")      # the other tenant's stays
+            assert models.erase_document("acme", "d1") == 1            # the answer d3 wrote again (d1 used it)
+            assert models.erase("acme") >= 1 and models.erase("globex") >= 2
+            assert models.cache.store.keys_with_prefix("t") == []
+        finally:
+            await models.aclose()

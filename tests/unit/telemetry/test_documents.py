@@ -140,3 +140,49 @@ async def test_the_plan_on_the_envelope_is_the_tenant_class_of_every_snapshot() 
     typo.priority, typo.plan = epb.PRIORITY_BULK, "platinum-acme-corp"
     await ledger.queued(typo, _item("p2"), trace)
     assert _value("osmose_documents_accepted_total", tenant_class="other", lane="bulk") - unknown == 1
+
+
+async def test_a_dlq_replay_is_counted_once_so_the_counters_still_reconcile() -> None:
+    """`osmose dlq replay` publishes a ``replayed`` snapshot and the envelope again (replay + 1); the
+    stage that takes it counts the replay once -- whether its table has read the ``replayed``
+    snapshot yet or not, and not again on a redelivery -- so after the replayed run ends:
+    accepted + replayed = persisted + failed + cancelled + in flight."""
+    labels = {"tenant_class": "starter", "lane": "bulk"}
+    tiered = {"tier": "fast", **labels}
+    names = ("osmose_documents_accepted_total", "osmose_documents_replayed_total", "osmose_documents_cancelled_total")
+    before = {n: _value(n, **labels) for n in names}
+    persisted = _value("osmose_documents_persisted_total", **tiered)
+    failed = _value("osmose_documents_failed_total", stage="embedder", **tiered)
+
+    def envelope(job_id: str, replay: int = 0) -> epb.Envelope:
+        env = _envelope(job_id)
+        env.priority, env.plan, env.replay, env.stage = epb.PRIORITY_BULK, "starter", replay, "embedder"
+        return env
+
+    front, stage = JobLedger(table=JobTable(), publish=Recorder()), JobLedger(table=JobTable(), publish=Recorder())
+    trace = TraceContext.new()
+    for job_id in ("r1", "r2", "r3"):
+        await front.queued(envelope(job_id), _item(job_id), trace)
+        stage.table.apply(front.get(job_id))
+        await stage.failed(envelope(job_id), "embedder", _item(job_id), CorruptDocumentError("bad"), attempts=1,
+                           retryable=False, trace=trace)
+        front.table.apply(stage.get(job_id))
+    # r1: the stage's table has read the replayed snapshot; r2: not yet; r3: cancelled before it is taken
+    for job_id, seen in (("r1", True), ("r2", False), ("r3", True)):
+        replayed = transition(stage.get(job_id), envelope(job_id, 1), epb.JOB_EVENT_REPLAYED, stage="embedder")
+        front.table.apply(replayed)
+        if seen:
+            stage.table.apply(replayed)
+    for job_id in ("r1", "r2"):
+        await stage.entered(envelope(job_id, 1), "embedder", _item(job_id), trace)
+        await stage.entered(envelope(job_id, 1), "embedder", _item(job_id), trace, deliveries=2)   # redelivery
+    await stage.done(envelope("r1", 1), "embedder", _item("r1"), trace)
+    await stage.failed(envelope("r2", 1), "embedder", _item("r2"), CorruptDocumentError("bad"), attempts=1,
+                       retryable=False, trace=trace)
+    await front.cancel(front.get("r3"), trace)
+    delta = {n: _value(n, **labels) - before[n] for n in names}
+    persisted = _value("osmose_documents_persisted_total", **tiered) - persisted
+    failed = _value("osmose_documents_failed_total", stage="embedder", **tiered) - failed
+    assert delta == {names[0]: 3, names[1]: 3, names[2]: 1}
+    assert (persisted, failed) == (1, 4)
+    assert delta[names[0]] + delta[names[1]] == persisted + failed + delta[names[2]] + 0   # nothing in flight

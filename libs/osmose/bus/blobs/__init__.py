@@ -14,7 +14,8 @@ no coordination. Modules, one topic each:
               (`osmose blobs sweep`), keeping those dead letters still need
 
 Blobs are not deleted by the jobs that use them (content addressing shares them between
-jobs); the retention sweep does (see the README).
+jobs); the retention sweep does, and erasure (DeleteDocument/DeleteTenant) through the
+ownership index (see :mod:`.protocol` and the README).
 """
 
 from typing import TYPE_CHECKING, Any

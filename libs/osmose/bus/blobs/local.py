@@ -17,7 +17,10 @@ from osmose.bus.blobs.protocol import (
     BlobInfo,
     blob_key,
     claim_keys,
+    claims_prefix,
     digest_of,
+    document_keys,
+    document_prefix,
     is_blob_ref,
     owner_prefix,
     ref_of_key,
@@ -26,6 +29,14 @@ from osmose.bus.blobs.protocol import (
 from osmose.bus.exceptions import BlobNotFoundError, BlobStoreUnavailableError
 
 __all__ = ["LocalBlobStore"]
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1
 
 
 class _LocalWriter:
@@ -198,37 +209,80 @@ class LocalBlobStore:
                     removed += 1
         return removed
 
-    def claim(self, ref: str, tenant: str) -> None:
+    def claim(self, ref: str, tenant: str, doc_id: str = "") -> None:
+        by_tenant, by_blob = claim_keys(ref, tenant)
+        keys = [by_tenant, by_blob] + ([document_prefix(tenant, doc_id) + digest_of(ref)] if doc_id else [])
         try:
-            for key in claim_keys(ref, tenant):
+            for key in keys:
                 marker = self.root / key
                 marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
+                if key == by_blob:
+                    marker.write_text(doc_id)   # the sweep finds the document marker by it
+                else:
+                    marker.touch()
         except OSError as exc:
             raise BlobStoreUnavailableError(f"cannot record a claim of {ref} under {self.root}: {exc}") from exc
+
+    def _release(self, ref: str, tenant: str) -> int:
+        """Drop `tenant`'s claim of `ref`, then the blob when nobody else claims it (1 if deleted)."""
+        by_tenant, by_blob = claim_keys(ref, tenant)
+        (self.root / by_blob).unlink(missing_ok=True)
+        claimants = (self.root / by_blob).parent
+        deleted = 0
+        if not any(claimants.iterdir()) if claimants.is_dir() else True:
+            with contextlib.suppress(OSError):
+                claimants.rmdir()
+            try:
+                self.path(ref).unlink()
+                deleted = 1
+            except FileNotFoundError:
+                pass
+        (self.root / by_tenant).unlink(missing_ok=True)
+        return deleted
 
     def erase_tenant(self, tenant: str) -> int:
         owned = self.root / owner_prefix(tenant)
         deleted = 0
         for marker in sorted(owned.glob("*")) if owned.is_dir() else []:
             ref = REF_PREFIX + marker.name
-            if not is_blob_ref(ref):
-                continue
-            _, by_blob = claim_keys(ref, tenant)
-            (self.root / by_blob).unlink(missing_ok=True)
-            claimants = (self.root / by_blob).parent
-            if not any(claimants.iterdir()) if claimants.is_dir() else True:
-                with contextlib.suppress(OSError):
-                    claimants.rmdir()
-                try:
-                    self.path(ref).unlink()
-                    deleted += 1
-                except FileNotFoundError:
-                    pass
-            marker.unlink(missing_ok=True)
+            if is_blob_ref(ref):
+                deleted += self._release(ref, tenant)
         with contextlib.suppress(OSError):
             owned.rmdir()
+        shutil.rmtree(self.root / document_keys(tenant), ignore_errors=True)
         return deleted
+
+    def erase_document(self, tenant: str, doc_id: str) -> int:
+        folder = self.root / document_prefix(tenant, doc_id)
+        digests = {m.name for m in folder.glob("*")} if folder.is_dir() else set()
+        owned = self.root / owner_prefix(tenant)
+        if is_blob_ref(REF_PREFIX + doc_id.ljust(64, "0")) and owned.is_dir():   # a hex id: its submitted file
+            digests |= {m.name for m in owned.glob(doc_id + "*")}
+        deleted = 0
+        for digest in sorted(digests):
+            ref = REF_PREFIX + digest
+            if is_blob_ref(ref):
+                deleted += self._release(ref, tenant)
+            (folder / digest).unlink(missing_ok=True)
+        for empty in (folder, folder.parent, owned):
+            with contextlib.suppress(OSError):
+                empty.rmdir()
+        return deleted
+
+    def drop_claims(self, ref: str) -> int:
+        claimants = self.root / claims_prefix(ref)
+        removed = 0
+        for marker in sorted(claimants.glob("*")) if claimants.is_dir() else []:
+            tenant = marker.name
+            with contextlib.suppress(OSError):
+                doc_id = marker.read_text()
+                if doc_id:
+                    removed += _unlink(self.root / (document_prefix(tenant, doc_id) + digest_of(ref)))
+            removed += _unlink(self.root / (owner_prefix(tenant) + digest_of(ref)))
+            removed += _unlink(marker)
+        with contextlib.suppress(OSError):
+            claimants.rmdir()
+        return removed
 
     @contextlib.contextmanager
     def local_file(self, ref: str, *, name: str) -> Iterator[Path]:

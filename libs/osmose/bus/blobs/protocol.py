@@ -5,6 +5,16 @@ A reference is ``sha256:<64 hex>``, the digest of the blob's bytes, and every st
 the blob under the same relative key ``sha256/<2 hex>/<64 hex>``. So the same bytes get
 the same reference and the same key in any store (a folder synced to a bucket stays
 valid), and a reference can never point at changed content.
+
+The ownership index erasure reads is empty markers next to the blobs:
+
+- ``owners/<tenant>/<digest>``: the tenant uses the blob (erasing the tenant lists these);
+- ``claims/<digest>/<tenant>``: who uses the blob (deleted only when nobody else does); the
+  marker holds the id of the document that claimed it, so the sweep can find the next one;
+- ``documents/<tenant>/<doc id>/<digest>``: the document uses the blob (erasing the document
+  lists these). A blob belongs to one document: a submitted file's digest starts with its
+  document id, and a claim-checked work item holds its document's id, so dropping the
+  document's claim drops the tenant's.
 """
 
 from __future__ import annotations
@@ -19,8 +29,8 @@ from typing import Protocol, runtime_checkable
 
 from osmose.bus.exceptions import BlobNotFoundError
 
-__all__ = ["REF_PREFIX", "claim_keys", "owner_prefix", "claims_prefix", "BlobInfo", "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "ref_of_key",
-           "scratch_file"]
+__all__ = ["REF_PREFIX", "claim_keys", "owner_prefix", "claims_prefix", "document_keys", "document_prefix", "BlobInfo",
+           "BlobStore", "BlobWriter", "blob_key", "digest_of", "is_blob_ref", "ref_of_key", "scratch_file"]
 
 REF_PREFIX = "sha256:"
 _HEX = frozenset("0123456789abcdef")
@@ -48,6 +58,22 @@ def _checked_tenant(tenant: str) -> str:
     if not tenant or "/" in tenant or tenant in (".", "..") or any(ord(c) < 32 for c in tenant):
         raise ValueError(f"not a tenant name for the blob ownership index: {tenant!r}")
     return tenant
+
+
+def _checked_document(doc_id: str) -> str:
+    if not doc_id or "/" in doc_id or doc_id in (".", "..") or any(ord(c) < 32 for c in doc_id):
+        raise ValueError(f"not a document id for the blob ownership index: {doc_id!r}")
+    return doc_id
+
+
+def document_prefix(tenant: str, doc_id: str) -> str:
+    """Where a document's claims are listed: ``documents/<tenant>/<doc id>/<digest>``."""
+    return f"documents/{_checked_tenant(tenant)}/{_checked_document(doc_id)}/"
+
+
+def document_keys(tenant: str) -> str:
+    """Every document marker of a tenant (erasing the tenant removes them)."""
+    return f"documents/{_checked_tenant(tenant)}/"
 
 
 def owner_prefix(tenant: str) -> str:
@@ -145,11 +171,23 @@ class BlobStore(Protocol):
         older than `older_than_s`; how many."""
         ...
 
-    def claim(self, ref: str, tenant: str) -> None:
-        """Record that `tenant` uses the blob (the ownership index erasure reads)."""
+    def claim(self, ref: str, tenant: str, doc_id: str = "") -> None:
+        """Record that `tenant` (document `doc_id`, when known) uses the blob (the ownership
+        index erasure reads)."""
         ...
 
     def erase_tenant(self, tenant: str) -> int:
         """Forget `tenant`'s claims and delete the blobs no other tenant claims; how many
         blobs were deleted. Idempotent."""
+        ...
+
+    def erase_document(self, tenant: str, doc_id: str) -> int:
+        """Forget the claims of document `doc_id` of `tenant` (and of its submitted file, whose
+        digest starts with the id) and delete the blobs no other tenant claims; how many blobs
+        were deleted. Idempotent."""
+        ...
+
+    def drop_claims(self, ref: str) -> int:
+        """Remove every ownership marker of a blob that is gone (the retention sweep deleted
+        it); how many markers were removed."""
         ...

@@ -10,6 +10,11 @@ retention; the caller passes those references (:func:`osmose.hosts.dead_letters.
 
 The retention must exceed the input topics' retention: a message waiting in a backlog
 refers to blobs stored when it was published.
+
+A blob deleted takes its ownership markers with it (``owners/``, ``claims/``, ``documents/``:
+:meth:`BlobStore.drop_claims`), so the index erasure reads never names a blob that is gone.
+A claim made while the sweep deletes that very blob can be lost with them; the blob it
+stores again then goes by retention, not by erasure.
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ class SweepReport:
     kept_young: int = 0
     kept_referenced: int = 0
     scratch_removed: int = 0
+    markers_removed: int = 0
     dry_run: bool = False
     removed_refs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {"examined": self.examined, "removed": self.removed, "bytes_removed": self.bytes_removed,
                 "kept_young": self.kept_young, "kept_referenced": self.kept_referenced,
-                "scratch_removed": self.scratch_removed, "dry_run": self.dry_run}
+                "scratch_removed": self.scratch_removed, "markers_removed": self.markers_removed, "dry_run": self.dry_run}
 
 
 def sweep(store: BlobStore, *, retention_s: float, keep: frozenset[str] | set[str] = frozenset(),
@@ -61,6 +67,8 @@ def sweep(store: BlobStore, *, retention_s: float, keep: frozenset[str] | set[st
             report.removed += 1
             report.bytes_removed += blob.size
             report.removed_refs.append(blob.ref)
+            if not dry_run:
+                report.markers_removed += store.drop_claims(blob.ref)
         else:
             report.kept_young += 1   # stored again while the sweep ran
     if not dry_run:

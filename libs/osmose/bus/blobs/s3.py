@@ -47,6 +47,9 @@ from osmose.bus.blobs.protocol import (
     blob_key,
     claim_keys,
     claims_prefix,
+    digest_of,
+    document_keys,
+    document_prefix,
     is_blob_ref,
     owner_prefix,
     ref_of_key,
@@ -316,12 +319,15 @@ class S3BlobStore:
 
         self._call(f"ABORT {key}", abort)
 
-    def claim(self, ref: str, tenant: str) -> None:
-        for key in claim_keys(ref, tenant):
-            self._put_marker(key)
+    def claim(self, ref: str, tenant: str, doc_id: str = "") -> None:
+        by_tenant, by_blob = claim_keys(ref, tenant)
+        self._put_marker(by_tenant)
+        self._put_marker(by_blob, doc_id.encode())   # the sweep finds the document marker by it
+        if doc_id:
+            self._put_marker(document_prefix(tenant, doc_id) + digest_of(ref))
 
-    def _put_marker(self, key: str) -> None:
-        self._call(f"PUT {key}", lambda s3: s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=b""))
+    def _put_marker(self, key: str, body: bytes = b"") -> None:
+        self._call(f"PUT {key}", lambda s3: s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body))
 
     def _keys(self, prefix: str) -> list[str]:
         def pages(s3: Any) -> list[dict[str, Any]]:
@@ -330,19 +336,59 @@ class S3BlobStore:
         return [obj["Key"][len(self.prefix):] for page in self._call(f"LIST {prefix}", pages)
                 for obj in page.get("Contents", ())]
 
+    def _release(self, ref: str, tenant: str) -> int:
+        """Drop `tenant`'s claim of `ref`, then the blob when nobody else claims it (1 if deleted)."""
+        by_tenant, by_blob = claim_keys(ref, tenant)
+        self._delete_key(by_blob)
+        deleted = 0
+        if not self._keys(claims_prefix(ref)) and self._head(ref) is not None:   # nobody else uses it
+            self._delete_key(blob_key(ref))
+            deleted = 1
+        self._delete_key(by_tenant)
+        return deleted
+
     def erase_tenant(self, tenant: str) -> int:
         deleted = 0
         for key in self._keys(owner_prefix(tenant)):
             ref = REF_PREFIX + key.rsplit("/", 1)[-1]
-            if not is_blob_ref(ref):
-                continue
-            by_tenant, by_blob = claim_keys(ref, tenant)
-            self._delete_key(by_blob)
-            if not self._keys(claims_prefix(ref)) and self._head(ref) is not None:   # nobody else uses it
-                self._delete_key(blob_key(ref))
-                deleted += 1
-            self._delete_key(by_tenant)
+            if is_blob_ref(ref):
+                deleted += self._release(ref, tenant)
+        for key in self._keys(document_keys(tenant)):
+            self._delete_key(key)
         return deleted
+
+    def erase_document(self, tenant: str, doc_id: str) -> int:
+        listed = document_prefix(tenant, doc_id)
+        digests = {key.rsplit("/", 1)[-1] for key in self._keys(listed)}
+        if is_blob_ref(REF_PREFIX + doc_id.ljust(64, "0")):   # a hex id: its submitted file
+            digests |= {key.rsplit("/", 1)[-1] for key in self._keys(owner_prefix(tenant) + doc_id)}
+        deleted = 0
+        for digest in sorted(digests):
+            ref = REF_PREFIX + digest
+            if is_blob_ref(ref):
+                deleted += self._release(ref, tenant)
+            self._delete_key(listed + digest)
+        return deleted
+
+    def _read_marker(self, key: str) -> str:
+        def read(s3: Any) -> bytes:
+            return bytes(s3.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read())
+
+        return self._call(f"GET {key}", read).decode("utf-8", "replace")
+
+    def drop_claims(self, ref: str) -> int:
+        removed = 0
+        for key in self._keys(claims_prefix(ref)):
+            tenant = key.rsplit("/", 1)[-1]
+            try:
+                doc_id = self._read_marker(key)
+            except BlobNotFoundError:
+                doc_id = ""
+            for marker in ([document_prefix(tenant, doc_id) + digest_of(ref)] if doc_id else []) + [
+                    owner_prefix(tenant) + digest_of(ref), key]:
+                self._delete_key(marker)
+                removed += 1
+        return removed
 
     def _delete_key(self, key: str) -> None:
         self._call(f"DELETE {key}", lambda s3: s3.delete_object(Bucket=self.bucket, Key=self.prefix + key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from osmose.ids import doc_id_for_bytes
 from osmose.v1 import document_pb2 as pb
 
 __all__ = ["DocumentRenderer", "PdfPageRenderer", "RenderedPage", "RENDER_PIXEL_BUDGET",
-           "RENDERER_PDF", "RENDERER_DECK", "erase_render_cache", "prune_render_cache",
+           "RENDERER_PDF", "RENDERER_DECK", "erase_render_cache", "erase_rendered_document", "prune_render_cache",
            "render_cache_folder", "render_cache_path"]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,19 @@ def erase_render_cache(data_dir: Path, tenant: str) -> int:
             removed += 1
     with contextlib.suppress(OSError):
         folder.rmdir()
+    return removed
+
+
+def erase_rendered_document(data_dir: Path, tenant: str, doc_id: str) -> int:
+    """Forget one document's converted deck (and a conversion of it cut short); files removed."""
+    path = render_cache_path(data_dir, doc_id, tenant)
+    if path.parent != render_cache_folder(data_dir, tenant) or path.name != f"{doc_id}.pdf":
+        raise ValueError(f"not a document id: {doc_id!r}")   # a "/" or ".." must not reach another file
+    removed = 0
+    for found in (path, *path.parent.glob(f".{glob.escape(path.name)}.*.partial")):
+        with contextlib.suppress(FileNotFoundError):
+            found.unlink()
+            removed += 1
     return removed
 
 

@@ -89,7 +89,7 @@ class AvailabilitySlo(_Strict):
 class SloSpec(_Strict):
     service: str
     period: str
-    runbook_base: str
+    runbook_document: str
     tenant_classes: list[str]
     tiers: dict[str, TierSlo]
     completeness: CompletenessSlo
@@ -110,6 +110,11 @@ class SloSpec(_Strict):
         if set(self.completeness.targets) != classes:
             raise ValueError(f"completeness: targets must name exactly the tenant classes {sorted(classes)}")
         return self
+
+    def runbook_url(self, alert: str) -> str:
+        """Where the runbook of `alert` is: its section of the runbook document, relative to the
+        repository root (the chart prefixes the deployment's monitoring.runbookBaseUrl)."""
+        return f"{self.runbook_document}#runbook-{alert.lower()}"
 
     def objective_seconds(self, tier: str) -> float | None:
         slo = self.tiers.get(tier)

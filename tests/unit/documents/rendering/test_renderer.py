@@ -18,6 +18,7 @@ from osmose.documents.rendering import (
     PdfPageRenderer,
     RenderError,
     erase_render_cache,
+    erase_rendered_document,
     render_cache_path,
 )
 from osmose.documents.rendering.render_worker import page_zoom
@@ -213,6 +214,21 @@ async def test_the_render_cache_is_per_tenant_and_erasable(tmp_path: Path, scan_
     assert not render_cache_path(settings.data_dir, doc_id, "acme").exists()
     assert render_cache_path(settings.data_dir, doc_id, "globex-kept").exists()
     assert erase_render_cache(settings.data_dir, "acme") == 0          # idempotent
+
+
+def test_erasing_one_document_removes_only_its_converted_deck(tmp_path: Path) -> None:
+    gone, kept = (render_cache_path(tmp_path, d * 32, "acme") for d in "ab")
+    gone.parent.mkdir(parents=True)
+    for path in (gone, kept, gone.with_name(f".{gone.name}.0123.partial")):
+        path.write_bytes(b"%PDF")
+    other = render_cache_path(tmp_path, "a" * 32, "globex")
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"%PDF")
+    assert erase_rendered_document(tmp_path, "acme", "a" * 32) == 2     # the PDF and a conversion cut short
+    assert sorted(p.name for p in gone.parent.iterdir()) == [kept.name] and other.exists()
+    assert erase_rendered_document(tmp_path, "acme", "a" * 32) == 0     # idempotent
+    with pytest.raises(ValueError, match="not a document id"):
+        erase_rendered_document(tmp_path, "acme", "../globex/" + "a" * 32)
 
 
 async def test_deck_whose_pdf_has_another_page_count_is_refused(tmp_path: Path, scan_pdf: Path) -> None:
