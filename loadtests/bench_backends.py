@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--slides", type=int, default=250)
     parser.add_argument("--documents", type=int, default=26, help="backlog size (scenarios b and c)")
-    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY") or "a10,a40,b40,b10,c40",
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY") or "a10,a40,b40,k40,b10,c40",
                         help="comma-separated: a10,a40,b40,b10,c40,c10, and k40,k10 (the b backlog through the "
                              "six services over Kafka) [env BENCH_ONLY]")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
