@@ -105,8 +105,8 @@ eval: setup ## knowledge quality: ingest the gold documents (eval/gold) and scor
 bench: setup ## benchmarks: 250-slide deck in FAST and the whole corpus, per stage
 	$(PY) loadtests/bench_pipeline.py --corpus $(CORPUS)
 
-bench-backends: setup ## GPU pool use: wall vs backend floor, utilisation, calls by task (local vLLM/TEI servers)
-	$(PY) loadtests/bench_backends.py --corpus $(CORPUS) $(BENCH_ARGS)
+bench-backends: setup ## GPU pool use: wall vs backend floor, utilisation, calls by task (local vLLM/TEI servers; BENCH_ONLY picks scenarios)
+	OSMOSE_SERVICES=kafka dev/with-services.sh $(PY) loadtests/bench_backends.py --corpus $(CORPUS) $(BENCH_ARGS)
 
 bench-neo4j: setup ## Neo4j writes: batched UNWIND vs one MERGE per row (100k mentions, 50k relations), with a local Neo4j
 	OSMOSE_SERVICES=neo4j dev/with-services.sh $(PY) loadtests/bench_neo4j.py

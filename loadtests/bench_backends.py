@@ -13,7 +13,11 @@ the in-process host, and prints:
 
 Scenarios: (a) a generated 250-slide deck in DEEP with 16 slots at 10 and 40 ms per
 output token; (b) a backlog of real documents from the corpus, triage choosing tiers,
-16 slots; (c) the same backlog with 64 slots. The client's router config gets the
+16 slots, in-process (b40, b10) and through the six `osmose serve` processes over a
+real Kafka broker (k40, k10: ``loadtests/backends_kafka.py``; the broker of
+``dev/kafka.sh``, which `make bench-backends` starts on ``KAFKA_PORT``), with the
+ratio Kafka wall / in-process wall when both ran; (c) the same backlog with 64 slots.
+``--only`` (env ``BENCH_ONLY``) picks scenarios. The client's router config gets the
 server's slot count as the endpoint's ``concurrency`` (what an operator writes for
 vLLM's ``max_num_seqs``). Results go to bench-results/backends.json.
 """
@@ -37,6 +41,7 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make `loadtests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadtests.backends_kafka import run_backlog  # noqa: E402
 from loadtests.fakeservers import ChatServer, LatencyModel, TeiServer  # noqa: E402
 from osmose.config import Settings  # noqa: E402
 from osmose.hosts.inprocess import InProcessPipeline  # noqa: E402
@@ -88,17 +93,26 @@ def _cpu_seconds() -> float:
 
 
 def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, ms_per_token: float,
-                 tei_slots: int = 4) -> dict[str, Any]:
+                 tei_slots: int = 4, kafka: bool = False) -> dict[str, Any]:
+    """One scenario on fresh model servers: in-process, or (`kafka`) through the six services."""
     latency = LatencyModel(base_s=BASE_S, prefill_tps=PREFILL_TPS, decode_tps=1000.0 / ms_per_token)
+    extra: dict[str, Any] = {"host": "kafka" if kafka else "in-process"}
     with tempfile.TemporaryDirectory() as tmp, \
             ChatServer(slots=slots, latency=latency) as llm, TeiServer(slots=tei_slots) as tei:
         assert isinstance(llm, ChatServer) and isinstance(tei, TeiServer)
-        settings = Settings.from_env().with_overrides(
-            data_dir=Path(tmp) / "data", llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
-            router_config=_router_file(Path(tmp), slots))
-        cpu0 = _cpu_seconds()
-        reports, wall = asyncio.run(_ingest(files, settings, tier))
-        cpu = _cpu_seconds() - cpu0
+        router = _router_file(Path(tmp), slots)
+        if kafka:
+            run = run_backlog(files, tier=tier_from_name(tier), llm_url=llm.openai_url, tei_url=tei.url,
+                              router=router)
+            reports, wall, cpu = run.reports, run.wall_s, run.cpu_s
+            extra.update(in_flight=run.in_flight, waited_s=run.waited_s, submit_s=run.submit_s)
+        else:
+            settings = Settings.from_env().with_overrides(
+                data_dir=Path(tmp) / "data", llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
+                router_config=router)
+            cpu0 = _cpu_seconds()
+            reports, wall = asyncio.run(_ingest(files, settings, tier))
+            cpu = _cpu_seconds() - cpu0
         chat, emb = llm.scrape(), tei.scrape()
         calls = Counter(_task_of(body) for body in llm.log)
     busy = chat["fakeserver_busy_seconds_total"]
@@ -121,6 +135,7 @@ def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, 
         "chunks": sum(r.chunks for r in reports),
         "stage_s": {k: round(sum(r.seconds.get(k, 0.0) for r in reports), 1)
                     for k in dict.fromkeys(k for r in reports for k in r.seconds)},
+        **extra,
     }
     for r in failed:
         print(f"  ! {Path(r.file).name}: {r.error}", file=sys.stderr)
@@ -140,6 +155,22 @@ def _print_row(r: dict[str, Any]) -> None:
           f"{r['prompt_tokens']}/{r['output_tokens']} tok", flush=True)
     print("      stage seconds (summed over documents): "
           + ", ".join(f"{k} {v:g}" for k, v in r["stage_s"].items()), flush=True)
+    if r.get("host") == "kafka":
+        print("      in flight per stage: " + ", ".join(f"{k} {v}" for k, v in r["in_flight"].items())
+              + f"; submitting took {r['submit_s']:g} s; waited before each stage (summed): "
+              + ", ".join(f"{k} {v:g}" for k, v in r["waited_s"].items()), flush=True)
+
+
+def _compare_hosts(results: list[dict[str, Any]]) -> None:
+    """Kafka wall / in-process wall for each backlog run both ways (the target: within 10%)."""
+    for kafka in (r for r in results if r.get("host") == "kafka"):
+        same = [r for r in results if r.get("host") == "in-process" and r["slots"] == kafka["slots"]
+                and r["ms_per_token"] == kafka["ms_per_token"] and r["files"] == kafka["files"]]
+        if same:
+            ratio = kafka["wall_s"] / same[0]["wall_s"]
+            kafka["kafka_over_inprocess"] = round(ratio, 2)
+            print(f"  Kafka / in-process wall at {kafka['slots']} slots, {kafka['ms_per_token']:g} ms/token: "
+                  f"{kafka['wall_s']:.1f} s / {same[0]['wall_s']:.1f} s = {ratio:.2f} (target <= 1.10)", flush=True)
 
 
 def backlog(corpus: Path, count: int) -> list[Path]:
@@ -156,7 +187,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--slides", type=int, default=250)
     parser.add_argument("--documents", type=int, default=26, help="backlog size (scenarios b and c)")
-    parser.add_argument("--only", default="a10,a40,b40,b10,c40", help="comma-separated: a10,a40,b40,b10,c40")
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY") or "a10,a40,b40,k40,b10,c40",
+                        help="comma-separated: a10,a40,b40,b10,c40,c10, and k40,k10 (the b backlog through the "
+                             "six services over Kafka) [env BENCH_ONLY]")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -170,12 +203,15 @@ def main() -> None:
                                             ms_per_token=ms))
     files = backlog(args.corpus, args.documents)
     if files:
-        for key, slots, ms in (("b40", 16, 40), ("b10", 16, 10), ("c40", 64, 40), ("c10", 64, 10)):
+        for key, slots, ms in (("b40", 16, 40), ("k40", 16, 40), ("b10", 16, 10), ("k10", 16, 10),
+                               ("c40", 64, 40), ("c10", 64, 10)):
             if key in wanted:
-                results.append(run_scenario(f"({key[0]}) backlog, triage tiers", files, tier=None, slots=slots,
-                                            ms_per_token=ms))
-    elif wanted & {"b40", "b10", "c40", "c10"}:
-        print(f"  no corpus at {args.corpus}: backlog scenarios skipped")
+                kafka = key.startswith("k")
+                label = "(b) backlog over Kafka" if kafka else f"({key[0]}) backlog, triage tiers"
+                results.append(run_scenario(label, files, tier=None, slots=slots, ms_per_token=ms, kafka=kafka))
+        _compare_hosts(results)
+    elif wanted & {"b40", "b10", "c40", "c10", "k40", "k10"}:
+        raise SystemExit(f"no corpus at {args.corpus}: the backlog scenarios need it (CORPUS=...)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "backends.json").write_text(json.dumps(results, indent=2))
     print(f"\nresults written to {args.out / 'backends.json'} (cpu s: this process and its children, {os.cpu_count()} cores; load average then: {os.getloadavg()[0]:.1f})")

@@ -173,8 +173,10 @@ class Settings(BaseSettings):
     blob_s3_ca_bundle: str | None = None         # a CA file for a private endpoint
     # The front door `osmose submit` talks to.
     server: str = DEFAULT_SERVER
-    # Documents one stage works on at once, per priority class (`osmose serve`).
-    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 2
+    # Documents one stage works on at once, per priority class (`osmose serve`); None = derived:
+    # a stage that calls the models takes the router's chat slots x documents_per_slot (the
+    # in-process host's rule), the others 2.
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] | None = None
     # Faults (`osmose serve`): the deadline of one attempt of a stage (beyond it: dead letter
     # `stage-timeout`); deliveries of one message to one stage before it is dead-lettered as
     # `delivery-limit` (each time, the process holding it died); during a dependency outage the

@@ -76,6 +76,8 @@ class TeiServer(BaseServer):
         self.requests: Counter[int] = Counter()  # by status
         self.embedded = 0
         self.batch_sizes: list[int] = []
+        #: the texts of each answered request, in the order the server admitted them
+        self.inputs: list[list[str]] = []
         self.next_batch_size = 0
 
     def on_start(self) -> None:
@@ -94,6 +96,7 @@ class TeiServer(BaseServer):
         self.requests.clear()
         self.embedded = 0
         self.batch_sizes.clear()
+        self.inputs.clear()
         if self.capacity is not None:
             self.call_in_loop(self.capacity.reset_peaks)
 
@@ -145,6 +148,7 @@ class TeiServer(BaseServer):
         self.requests[200] += 1
         self.embedded += len(texts)
         self.batch_sizes.append(len(texts))
+        self.inputs.append(list(texts))
         return web.json_response(vectors)
 
     async def _fault_response(self, request: web.Request, fault: Fault) -> web.StreamResponse:

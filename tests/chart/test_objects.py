@@ -216,6 +216,16 @@ def test_fixed_replicas_without_an_autoscaler(tools: Tools) -> None:
     assert len(of_kind(objects, "PodDisruptionBudget")) == len(STAGES)
 
 
+def test_in_flight_is_derived_by_the_process_unless_the_values_fix_it(tools: Tools) -> None:
+    derived = stage_deployments(load_objects(helm_template(tools, PROFILES["minimal"]).stdout))
+    assert not any(a.startswith("--max-in-flight") for d in derived.values() for a in pod_spec(d)["containers"][0]["args"])
+    fixed = stage_deployments(load_objects(helm_template(tools, PROFILES["minimal"], sets={
+        "stageDefaults.maxInFlight": "4", "stages.miner.maxInFlight": "6"}).stdout))
+    args = {name: pod_spec(d)["containers"][0]["args"] for name, d in fixed.items()}
+    assert "--max-in-flight=6" in args["miner"]
+    assert all("--max-in-flight=4" in a for name, a in args.items() if name != "miner")
+
+
 def test_scale_to_zero_with_an_activation_threshold_is_refused(tools: Tools) -> None:
     result = helm_template(tools, PROFILES["minimal"], check=False, sets={
         "stages.miner.autoscaling.minReplicas": "0", "stages.miner.autoscaling.lanes.bulk.activationLagThreshold": "5"})

@@ -61,8 +61,10 @@ class Cluster:
     (as a container's death would)."""
 
     def __init__(self, *, bootstrap: str, prefix: str, data_dir: Path, log_dir: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, claim_check_bytes: int = 4096) -> None:
         self.bootstrap = bootstrap
+        # small by default, so most work items travel by claim check through the shared blob folder
+        self.claim_check_bytes = claim_check_bytes
         self.prefix = prefix
         self.extra_env = dict(extra_env or {})
         self.data_dir = data_dir
@@ -91,8 +93,7 @@ class Cluster:
             [str(OSMOSE), "serve", stage, "--insecure", "--host", "127.0.0.1", "--port", str(self.ports[stage]),
              "--metrics-port", str(self.metrics_ports[stage]),
              "--data-dir", str(self.data_dir), "--session-timeout", "6", "--drain-timeout", "20",
-             # small, so most work items travel by claim check through the shared blob folder
-             "--claim-check-bytes", "4096", "--log-format", "json"],
+             "--claim-check-bytes", str(self.claim_check_bytes), "--log-format", "json"],
             env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
 

@@ -44,7 +44,7 @@ def test_defaults_work_offline() -> None:
     assert settings == Settings()
     assert settings.graph_uri is None and settings.qdrant_url is None and settings.cache_url is None
     assert settings.limits == Limits() and settings.triage == TriagePolicy()
-    assert settings.server == "127.0.0.1:50051" and settings.max_in_flight == 2
+    assert settings.server == "127.0.0.1:50051" and settings.max_in_flight is None
     assert settings.claim_check_bytes == 256 * 1024
 
 

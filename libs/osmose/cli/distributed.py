@@ -91,7 +91,9 @@ def _bus_config(settings: Settings, client_id: str) -> BusConfig:
               help="Claim-check blob store, a folder every service process shares. "
                    "[env OSMOSE_BLOB_DIR; default DATA_DIR/blobs]")
 @click.option("--max-in-flight", type=click.IntRange(1, 64), default=None,
-              help="Documents one stage works on at once, per priority class. [env OSMOSE_MAX_IN_FLIGHT; default 2]")
+              help="Documents one stage works on at once, per priority class. [env OSMOSE_MAX_IN_FLIGHT; default: "
+                   "the router's chat slots x documents_per_slot for the stages that call the models, 2 for the "
+                   "others]")
 @click.option("--retries", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Attempts on a retryable error before the message goes to the dead-letter topic.")
 @click.option("--drain-timeout", type=click.FloatRange(0, 3600), default=30.0, show_default=True,

@@ -197,8 +197,7 @@ class InProcessPipeline:
         """Documents in flight: as given, else derived from the model backends' capacity."""
         if self._max_in_flight is not None:
             return self._max_in_flight
-        models = self.resources.models
-        return models.config.documents_in_flight() if models is not None else 2
+        return self.resources.documents_in_flight()
 
     @property
     def stages(self) -> dict[str, PipelineStage]:

@@ -48,6 +48,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from grpc_health.v1 import health, health_pb2
 
@@ -62,11 +63,14 @@ from osmose.hosts.service_frontdoor import IngestionServicer
 from osmose.hosts.service_listeners import Listeners
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
-from osmose.pipeline import PIPELINE, Pipeline
+from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.security.quotas import QuotaBook
 from osmose.telemetry.overdue import OverdueCounter
 from osmose.telemetry.server import start_metrics
 from osmose.v1 import services_pb2_grpc as sgrpc
+
+if TYPE_CHECKING:
+    from osmose.hosts.wiring import Resources
 
 __all__ = ["LIVENESS", "ServiceHost", "ServiceOptions", "job_table", "serve"]
 
@@ -98,8 +102,9 @@ class ServiceOptions:
     health_port: int | None = None
     # gRPC reflection on the public listener; None = only when insecure.
     reflection: bool | None = None
-    # Messages one stage works on at once (per priority class; see osmose.bus.lanes).
-    max_in_flight: int = 2
+    # Messages one stage works on at once (per priority class; see osmose.bus.lanes); None =
+    # derived per stage from the model backends' capacity (Resources.documents_in_flight).
+    max_in_flight: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Seconds in-flight messages get to finish at shutdown before being handed back.
     drain_timeout_s: float = 30.0
@@ -143,8 +148,18 @@ class ServiceHost:
                                          outage_max_s=settings.outage_max_s)
         self.consumers: dict[str, StageConsumer] = {}
         self.workers: dict[str, StageWorker] = {}
+        #: stage -> messages its consumer works on at once (per priority class), set at start
+        self.in_flight: dict[str, int] = {}
         self.restarts: dict[str, list[float]] = {}
         self._restarting: set[str] = set()
+
+    def in_flight_of(self, decl: Stage, resources: Resources) -> int:
+        """Messages the stage's consumer works on at once, per priority class: ``--max-in-flight``
+        (OSMOSE_MAX_IN_FLIGHT) when given, else derived from the model backends' capacity with the
+        in-process host's rule (:meth:`osmose.hosts.wiring.Resources.documents_in_flight`): a stage
+        that calls the models keeps the router's chat slots x ``documents_per_slot`` documents in
+        flight, so their calls can fill the pool; the others 2."""
+        return self.options.max_in_flight or resources.documents_in_flight(decl)
 
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stop.is_set():
@@ -205,6 +220,7 @@ class ServiceHost:
                 worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.retry,
                                      exclusive=decl.role == "writer")
                 workers[name] = worker
+                self.in_flight[name] = self.in_flight_of(decl, resources)
                 add_stage_services(listeners, decl, worker, resources)
             if self.pipeline.front_door.name in self.stages:
                 servicer = IngestionServicer(bus=bus, settings=self.settings, ready=tail.ready.is_set, quotas=quotas)
@@ -225,10 +241,11 @@ class ServiceHost:
             readiness = asyncio.create_task(self._follow_readiness(health_servicer, bus, names))
             if overdue is not None:
                 overdue_task = asyncio.create_task(overdue.run(bus.ledger.publish_marker))
-            logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*)", ", ".join(self.stages),
-                           self.options.host, listeners.ports(),
+            logger.warning("osmose serving %s on %s %s (%s; Kafka %s, topics %s.*; in flight %s)",
+                           ", ".join(self.stages), self.options.host, listeners.ports(),
                            "plaintext, loopback" if self.options.insecure else "TLS, authenticated",
-                           self.config.bootstrap, self.config.prefix)
+                           self.config.bootstrap, self.config.prefix,
+                           ", ".join(f"{s} {n}" for s, n in self.in_flight.items()))
             await self._stop.wait()
             return self._exit_code
         finally:
@@ -254,7 +271,7 @@ class ServiceHost:
     async def _start_consumer(self, name: str) -> StageConsumer:
         worker = self.workers[name]
         consumer = StageConsumer(config=self.config, stage=name, handler=worker.handle,
-                                 max_in_flight=self.options.max_in_flight,
+                                 max_in_flight=self.in_flight[name],
                                  on_fatal=lambda exc: self._consumer_failed(name, exc),
                                  blocked=lambda: worker.waiting)
         worker.on_resume = consumer._wake

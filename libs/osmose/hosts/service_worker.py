@@ -8,7 +8,10 @@ transition is published by the job ledger, :mod:`osmose.hosts.job_ledger`):
    stages do no work for cancelled jobs;
 3. fetch the work item (inline or claim check), record "entered";
 4. run the stage on a copy of the item; the submitted file, a blob reference, is
-   made a local file named like the original for the stages that read it;
+   made a local file named like the original for the stages that read it; the
+   stage's model calls wait for backend slots in the job's order (:func:`call_order`:
+   the high lane — premium plans — first, then older jobs first), as in the
+   in-process host;
 5. on success: record "finished" and publish the envelope for the next stage of the
    job's plan, or, after the last stage, record "done" with the job's final report; after
    the writer's preview pass (``plan.enrich_tier``): record "searchable" and publish the
@@ -85,6 +88,7 @@ from osmose.cache import document_scope
 from osmose.errors import BackendUnavailableError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
+from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order
 from osmose.pipeline import PIPELINE, Pipeline, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.telemetry import stages as telemetry
@@ -93,7 +97,7 @@ from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 
 __all__ = ["MAX_MESSAGE_BYTES", "DeliveryLimitError", "RetryPolicy", "ServiceBus", "StageTimeoutError",
-           "StageWorker", "bounded_job", "bounded_letter"]
+           "StageWorker", "bounded_job", "bounded_letter", "call_order"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,6 +142,15 @@ def _cut_json(value: object) -> object:
     if isinstance(value, dict):
         return {k: _cut_json(v) for k, v in value.items()}
     return value
+
+
+def call_order(envelope: epb.Envelope) -> CallOrder:
+    """Where the job's model calls queue for backend slots (:mod:`osmose.models.limits`, and vLLM's
+    per-request ``priority`` where the endpoint enables it): the high lane — the lane of premium
+    plans, set by the front door — before everything else, then older jobs first, so a backlog's
+    documents finish in the order they were submitted."""
+    return CallOrder(priority=PREMIUM_PRIORITY if envelope.priority == epb.PRIORITY_HIGH else 0,
+                     order=envelope.created_at_ms)
 
 
 def bounded_job(job: epb.Job, limit: int = MAX_SNAPSHOT_BYTES) -> epb.Job:
@@ -410,7 +423,8 @@ class StageWorker:
                     work = ppb.WorkItem()
                     work.CopyFrom(item)
                     started = time.perf_counter()
-                    return await self.run_stage(work)
+                    with bind_call_order(call_order(envelope)):
+                        return await self.run_stage(work)
             raise AssertionError("unreachable: tenacity reraises")
 
         try:                                                               # 4.

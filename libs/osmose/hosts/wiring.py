@@ -32,9 +32,12 @@ if TYPE_CHECKING:
     from osmose.stores.graph import GraphStore
     from osmose.stores.vectors import VectorStore
 
-__all__ = ["Resources", "build_stage", "build_stages"]
+__all__ = ["DEFAULT_IN_FLIGHT", "Resources", "build_stage", "build_stages"]
 
 logger = logging.getLogger(__name__)
+
+#: documents in flight without model backends to keep busy (the work is CPU-bound)
+DEFAULT_IN_FLIGHT = 2
 
 
 class Resources:
@@ -117,6 +120,18 @@ class Resources:
 
             self._models = self._track(ModelRuntime.from_settings(s))
         return self._models
+
+    def documents_in_flight(self, stage: Stage | None = None) -> int:
+        """Documents worked on at once, from the model backends' capacity: the router's chat slots
+        x ``documents_per_slot`` (:meth:`osmose.models.config.RouterConfig.documents_in_flight`)
+        when model endpoints are set, else :data:`DEFAULT_IN_FLIGHT`. The in-process host asks
+        for the whole pipeline (`stage` None); the service host asks per stage, and a stage that
+        does not call the models (it declares no ``models`` resource) gets the default."""
+        if stage is not None and "models" not in stage.resources:
+            return DEFAULT_IN_FLIGHT
+        models = self.models
+        return models.config.documents_in_flight(minimum=DEFAULT_IN_FLIGHT) if models is not None \
+            else DEFAULT_IN_FLIGHT
 
     @property
     def blobs(self) -> BlobStore:

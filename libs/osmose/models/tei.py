@@ -6,10 +6,10 @@ one vector per input), ``GET /info`` (the model and the server's limits:
 ``GET /health``. Plain HTTP through the endpoint's pooled httpx client (see
 :mod:`osmose.models.http` for why not huggingface-hub's client).
 
-:class:`TeiEmbeddings` cuts the texts into requests sized from ``/info`` (at
-most ``max_client_batch_size`` texts and about ``max_batch_tokens`` tokens
-each) and sends them all at once; the backend's concurrency limit decides how
-many are really in flight, so TEI's dynamic batching always has work queued.
+:class:`TeiEmbeddings` packs texts into requests sized from ``/info`` (at most
+``max_client_batch_size`` texts and about ``max_batch_tokens`` tokens each) and
+keeps the endpoint's ``concurrency`` requests out; the texts of several documents
+share a request when they queue behind busy slots (:mod:`osmose.models.tei_packing`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from osmose.models.context import current_accounting, current_call_order
 from osmose.models.exceptions import ModelServerError
 from osmose.models.http import raise_for_response
 from osmose.models.retry import RetryBudget
+from osmose.models.tei_packing import EmbedRequest, RequestPacker
 from osmose.models.usage import UsageRecorder
 from osmose.telemetry import models as telemetry
 from osmose.telemetry.tracing import model_span
-from osmose.text.budget import approx_tokens, pack_greedy
+from osmose.text.budget import approx_tokens
 
 __all__ = ["TeiEmbeddings", "TeiInfo", "tei_embed", "tei_health", "tei_info"]
 
@@ -103,6 +104,8 @@ class TeiEmbeddings:
         self._retry_budget = retry_budget
         self._info: TeiInfo | None = None
         self._info_lock: asyncio.Lock | None = None
+        # Texts of every document of the process, packed into requests (osmose.models.tei_packing).
+        self._packer = RequestPacker(self._send, slots=config.concurrency)
 
     async def info(self) -> TeiInfo:
         """The server's limits (``/info``), asked once."""
@@ -131,38 +134,30 @@ class TeiEmbeddings:
             return np.zeros((0, self.dim), np.float32)
         info = await self.info()
         usage, budget = self._accounting()
-        task_usage = usage.task(TASK)
         # Over-estimated tokens, so a request stays under the server's max_batch_tokens.
         costs = [approx_tokens(t) for t in texts]
-        batches = pack_greedy(range(len(texts)), size=costs.__getitem__,
-                              max_items=max(1, info.max_client_batch_size), max_size=max(1, info.max_batch_tokens))
-        name = self.backend.name
-        call_order = current_call_order()
-
-        async def one(indexes: list[int]) -> np.ndarray:
-            part = [texts[i] for i in indexes]
-            tokens = sum(costs[i] for i in indexes)
-            try:
-                with model_span(operation="embeddings", model=self.backend.config.model, endpoint=name, task=TASK,
-                                server=self.backend.config.url) as span:
-                    vectors = await self.backend.call(lambda http, _t: tei_embed(http, part, endpoint=name),
-                                                      task=TASK, usage=task_usage, budget=budget, tokens=tokens,
-                                                      priority=call_order.priority, order=call_order.order)
-                    span.set_attribute("gen_ai.usage.input_tokens", tokens)
-            except Exception:
-                task_usage.failures += 1
-                raise
-            task_usage.prompt_tokens += tokens
-            telemetry.observe_tokens(operation="embeddings", task=TASK, input_tokens=tokens, output_tokens=0)
-            return vectors
-
-        results = await asyncio.gather(*(one(b) for b in batches))
+        parts = await self._packer.embed(texts, costs, usage=usage.task(TASK), budget=budget,
+                                         call_order=current_call_order(),
+                                         max_items=max(1, info.max_client_batch_size),
+                                         max_tokens=max(1, info.max_batch_tokens))
         out = np.zeros((len(texts), self.dim), np.float32)
-        for indexes, vectors in zip(batches, results, strict=True):
-            if vectors.shape[1] != self.dim:
-                raise ConfigurationError(
-                    f"TEI endpoint {name} returns {vectors.shape[1]}-dimensional vectors but the router "
-                    f"config says dim: {self.dim} (the vector index is built for that size)")
+        for indexes, vectors in parts:
             out[indexes] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    async def _send(self, request: EmbedRequest) -> np.ndarray:
+        """One ``/embed`` request (texts of one or several documents) with the backend's retries."""
+        name = self.backend.name
+        with model_span(operation="embeddings", model=self.backend.config.model, endpoint=name, task=TASK,
+                        server=self.backend.config.url) as span:
+            vectors = await self.backend.call(lambda http, _t: tei_embed(http, request.texts, endpoint=name),
+                                              task=TASK, usage=request.usage, budget=request.budget,
+                                              tokens=request.tokens, priority=request.priority, order=request.order)
+            span.set_attribute("gen_ai.usage.input_tokens", request.tokens)
+        telemetry.observe_tokens(operation="embeddings", task=TASK, input_tokens=request.tokens, output_tokens=0)
+        if vectors.shape[1] != self.dim:
+            raise ConfigurationError(
+                f"TEI endpoint {name} returns {vectors.shape[1]}-dimensional vectors but the router "
+                f"config says dim: {self.dim} (the vector index is built for that size)")
+        return vectors

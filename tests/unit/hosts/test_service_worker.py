@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from loadtests.fakeservers import ChatServer, LatencyModel
 from osmose.bus.blobs import LocalBlobStore
 from osmose.bus.consumer import Delivery
 from osmose.bus.envelope import decode, encode, now_ms, pack
@@ -14,9 +16,13 @@ from osmose.bus.kafka_client import BusConfig
 from osmose.errors import CorruptDocumentError, RetryableError
 from osmose.hosts.job_ledger import event_name
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.models import ModelRuntime, SegmentBlock, ask_segments
+from osmose.models.context import PREMIUM_PRIORITY, CallOrder, current_call_order
+from osmose.services.extractor.llm_extract import TASK as EXTRACTION
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+from tests.unit.models.backends import router, runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +150,62 @@ async def test_a_source_that_is_not_a_blob_reference_is_refused_without_being_op
     letter = epb.DeadLetter.FromString(producer.on("triage.dlq")[0])
     assert (letter.reason, letter.retryable) == ("bad-source", False)
     assert _jobs(producer)[-1].error.startswith("bad-source:")
+
+
+# -- the job's place in the queues for backend slots ------------------------------------------------
+
+class ModelStage:
+    """A stage whose model calls go to the local chat server (one segment per call)."""
+
+    def __init__(self, models: ModelRuntime) -> None:
+        self.name = "extractor"
+        self.models = models
+        self.orders: list[CallOrder] = []
+
+    async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
+        self.orders.append(current_call_order())
+        got = await ask_segments(self.models.session(), EXTRACTION, [SegmentBlock(item.job_id, f"[slide 1] {item.job_id} "
+                                                                                  "Platform uses Secure Gateway")])
+        assert not got.failed
+        return item
+
+
+def _lane_delivery(bus: ServiceBus, job_id: str, priority: int, created_at_ms: int) -> Delivery:
+    item = ppb.WorkItem(job_id=job_id, tenant="acme")
+    item.plan.tier = pb.TIER_STANDARD
+    env = pack(epb.Envelope(job_id=job_id, doc_id=job_id.ljust(32, "0"), tenant="acme", tier=pb.TIER_STANDARD,
+                            stage="extractor", priority=priority, created_at_ms=created_at_ms), item, bus.blobs)
+    lane = "high" if priority == epb.PRIORITY_HIGH else "bulk"
+    return Delivery(topic=f"p.extractor.{lane}", partition=0, offset=1, key=b"k", value=encode(env), headers=[],
+                    priority=lane)
+
+
+async def test_premium_jobs_model_calls_go_first_then_older_jobs(tmp_path: Path) -> None:
+    with ChatServer(latency=LatencyModel(time_scale=0)) as chat:
+        config = router(llm=chat.openai_url, batch_size=1, concurrency=1)
+        config = config.model_copy(update={"endpoints": {
+            **config.endpoints, "llm": config.endpoints["llm"].model_copy(update={"priority_scheduling": True})}})
+        models = runtime(config, tmp_path / "models")
+        try:
+            _, _, producer, bus = _setup(tmp_path / "bus", [])
+            stage = ModelStage(models)
+            worker = StageWorker(stage=stage, bus=bus)  # type: ignore[arg-type]
+            deliveries = [_lane_delivery(bus, "bulk-newer", epb.PRIORITY_BULK, 3_000),
+                          _lane_delivery(bus, "bulk-older", epb.PRIORITY_BULK, 1_000),
+                          _lane_delivery(bus, "premium-newest", epb.PRIORITY_HIGH, 9_000)]
+            limits = models.backends["llm"].limits
+            async with limits.slot():  # the only slot is busy: the three jobs' calls queue
+                handled = [asyncio.create_task(worker.handle(d)) for d in deliveries]
+                while limits.waiting < 3:
+                    await asyncio.sleep(0.01)
+            await asyncio.gather(*handled)
+        finally:
+            await models.aclose()
+    served = [body["messages"][-1]["content"] for body in chat.log]
+    assert [next(j for j in ("premium-newest", "bulk-older", "bulk-newer") if j in text) for text in served] == [
+        "premium-newest", "bulk-older", "bulk-newer"]
+    assert [body.get("priority") for body in chat.log] == [PREMIUM_PRIORITY, None, None]  # vLLM's field
+    assert sorted(stage.orders, key=lambda o: o.order) == [
+        CallOrder(priority=0, order=1_000), CallOrder(priority=0, order=3_000),
+        CallOrder(priority=PREMIUM_PRIORITY, order=9_000)]
+    assert len(producer.on(".embedder.bulk")) == 2 and len(producer.on(".embedder.high")) == 1  # lanes travel on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 from loadtests.fakeservers import Fault, LatencyModel, TeiServer, hashed_embedding
 from osmose.errors import ConfigurationError
 from osmose.models import ModelRuntime
-from osmose.models.context import bind_accounting
+from osmose.models.context import (
+    DEFAULT_CALL_ORDER,
+    PREMIUM_PRIORITY,
+    CallOrder,
+    bind_accounting,
+    bind_call_order,
+)
+from osmose.models.usage import TaskUsage
 from tests.unit.models.backends import router, runtime
 
 pytestmark = pytest.mark.anyio
@@ -58,3 +66,65 @@ async def test_a_dimension_mismatch_is_a_configuration_error(tmp_path: Path) -> 
     with TeiServer(dim=768, latency=LatencyModel(time_scale=0)) as tei, \
             pytest.raises(ConfigurationError, match="768-dimensional"):
         await _embed(runtime(router(tei=tei.url), tmp_path), ["one"])
+
+
+# -- requests shared by documents ------------------------------------------------------------------
+
+async def _embed_as(models: ModelRuntime, texts: list[str], call_order: CallOrder = DEFAULT_CALL_ORDER
+                    ) -> tuple[np.ndarray, TaskUsage]:
+    session = models.session()
+    assert models.embeddings is not None
+    with bind_accounting(session.accounting), bind_call_order(call_order):
+        vectors = await models.embeddings.embed(texts)
+    return vectors, session.usage.task("embedding")
+
+
+def _docs(*names: str, count: int = 3) -> dict[str, list[str]]:
+    return {name: [f"{name} slide {i} zero trust gateway" for i in range(count)] for name in names}
+
+
+async def test_documents_queued_behind_a_busy_slot_share_requests_up_to_the_servers_limits(tmp_path: Path) -> None:
+    with TeiServer(slots=1, max_client_batch_size=8, latency=LatencyModel(base_s=0.3, prefill_tps=1e9)) as tei:
+        models = runtime(router(tei=tei.url, concurrency=1), tmp_path)
+        try:
+            await models.embeddings.info()  # type: ignore[union-attr]
+            docs = _docs("alpha", "bravo", "charlie", "delta")
+            first = asyncio.create_task(_embed_as(models, docs["alpha"], CallOrder(order=0)))
+            await asyncio.sleep(0.05)  # alpha's request holds the only slot
+            rest = [asyncio.create_task(_embed_as(models, docs[n], CallOrder(order=i)))
+                    for i, n in enumerate(("bravo", "charlie", "delta"), start=1)]
+            results = dict(zip(docs, await asyncio.gather(first, *rest), strict=True))
+        finally:
+            await models.aclose()
+        batch_sizes, requests = list(tei.batch_sizes), tei.embed_requests
+    # alpha alone at once; then the nine queued texts in requests of at most 8 (TEI's /info limit)
+    assert batch_sizes == [3, 8, 1] and requests == 3
+    for name, (vectors, usage) in results.items():
+        for i, text in enumerate(docs[name]):
+            np.testing.assert_allclose(vectors[i], hashed_embedding(text, 384), atol=1e-6)
+        assert usage.prompt_tokens > 0 and usage.failures == 0
+    assert sum(usage.calls for _, usage in results.values()) == requests  # each request counted once
+    assert [results[n][1].calls for n in docs] == [1, 1, 0, 1]  # charlie's texts rode in bravo's and delta's
+
+
+async def test_premium_texts_leave_first_and_a_cancelled_documents_texts_are_dropped(tmp_path: Path) -> None:
+    with TeiServer(slots=1, max_client_batch_size=3, latency=LatencyModel(base_s=0.3, prefill_tps=1e9)) as tei:
+        models = runtime(router(tei=tei.url, concurrency=1), tmp_path)
+        try:
+            await models.embeddings.info()  # type: ignore[union-attr]
+            docs = _docs("holder", "bulk", "gone", "premium")
+            holder = asyncio.create_task(_embed_as(models, docs["holder"]))
+            await asyncio.sleep(0.05)
+            bulk = asyncio.create_task(_embed_as(models, docs["bulk"], CallOrder(order=1)))
+            gone = asyncio.create_task(_embed_as(models, docs["gone"], CallOrder(order=2)))
+            premium = asyncio.create_task(_embed_as(models, docs["premium"],
+                                                    CallOrder(priority=PREMIUM_PRIORITY, order=9)))
+            await asyncio.sleep(0.05)
+            gone.cancel()
+            await asyncio.gather(holder, bulk, premium)
+            with pytest.raises(asyncio.CancelledError):
+                await gone
+        finally:
+            await models.aclose()
+        sent = [text for texts in tei.inputs for text in texts]
+    assert sent == docs["holder"] + docs["premium"] + docs["bulk"]
