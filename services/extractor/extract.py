@@ -25,6 +25,7 @@ from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.keyphrases import drop_nested, ends_before_article, keyphrases
 from osmose.services.extractor.mentions import MentionIndex, Occurrences
+from osmose.services.extractor.phrases import repeated_phrases
 from osmose.services.extractor.salience import Occurring, below_containing_subjects, own_mentions, salience
 from osmose.services.extractor.segment_text import SegmentText, segment_texts
 from osmose.services.extractor.terms import capitalised_terms, is_product_like
@@ -261,10 +262,28 @@ def _drop_words_of_longer_concepts(concepts: dict[str, _DocConcept]) -> None:
     the document ("Privileged Access Management", "Zero Trust Network Access": found as an
     acronym expansion or a capitalised name) says less than that name."""
     words_of_longer = {w for key, c in concepts.items()
-                       if len(key.split()) > 1 and c.methods - {"keyphrase"} for w in key.split()}
+                       if len(key.split()) > 1 and c.methods - {"keyphrase", "phrase"} for w in key.split()}
     for key in [k for k, c in concepts.items() if c.methods == {"keyphrase"} and len(k.split()) == 1]:
         if key in words_of_longer:
             del concepts[key]
+
+
+def _add_repeated_phrases(concepts: dict[str, _DocConcept], segs: Sequence[SegmentText], language: str) -> None:
+    """The noun phrases the whole document keeps repeating (:mod:`phrases`), with the segments naming them."""
+    if language in CJK_LANGUAGES:
+        return
+    lines = [line for seg in segs for line in seg.lines]
+    titles = {t for seg in segs for t in seg.title_lines}
+    for phrase in repeated_phrases(lines, titles, language=language, stopwords=stopwords(language)):
+        key = surface_key(phrase.name)
+        doc = concepts.setdefault(key, _DocConcept(phrase.name, language))
+        doc.score += _counted_salience(phrase.count)
+        doc.is_title |= phrase.in_title
+        doc.methods.add("phrase")
+        pattern = mention_pattern(phrase.name)
+        for seg in segs:
+            if seg.segment_id not in doc.segment_ids and pattern is not None and pattern.occurs_in(seg.text):
+                doc.segment_ids.append(seg.segment_id)
 
 
 def _segment_language(seg: SegmentText, language: str, languages: Sequence[str]) -> str:
@@ -299,6 +318,7 @@ def extract_concepts(
             if seg.segment_id not in doc.segment_ids:
                 doc.segment_ids.append(seg.segment_id)
 
+    _add_repeated_phrases(concepts, segs, language or document.language or "en")
     _drop_words_of_longer_concepts(concepts)
     slides = [slide for seg in segs for slide in seg.slides]
     index = MentionIndex(slides)

@@ -57,6 +57,7 @@ _MAX_GAP = 40          # characters between two mentions for a pattern to apply
 _EXAMPLES_OPEN = re.compile(r"^\s*\(\s*$")
 _EXAMPLES_GO_ON = re.compile(r"\s*(?:,|\.\.\.|…|etc)")
 _DEFINITION_LINES, _DEFINITION_MAX = 2, 4
+_SHORT_LINE_WORDS, _SHORT_SHARE = 6, 0.8
 _PAGE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
 _LIST_MIN, _LIST_MAX = 2, 15
 _LIST_MARKER = re.compile(r"^\s*(?:[-–•*▪►]|\d+[.)]|[a-z][.)]|[A-Z]\d+:\d{4}\s*[-–]?)\s*")
@@ -256,19 +257,26 @@ def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> l
             continue
         head = title_hits[0]
         items = []
-        for line in text.visible[1:]:
+        marked = 0
+        body = [line for line in text.visible[1:] if not _PAGE_NUMBER.match(line)]
+        for line in body:
             bare = _LIST_MARKER.sub("", line).strip(" .:;")
             key = forms.get(surface_key(bare))
             if key and key != head:
                 items.append(key)
+                marked += bare != line.strip(" .:;")
         items = list(dict.fromkeys(items))
-        if _LIST_MIN <= len(items) <= _LIST_MAX:
+        # A list: its items are enumerated ("A1:2017-Injection", "- Chrome"), or they are most of
+        # the slide's lines, or the slide is made of short lines; a few headings among paragraphs
+        # ("Mögliche Angriffsszenarien" above a paragraph) are not a list.
+        short = sum(1 for line in body if len(line.split()) <= _SHORT_LINE_WORDS)
+        is_list = marked >= _LIST_MIN or len(items) * 2 >= len(body) or short >= _SHORT_SHARE * len(body)
+        if is_list and _LIST_MIN <= len(items) <= _LIST_MAX:
             for item in items:
                 evidence[(item, head, "PART_OF")].add(_slide_ref(slide))
             continue
         # A definition slide: the whole title is one concept and one or two short lines say what it
         # is ("Bootstrap" / "Framework HTML, CSS, Javascript"): it relates to the concepts named there.
-        body = [line for line in text.visible[1:] if not _PAGE_NUMBER.match(line)]
         if surface_key(text.title.strip(" .:!?")) in forms and 1 <= len(body) <= _DEFINITION_LINES:
             named = list(dict.fromkeys(forms[surface_key(m.group())] for line in body
                                        for m in pattern.finditer(line)))
