@@ -179,3 +179,32 @@ def _is_participle(word: str, language: str) -> bool:
 def _inside(shorter: tuple[str, ...], longer: tuple[str, ...]) -> bool:
     n = len(shorter)
     return any(longer[i:i + n] == shorter for i in range(len(longer) - n + 1))
+
+
+# English words that say a verb follows ("we refactor", "to refactor", "can refactor") or a noun
+# follows ("the refactoring", "a tool").
+_BEFORE_VERB = {"en": frozenset("to we they you i can could will would should must may might don't doesn't "
+                                "didn't never usually often always rarely".split())}
+_BEFORE_NOUN = {"en": frozenset("the a an this that these those their our its his her my your each every "
+                                "any some no".split())}
+_WORDS = re.compile(r"[^\W\d_][\w'’-]*")
+MIN_VERB_EVIDENCE = 2
+
+
+def verb_like_words(lines: Sequence[str], language: str) -> frozenset[str]:
+    """Lower-case words the document uses as verbs and never as nouns ("refactor" in "how programmers
+    refactor", "we refactor", "to refactor"; never "the refactor"): a concept does not end in one."""
+    lang = (language or "en")[:2].lower()
+    before_verb, before_noun = _BEFORE_VERB.get(lang), _BEFORE_NOUN.get(lang)
+    if before_verb is None or before_noun is None:
+        return frozenset()
+    as_verb: Counter[str] = Counter()
+    as_noun: set[str] = set()
+    for line in dict.fromkeys(lines):
+        words = [w.lower().replace("’", "'") for w in _WORDS.findall(line)]
+        for previous, word in zip(words, words[1:], strict=False):
+            if previous in before_verb:
+                as_verb[word] += 1
+            elif previous in before_noun:
+                as_noun.add(word)
+    return frozenset(w for w, n in as_verb.items() if n >= MIN_VERB_EVIDENCE and w not in as_noun)

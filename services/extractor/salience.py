@@ -120,7 +120,11 @@ def generic_level(name: str, language: str) -> float:
             return GENERIC_FACTOR  # an adverb ("manually") is never a subject
         if _is_name_like(word):
             return 1.0
-        freq = max(zipf(word.lower(), language), zipf(word.lower(), "en") if language[:2] != "en" else 0.0)
+        lowered = word.lower()
+        # A plural is rarer than its singular in any corpus ("requêtes" 3.7, "requête" 4.1): both count.
+        forms = {lowered, singular(lowered, language[:2] or "en")}
+        freq = max(max(zipf(f, language) for f in forms),
+                   max(zipf(f, "en") for f in forms) if language[:2] != "en" else 0.0)
         if freq >= GENERIC_ZIPF:
             return GENERIC_FACTOR
         return COMMON_FACTOR if freq >= COMMON_ZIPF else 1.0
