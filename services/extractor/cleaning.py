@@ -87,11 +87,24 @@ def rejoin_hyphenated(line: str, whole_words: Collection[str]) -> str:
     return _HYPHENATED.sub(join, line)
 
 
+# How the offline vision describer (services/vision/describe.py) reports a picture: only its alt
+# text is the author's; the rest ("Picture 2: ... (name 'Picture 3'; 640x480 px)") is the tool's.
+_DESCRIBED_PICTURE = re.compile(r"^Picture \d+: (?:described as (['\"])(?P<alt>.*?)\1(?: \(.*\))?|no alt text\b.*)$")
+
+
+def _author_text(line: str) -> str:
+    found = _DESCRIBED_PICTURE.match(line)
+    if found is None:
+        return line
+    return (found.group("alt") or "").replace("\\\\", "\\")
+
+
 def clean_lines(lines: Iterable[str], *, stopwords: Collection[str], whole_words: Collection[str]) -> list[str]:
     """The lines without boilerplate, footnote marks and line-break artefacts."""
     out = []
     for line in lines:
-        if is_boilerplate_line(line):
+        line = _author_text(line)
+        if not line.strip() or is_boilerplate_line(line):
             continue
         line = _FOOTNOTE.sub("", line)
         line = rejoin_hyphenated(split_glued_words(line, stopwords), whole_words)
