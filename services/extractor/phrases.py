@@ -151,7 +151,8 @@ def repeated_phrases(lines: Sequence[str], titles: Collection[str], *, language:
         if own < needed:
             continue
         content = [w for w in key if w not in links and len(w) > 2]
-        if content and all(zipf(w, lang) >= GENERIC_ZIPF for w in content):
+        spelled = n == 1 and _is_term_spelling(key[0])  # wordfreq splits "h-recall" into two common words
+        if content and not spelled and all(zipf(w, lang) >= GENERIC_ZIPF for w in content):
             continue  # "next steps", "Daten": common words only
         name = spellings[key].most_common(1)[0][0]
         if is_junk(name, stopwords):

@@ -116,7 +116,7 @@ def generic_level(name: str, language: str) -> float:
         words = words[:1]  # "Partie 2", "Szenario 1": an enumerated item, as generic as its word
     if len(words) == 1:
         word = words[0]
-        if language[:2] == "en" and word.islower() and word.endswith("ly") and len(word) > 5:
+        if language[:2] == "en" and word.islower() and _is_adverb(word):
             return GENERIC_FACTOR  # an adverb ("manually") is never a subject
         if _is_name_like(word):
             return 1.0
@@ -128,10 +128,22 @@ def generic_level(name: str, language: str) -> float:
         if freq >= GENERIC_ZIPF:
             return GENERIC_FACTOR
         return COMMON_FACTOR if freq >= COMMON_ZIPF else 1.0
+    if language[:2] == "en" and _is_adverb(words[0]):
+        return GENERIC_FACTOR  # "Randomly Selected Commits", "Usually Floss": a clause, not a name
     content = [w for w in words if len(w) > 2]
     if content and all(zipf(w.lower(), language) >= GENERIC_ZIPF and not _is_name_like(w) for w in content):
         return GENERIC_PHRASE_FACTOR
     return 1.0
+
+
+def _is_adverb(word: str) -> bool:
+    # "-ly" on a word of the language ("randomly" <- "random", "simply" <- "simple"); "Italy", "Family" are not.
+    lowered = word.lower()
+    if not lowered.endswith("ly") or len(lowered) <= 5 or not lowered.isalpha():
+        return False
+    stem = lowered[:-2]
+    bases = [stem, stem + "le"] + ([stem[:-1] + "y"] if stem.endswith("i") else [])  # simply, happily
+    return max(zipf(b, "en") for b in bases) >= COMMON_ZIPF
 
 
 def own_mentions(concepts: Sequence[Occurring]) -> dict[str, dict[int, int]]:

@@ -270,7 +270,7 @@ def stated_relations(document: pb.Document, concepts: Sequence[pb.Concept]) -> l
         # the slide's lines, or the slide is made of short lines; a few headings among paragraphs
         # ("Mögliche Angriffsszenarien" above a paragraph) are not a list.
         short = sum(1 for line in body if len(line.split()) <= _SHORT_LINE_WORDS)
-        is_list = marked >= _LIST_MIN or len(items) * 2 >= len(body) or short >= _SHORT_SHARE * len(body)
+        is_list = marked >= _LIST_MIN or len(items) * 2 > len(body) or short >= _SHORT_SHARE * len(body)
         if is_list and _LIST_MIN <= len(items) <= _LIST_MAX:
             for item in items:
                 evidence[(item, head, "PART_OF")].add(_slide_ref(slide))
