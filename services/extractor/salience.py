@@ -56,6 +56,9 @@ TITLE_SLIDES_MAX = 3
 DOCUMENT_TITLE_FACTOR = 0.8
 WORD_BONUS = 0.3            # per extra word, up to two
 NAME_METHOD_FACTOR = 1.25   # declared acronym/expansion or a capitalised name
+# A generic word is put at this share of the least salient multi-word concept containing it: two
+# spellings of it merged by the miner (saliences added) still rank below that concept.
+MERGED_SPELLINGS_MARGIN = 0.45
 
 
 # wordfreq segments these with optional tokenizers (MeCab, jieba) that Osmose does not install.
@@ -189,8 +192,8 @@ def below_containing_subjects(values: dict[str, float], names: dict[str, str], l
     """Saliences where a generic word ranks below every multi-word concept containing it.
 
     "Boolean" may be said more often than "safe Boolean register", but when the word is
-    common vocabulary it is the subject that the reader looks for: the word is put just
-    below the least salient of the multi-word concepts that contain it.
+    common vocabulary it is the subject that the reader looks for: the word is put below the
+    least salient of the multi-word concepts that contain it (MERGED_SPELLINGS_MARGIN of it).
     """
     out = dict(values)
     # Words and their singulars: "tool" is contained in "Refactoring Tools".
@@ -204,5 +207,7 @@ def below_containing_subjects(values: dict[str, float], names: dict[str, str], l
         containing = [values[k] for k, ws in phrase_words.items()
                       if k != key and len(names[k].split()) > 1 and word in ws and values.get(k, 0.0) > 0]
         if containing:
-            out[key] = min(out[key], min(containing) * 0.99)
+            # Well below, not just below: the miner adds up the saliences of spellings it merges
+            # ("team" + "teams"), and the sum must still rank below the subject.
+            out[key] = min(out[key], min(containing) * MERGED_SPELLINGS_MARGIN)
     return out
