@@ -184,10 +184,10 @@ def _inside(shorter: tuple[str, ...], longer: tuple[str, ...]) -> bool:
 
 # English words that say a verb follows ("we refactor", "to refactor", "can refactor") or a noun
 # follows ("the refactoring", "a tool").
-_BEFORE_VERB = {"en": frozenset("to we they you i can could will would should must may might don't doesn't "
-                                "didn't never usually often always rarely".split())}
-_BEFORE_NOUN = {"en": frozenset("the a an this that these those their our its his her my your each every "
-                                "any some no".split())}
+_BEFORE_VERB = {"en": word_set("to we they you i can could will would should must may might don't doesn't "
+                               "didn't never usually often always rarely")}
+_BEFORE_NOUN = {"en": word_set("the a an this that these those their our its his her my your each every "
+                               "any some no")}
 _WORDS = re.compile(r"[^\W\d_][\w'’-]*")
 MIN_VERB_EVIDENCE = 2
 
