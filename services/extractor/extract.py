@@ -25,6 +25,7 @@ from osmose.services.extractor.form_matcher import mention_pattern
 from osmose.services.extractor.junk import is_junk
 from osmose.services.extractor.keyphrases import drop_nested, ends_before_article, keyphrases
 from osmose.services.extractor.mentions import MentionIndex, Occurrences
+from osmose.services.extractor.phrases import repeated_phrases, verb_like_words
 from osmose.services.extractor.salience import Occurring, below_containing_subjects, own_mentions, salience
 from osmose.services.extractor.segment_text import SegmentText, segment_texts
 from osmose.services.extractor.terms import capitalised_terms, is_product_like
@@ -72,6 +73,9 @@ _TITLE_BONUS = 0.3
 _TITLE_SUBJECT_SALIENCE = 0.5
 _EXTRA_METHOD_BONUS = 0.15
 _LOWER_WORD = re.compile(r"\b[^\W\d_A-Z]+\b")
+# An elided article or preposition glued to a name ("l’expression", "d’analyse") is not part of it.
+_ELIDING = frozenset({"fr", "it", "ca"})
+_ELIDED = re.compile(r"^(?:l|d|qu|j|n|s|c|m|t|dell|all|nell|sull)['’](?=\w)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +132,7 @@ class _SegmentCandidates:
         self.by_key: dict[str, _Candidate] = {}
 
     def add(self, name: str, salience: float, method: str, aliases: Sequence[str] = ()) -> None:
+        name = _ELIDED.sub("", name) if self.language[:2] in _ELIDING else name  # "l’expression QSL"
         key = surface_key(name)
         found = self.by_key.get(key)
         if found is None:
@@ -261,10 +266,39 @@ def _drop_words_of_longer_concepts(concepts: dict[str, _DocConcept]) -> None:
     the document ("Privileged Access Management", "Zero Trust Network Access": found as an
     acronym expansion or a capitalised name) says less than that name."""
     words_of_longer = {w for key, c in concepts.items()
-                       if len(key.split()) > 1 and c.methods - {"keyphrase"} for w in key.split()}
+                       if len(key.split()) > 1 and c.methods - {"keyphrase", "phrase"} for w in key.split()}
     for key in [k for k, c in concepts.items() if c.methods == {"keyphrase"} and len(k.split()) == 1]:
         if key in words_of_longer:
             del concepts[key]
+
+
+def _add_repeated_phrases(concepts: dict[str, _DocConcept], segs: Sequence[SegmentText], language: str) -> None:
+    """The noun phrases the whole document keeps repeating (:mod:`phrases`), with the segments naming them."""
+    if language in CJK_LANGUAGES:
+        return
+    lines = [line for seg in segs for line in seg.lines]
+    titles = {t for seg in segs for t in seg.title_lines}
+    for phrase in repeated_phrases(lines, titles, language=language, stopwords=stopwords(language)):
+        key = surface_key(phrase.name)
+        doc = concepts.setdefault(key, _DocConcept(phrase.name, language))
+        doc.score += _counted_salience(phrase.count)
+        doc.is_title |= phrase.in_title
+        doc.methods.add("phrase")
+        pattern = mention_pattern(phrase.name)
+        for seg in segs:
+            if seg.segment_id not in doc.segment_ids and pattern is not None and pattern.occurs_in(seg.text):
+                doc.segment_ids.append(seg.segment_id)
+
+
+def _drop_verb_endings(concepts: dict[str, _DocConcept], segs: Sequence[SegmentText], language: str) -> None:
+    """Candidates ending in a word the document only uses as a verb ("Programmers Refactor", "Refactor"):
+    a noun phrase ends in a noun. Declared acronyms and product-like spellings are names whatever."""
+    verbs = verb_like_words([line for seg in segs for line in seg.lines], language)
+    if not verbs:
+        return
+    for key in [k for k, c in concepts.items() if "acronym" not in c.methods and k.split()[-1] in verbs
+                and not is_product_like(c.name.split()[-1])]:
+        del concepts[key]
 
 
 def _segment_language(seg: SegmentText, language: str, languages: Sequence[str]) -> str:
@@ -299,7 +333,9 @@ def extract_concepts(
             if seg.segment_id not in doc.segment_ids:
                 doc.segment_ids.append(seg.segment_id)
 
+    _add_repeated_phrases(concepts, segs, language or document.language or "en")
     _drop_words_of_longer_concepts(concepts)
+    _drop_verb_endings(concepts, segs, language or document.language or "en")
     slides = [slide for seg in segs for slide in seg.slides]
     index = MentionIndex(slides)
     kept: list[tuple[str, _DocConcept, Occurrences]] = []

@@ -77,6 +77,8 @@ def is_junk(phrase: str, stopwords: Collection[str], *, max_words: int = MAX_WOR
         return True
     if any(w in _CONJUNCTIONS for w in lowered[1:-1]):
         return True
+    if any(w.endswith((",", ";")) for w in words[:-1]):
+        return True  # "HTML, CSS, Bootstrap": a list of names, not one
     for word in words:
         if word.lower() in _ALWAYS_NAMES:
             continue

@@ -79,7 +79,8 @@ def keyphrases(
     if not lines:
         return []
     # Ask for more than needed: junk and nested phrases are dropped afterwards.
-    found = _yake(yake_code(language), top + top // 2, _as_sentences(lines))
+    text = _as_sentences(lines)
+    found = _yake(yake_code(language), top + top // 2, text)
     kept: list[str] = []
     seen: set[str] = set()
     for phrase, _score in found:
@@ -87,6 +88,8 @@ def keyphrases(
         key = phrase.casefold()
         if key in seen or is_junk(phrase, stopwords) or _spans_clause(phrase, stopwords):
             continue
+        if _only_glued(phrase, text):
+            continue  # "NET" of ".NET", "UITest" of "Xamarin.UITest": a piece of a dotted name
         if language[:2] == "en" and _PAST_PARTICIPLE.match(phrase) and key not in _NOT_PARTICIPLES:
             continue  # "acquired", "cached": a lone verb form
         if language[:2] == "de" and " " in phrase and not _ends_in_noun_de(phrase):
@@ -96,6 +99,12 @@ def keyphrases(
         seen.add(key)
         kept.append(phrase)
     return [Keyphrase(text=p, rank=i) for i, p in enumerate(kept[:top])]
+
+
+def _only_glued(phrase: str, text: str) -> bool:
+    pattern = mention_pattern(phrase)
+    starts = [m.start() for m in pattern.finditer(text)] if pattern is not None else []
+    return bool(starts) and all(i > 0 and text[i - 1] in "./#@" for i in starts)
 
 
 def _ends_in_noun_de(phrase: str) -> bool:

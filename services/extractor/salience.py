@@ -56,6 +56,9 @@ TITLE_SLIDES_MAX = 3
 DOCUMENT_TITLE_FACTOR = 0.8
 WORD_BONUS = 0.3            # per extra word, up to two
 NAME_METHOD_FACTOR = 1.25   # declared acronym/expansion or a capitalised name
+# A generic word is put at this share of the least salient multi-word concept containing it: two
+# spellings of it merged by the miner (saliences added) still rank below that concept.
+MERGED_SPELLINGS_MARGIN = 0.45
 
 
 # wordfreq segments these with optional tokenizers (MeCab, jieba) that Osmose does not install.
@@ -116,18 +119,34 @@ def generic_level(name: str, language: str) -> float:
         words = words[:1]  # "Partie 2", "Szenario 1": an enumerated item, as generic as its word
     if len(words) == 1:
         word = words[0]
-        if language[:2] == "en" and word.islower() and word.endswith("ly") and len(word) > 5:
+        if language[:2] == "en" and word.islower() and _is_adverb(word):
             return GENERIC_FACTOR  # an adverb ("manually") is never a subject
         if _is_name_like(word):
             return 1.0
-        freq = max(zipf(word.lower(), language), zipf(word.lower(), "en") if language[:2] != "en" else 0.0)
+        lowered = word.lower()
+        # A plural is rarer than its singular in any corpus ("requêtes" 3.7, "requête" 4.1): both count.
+        forms = {lowered, singular(lowered, language[:2] or "en")}
+        freq = max(max(zipf(f, language) for f in forms),
+                   max(zipf(f, "en") for f in forms) if language[:2] != "en" else 0.0)
         if freq >= GENERIC_ZIPF:
             return GENERIC_FACTOR
         return COMMON_FACTOR if freq >= COMMON_ZIPF else 1.0
+    if language[:2] == "en" and _is_adverb(words[0]):
+        return GENERIC_FACTOR  # "Randomly Selected Commits", "Usually Floss": a clause, not a name
     content = [w for w in words if len(w) > 2]
     if content and all(zipf(w.lower(), language) >= GENERIC_ZIPF and not _is_name_like(w) for w in content):
         return GENERIC_PHRASE_FACTOR
     return 1.0
+
+
+def _is_adverb(word: str) -> bool:
+    # "-ly" on a word of the language ("randomly" <- "random", "simply" <- "simple"); "Italy", "Family" are not.
+    lowered = word.lower()
+    if not lowered.endswith("ly") or len(lowered) <= 5 or not lowered.isalpha():
+        return False
+    stem = lowered[:-2]
+    bases = [stem, stem + "le"] + ([stem[:-1] + "y"] if stem.endswith("i") else [])  # simply, happily
+    return max(zipf(b, "en") for b in bases) >= COMMON_ZIPF
 
 
 def own_mentions(concepts: Sequence[Occurring]) -> dict[str, dict[int, int]]:
@@ -173,8 +192,8 @@ def below_containing_subjects(values: dict[str, float], names: dict[str, str], l
     """Saliences where a generic word ranks below every multi-word concept containing it.
 
     "Boolean" may be said more often than "safe Boolean register", but when the word is
-    common vocabulary it is the subject that the reader looks for: the word is put just
-    below the least salient of the multi-word concepts that contain it.
+    common vocabulary it is the subject that the reader looks for: the word is put below the
+    least salient of the multi-word concepts that contain it (MERGED_SPELLINGS_MARGIN of it).
     """
     out = dict(values)
     # Words and their singulars: "tool" is contained in "Refactoring Tools".
@@ -188,5 +207,7 @@ def below_containing_subjects(values: dict[str, float], names: dict[str, str], l
         containing = [values[k] for k, ws in phrase_words.items()
                       if k != key and len(names[k].split()) > 1 and word in ws and values.get(k, 0.0) > 0]
         if containing:
-            out[key] = min(out[key], min(containing) * 0.99)
+            # Well below, not just below: the miner adds up the saliences of spellings it merges
+            # ("team" + "teams"), and the sum must still rank below the subject.
+            out[key] = min(out[key], min(containing) * MERGED_SPELLINGS_MARGIN)
     return out

@@ -34,6 +34,8 @@ _CODE_LINE = re.compile(
     r"[;{}]\s*$|^\s*[{}]|^\s*(#include|//|/\*|\*/)"
     r"|^\s*(public|private|protected|static|void|return|def|import|class|func|var|let|const|if|while|for)\b.*[(:;=]"
     r"|\w\([^()]*\)\s*[;{:]?\s*$|\s(==|!=|:=|\+=|-=|=>|->|&&|\|\|)\s|\w\s=\s\w"
+    # markup: an HTML/XML tag with attributes or a closing tag ("<input type=...>", "</p>")
+    r"|<[a-zA-Z][\w:-]*\s+[\w:-]+=|</[a-zA-Z][\w:-]*>|<[a-zA-Z][\w:-]*\s*/?>\s*$"
 )
 
 

@@ -48,15 +48,15 @@ def _capitalised(token: str) -> bool:
     return token[:1].isupper() or token.startswith(".") and token[1:2].isupper()
 
 
-def _title_cased(tokens: list[str], stopwords: Collection[str]) -> bool:
+def _title_cased(tokens: list[str], stopwords: Collection[str], *, min_content: int = 3) -> bool:
     # Acronyms are capitalised anywhere; they say nothing about the line's casing.
     content = [t for t in tokens if t[:1].isalpha() and not t.isupper() and t.lower() not in stopwords]
-    if len(content) < 3:
+    if len(content) < min_content:
         return False
     return sum(_capitalised(t) for t in content) / len(content) >= _TITLE_CASE_SHARE
 
 
-def _runs(tokens: list[str]) -> Iterable[tuple[int, list[str]]]:
+def _runs(tokens: list[str], connectors: Collection[str] = _CONNECTORS) -> Iterable[tuple[int, list[str]]]:
     """Maximal runs of capitalised tokens (with connectors and trailing numbers): (start, run)."""
     i = 0
     while i < len(tokens):
@@ -67,7 +67,7 @@ def _runs(tokens: list[str]) -> Iterable[tuple[int, list[str]]]:
         i += 1
         while i < len(tokens):
             tok = tokens[i]
-            linking = tok in _CONNECTORS and i + 1 < len(tokens) and _capitalised(tokens[i + 1])
+            linking = tok in connectors and i + 1 < len(tokens) and _capitalised(tokens[i + 1])
             if not (_capitalised(tok) or _NUMBER.match(tok) or linking):
                 break
             run.append(tok)
@@ -99,6 +99,8 @@ def capitalised_terms(
             # In a title-cased line only a short run inside the line is likely a name
             # ("... for the Product Owner"). German capitalises every noun: never title case.
             title_case = language != "de" and _title_cased(tokens, stopwords)
+            if tokens[-1:] == ["?"] and language != "de" and _title_cased(tokens, stopwords, min_content=2):
+                continue  # "Do Programmers Refactor Often?": a question in title case names nothing
             for start, run in _runs(tokens):
                 # A stopword or any single word opening a sentence is capitalised by position.
                 while run and (run[0].lower() in stopwords or _NUMBER.match(run[0])):

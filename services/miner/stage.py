@@ -1,6 +1,6 @@
 """The miner stage: canonical concepts (STANDARD and DEEP) and relations (DEEP).
 
-In DEEP, relations are CO_OCCURS (significant slide co-occurrence), TYPED relations the
+In DEEP, relations are CO_OCCURS (significant sentence co-occurrence), TYPED relations the
 text states, and SIMILAR (derived here, no model; see :mod:`text_relations`) and, when a
 language model serves ``relation_typing``, TYPED relations (see :mod:`llm_relations`).
 """
@@ -29,7 +29,12 @@ from osmose.services.miner.canonical import (
     merge_similar,
 )
 from osmose.services.miner.relations import RelationLimits, similarities
-from osmose.services.miner.text_relations import AssociationLimits, slide_associations, stated_relations
+from osmose.services.miner.text_relations import (
+    AssociationLimits,
+    head_relations,
+    sentence_associations,
+    stated_relations,
+)
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
 
@@ -119,14 +124,14 @@ class MinerStage:
         derived = _DERIVED_KINDS | ({pb.RELATION_KIND_TYPED} if types_relations else set())
         relations = [r for r in item.relations if r.kind not in derived]
         if item.plan.tier == pb.TIER_DEEP:
-            # Offline relations: significant slide co-occurrence and what the text states (text_relations).
-            slide_ids = {s.number: s.slide_id for s in item.document.slides}
-            relations += slide_associations(concepts, slide_ids, limits=self.limits.associations)
+            # Offline relations: significant sentence co-occurrence and what the text states (text_relations).
+            relations += sentence_associations(item.document, concepts, limits=self.limits.associations)
             # Stated relations are TYPED: kept from an earlier run when no model types relations, so
             # only new ones are added (a replay changes nothing).
             present = {r.SerializeToString(deterministic=True) for r in relations}
-            relations += [r for r in stated_relations(item.document, concepts)
-                          if r.SerializeToString(deterministic=True) not in present]
+            slide_ids = {s.number: s.slide_id for s in item.document.slides}
+            stated = [*stated_relations(item.document, concepts), *head_relations(concepts, language, slide_ids)]
+            relations += [r for r in stated if r.SerializeToString(deterministic=True) not in present]
             relations += similarities(concepts, vectors, limits=self.limits.relations)
             if types_relations:
                 assert session is not None

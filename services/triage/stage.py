@@ -81,8 +81,8 @@ class TriageStage:
 
         segments = segment_document(doc)
         vision_slides = sum(1 for s in doc.slides if s.vision_decision.needed)
-        choice = choose_tier(doc, requested=item.plan.tier, policy=self.config.policy)
         estimate = estimate_work(texts, vision_slides=vision_slides, segments=len(segments))
+        choice = choose_tier(doc, requested=item.plan.tier, policy=self.config.policy, estimate=estimate)
         fitted = fit_tier(choice.tier, estimate, self.config.policy)
         reason = choice.reason
         if fitted.reason:

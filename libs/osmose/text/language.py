@@ -35,6 +35,9 @@ _MIN_CONFIDENCE = 0.60   # normalised probability below which a slide's vote is 
 _MIN_TEXT_FOR_DETECTION = 40
 _SAMPLE_CHARS = 2000     # a segment's language is decided on its beginning
 _CJK_SCRIPT_SHARE = 0.3  # above this share of CJK letters, the script decides
+# Text classified as Latin on a slide is placeholder filler ("Lorem ipsum dolor sit amet..."),
+# not the language the document is written in (an HTML course deck full of it came out "la").
+_FILLER_LANGUAGES = frozenset({"la"})
 _HANGUL = re.compile(f"[{HANGUL_SYLLABLES}]")
 _KANA = re.compile(f"[{KANA}]")
 
@@ -78,7 +81,7 @@ def detect_languages(texts: Iterable[str]) -> LanguageProfile:
     weights: Counter[str] = Counter()
     for text in texts:
         result = classify(text)
-        if result is None or result[1] < _MIN_CONFIDENCE:
+        if result is None or result[1] < _MIN_CONFIDENCE or result[0] in _FILLER_LANGUAGES:
             continue
         weights[result[0]] += len(text)
     total = sum(weights.values())

@@ -134,7 +134,8 @@ def _split_lines(text: str) -> Iterable[str]:
 
 
 def slide_lines(slide: pb.Slide) -> SlideLines:
-    """Every line of text on a slide, title first, without duplicates."""
+    """Every line of text on a slide, title first, without duplicates (vision text only when it is
+    new information: not a description of the parsed content)."""
     lines: list[str] = []
     title = clean_line(slide.title)
     if title:
@@ -150,7 +151,10 @@ def slide_lines(slide: pb.Slide) -> SlideLines:
             lines.extend(_split_lines(label))
     for picture in slide.pictures:
         lines.extend(_split_lines(picture.alt_text))
-    lines.extend(_split_lines(slide.vision.text))
+    if slide.vision.path != pb.VISION_PATH_DESCRIPTION:
+        # A description restates the parsed content in the describer's words ("Picture 1: described
+        # as ..."): read as text, it would count every word twice and make its phrasing concepts.
+        lines.extend(_split_lines(slide.vision.text))
     # A title repeated as a text block, or the same table cell in every row, counts once.
     visible = tuple(dict.fromkeys(lines))
     notes = tuple(n for n in dict.fromkeys(_split_lines(slide.notes)) if n not in visible)

@@ -91,3 +91,48 @@ async def test_other_tenants_graph_is_not_searched(graph: SqliteGraphStore) -> N
     searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d1", 1, "zero trust")]), graph=graph)
     # globex's graph has no committed d1: a vector hit for it is not shown at all (nor acme's graph)
     assert await searcher.search("zero trust", tenant="globex", limit=1) == []
+
+
+async def test_a_hit_ranks_concepts_by_salience_and_never_a_generic_word_above_its_subject(
+        tmp_path: Path) -> None:
+    """The real extractor and the miner's merges, stored and searched: "team" and "teams" are said
+    far more often than "Security Team", yet the hit shows the subject first."""
+    from osmose.services.extractor.extract import extract_concepts
+    from osmose.services.miner.canonical import merge_acronyms, merge_by_key
+    from osmose.v1 import document_pb2 as pb
+
+    slides = [["The Security Team reviews every access request", "Each team owns its service",
+               "Teams rotate on call"],
+              ["A team lead approves changes", "The Security Team audits the identity provider",
+               "Every team writes runbooks"],
+              ["Two teams share the pager", "The team meets weekly", "Security Team escalations go to the CISO"],
+              ["Which team owns the firewall?", "Teams publish dashboards", "One team per product"]]
+    doc = pb.Document(doc_id="d9", title="Access reviews", language="en")
+    for n, lines in enumerate(slides, start=1):
+        title = ("Access reviews", "Approvals", "Escalations", "Ownership")[n - 1]
+        doc.slides.append(pb.Slide(number=n, slide_id=ids.slide_id("d9", n), title=title,
+                                   blocks=[pb.TextBlock(text=line) for line in lines]))
+    concepts, _ = merge_by_key(extract_concepts(doc, [], language="en"), "en")
+    concepts, _ = merge_acronyms(concepts, "en")
+    generic = [c.name.lower() for c in concepts if c.name.lower() in {"team", "teams"}]
+    assert generic and "security team" in {c.name.lower() for c in concepts}
+    graph = DocumentGraph(
+        tenant="acme",
+        document=DocumentRow("d9", "d9.pptx", "d9", "pptx", "en", "deep", 4, "9" * 64),
+        slides=[SlideRow(ids.slide_id("d9", n), n, f"slide {n}", ids.segment_id("d9", 0)) for n in range(1, 5)],
+        segments=[SegmentRow(ids.segment_id("d9", 0), 0, "", (1, 2, 3, 4))],
+        concepts=[ConceptRow(c.canonical_key, c.name, "TOPIC", tuple(c.aliases), c.score) for c in concepts],
+        mentions=[MentionRow(c.canonical_key, m.slide, m.count) for c in concepts for m in c.mentions],
+    )
+    store = SqliteGraphStore(tmp_path / "graph.sqlite")
+    try:
+        await store.write_document(graph)
+        searcher = Searcher(embeddings=OneVector(), vectors=FixedHits([("d9", 1, "security team")]), graph=store)
+        (hit,) = await searcher.search("security team", tenant="acme", limit=1)
+    finally:
+        await store.close()
+    shown = [name.lower() for name in hit.concepts]
+    assert any(word in shown for word in generic)
+    assert all(shown.index("security team") < shown.index(word) for word in generic if word in shown)
+    saliences = {c.name.lower(): c.score for c in concepts}
+    assert [saliences[n] for n in shown] == sorted((saliences[n] for n in shown), reverse=True)

@@ -54,3 +54,12 @@ def test_segment_language_among_the_documents() -> None:
     jargon = "Le pipeline de déploiement continu et le monitoring des microservices en production"
     assert detect_language(jargon, "en", allowed=["fr", "en"]) == "fr"
     assert detect_language(SAMPLES["de"], "es", allowed=["es", "pt"]) in {"es", "pt"}
+
+
+def test_lorem_ipsum_filler_is_not_the_document_language() -> None:
+    # An HTML course deck whose code samples are full of placeholder text came out as Latin.
+    lorem = ("Lorem ipsum dolor sit amet, consectetur adipisicing elit, sed do eiusmod tempor incididunt ut "
+             "labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco.")
+    profile = detect_languages([lorem] * 5 + [SAMPLES["fr"]])
+    assert profile.dominant == "fr"
+    assert "la" not in profile.languages

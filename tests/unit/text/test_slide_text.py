@@ -66,3 +66,14 @@ def test_scan_rule() -> None:
 
 def test_clean_line() -> None:
     assert clean_line(" ＳＱＬ\u00a0 Server\t") == "SQL Server"
+
+
+def test_slide_lines_read_vision_text_only_when_it_is_new() -> None:
+    slide = _slide(1, "Refactoring", "Floss refactoring")
+    slide.pictures.add(alt_text="A sculpture")
+    slide.vision.path = pb.VISION_PATH_DESCRIPTION
+    slide.vision.text = "Slide 1: Refactoring\nPicture 1: described as 'A sculpture' (name 'Picture 3')"
+    assert slide_lines(slide).lines == ("Refactoring", "Floss refactoring", "A sculpture")
+    slide.vision.path = pb.VISION_PATH_OCR
+    slide.vision.text = "Root canal refactoring"
+    assert slide_lines(slide).lines[-1] == "Root canal refactoring"

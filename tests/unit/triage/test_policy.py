@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from osmose.config import TriagePolicy
+from osmose.services.triage.budget import estimate_work
 from osmose.services.triage.policy import choose_tier, vision_decision
 from osmose.v1 import document_pb2 as pb
 
@@ -15,6 +16,21 @@ def test_tier_follows_page_count() -> None:
     assert choose_tier(_doc(10), requested=0, policy=POLICY).tier == pb.TIER_DEEP
     assert choose_tier(_doc(11), requested=0, policy=POLICY).tier == pb.TIER_STANDARD
     assert choose_tier(_doc(21), requested=0, policy=POLICY).tier == pb.TIER_FAST
+
+
+def test_deep_is_chosen_by_cost_not_by_page_count_alone() -> None:
+    # 15 short slides in 3 segments: over the DEEP page limit, but DEEP costs 6 calls and little text.
+    cheap = estimate_work(["a short slide"] * 15, segments=3)
+    choice = choose_tier(_doc(15), requested=0, policy=POLICY, estimate=cheap)
+    assert choice.tier == pb.TIER_DEEP and "fits the budget" in choice.reason and not choice.requested
+    # The same pages with a DEEP cost over the budget keep the page rule (the budget then has its say).
+    tight = TriagePolicy(deep_max_pages=10, standard_max_pages=20, max_model_calls=5)
+    assert choose_tier(_doc(15), requested=0, policy=tight, estimate=cheap).tier == pb.TIER_STANDARD
+    costly = estimate_work(["x" * 4000] * 15, segments=3)
+    tokens = TriagePolicy(deep_max_pages=10, standard_max_pages=20, max_llm_tokens=20_000)
+    assert choose_tier(_doc(25), requested=0, policy=tokens, estimate=costly).tier == pb.TIER_FAST
+    # Within the page limit nothing changes.
+    assert choose_tier(_doc(10), requested=0, policy=tight, estimate=cheap).tier == pb.TIER_DEEP
 
 
 def test_requested_tier_wins_and_says_so() -> None:
