@@ -9,12 +9,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from osmose.bus.kafka_client import BusConfig, ensure_topics
+from osmose.bus.topics import declare_topics
 from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE, Pipeline
 from osmose.v1 import envelope_pb2 as epb
@@ -213,3 +215,44 @@ async def first_stage_entering(target: str, job_ids: list[str], wanted: Callable
             await asyncio.gather(*watchers, return_exceptions=True)
     assert holding.done(), "no wanted stage entered any of the jobs before they ended"
     return holding.result()
+
+
+@contextlib.contextmanager
+def running_cluster(bootstrap: str, prefix: str, root: Path, stages: list[str]) -> Iterator[Cluster]:
+    """`stages` as `osmose serve` processes on the broker under `prefix`, serving; topics made and
+    led before the processes start (a fresh broker elects leaders for a while); everything stopped
+    and the topics deleted at exit."""
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    cluster = Cluster(bootstrap=bootstrap, prefix=prefix, data_dir=root / "data", log_dir=root / "logs")
+    try:
+        ensure_topics(BusConfig(bootstrap=bootstrap, prefix=prefix), declare_topics(prefix))
+        wait_for_leaders(bootstrap, [t.name for t in declare_topics(prefix)])
+        for stage in stages:
+            cluster.start(stage)
+        cluster.wait_serving(stages)
+        yield cluster
+    finally:
+        cluster.stop_all()
+        delete_topics(bootstrap, prefix)
+
+
+async def until_serving(port: int, serving: asyncio.Task, timeout_s: float = 120) -> None:
+    """Returns once the in-test service host `serving` (its `run()` task) answers SERVING on `port`."""
+    deadline = time.monotonic() + timeout_s
+    while await asyncio.to_thread(health_status, port) != health_pb2.HealthCheckResponse.SERVING:
+        assert not serving.done(), "the host stopped before serving"
+        assert time.monotonic() < deadline, "the host did not become ready"
+        await asyncio.sleep(0.2)
+
+
+async def job_when(client: ServiceClient, job_id: str, condition: Callable[[epb.Job], bool],
+                   timeout_s: float = 120) -> epb.Job:
+    """The job once `condition` holds, polled with a deadline (the front door's job table lags the
+    broker a little)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = await client.get_job(job_id)
+        if condition(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} never got there: {job}"
+        await asyncio.sleep(0.1)

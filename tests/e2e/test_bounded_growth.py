@@ -25,8 +25,8 @@ import pytest
 
 from osmose.bus.blobs import LocalBlobStore
 from osmose.bus.jobs import JobTable, is_terminal, read_topic
-from osmose.bus.kafka_client import BusConfig, Producer, ensure_topics
-from osmose.bus.topics import declare_topics, input_topic
+from osmose.bus.kafka_client import BusConfig, Producer
+from osmose.bus.topics import input_topic
 from osmose.bus.trace import TraceContext
 from osmose.hosts.service_client import ServiceClient
 from osmose.hosts.service_frontdoor import enqueue
@@ -34,7 +34,7 @@ from osmose.hosts.service_worker import ServiceBus
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
-from tests.e2e.cluster import Cluster, delete_topics, wait_for_leaders
+from tests.e2e.cluster import Cluster, running_cluster
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import OSMOSE, CliResult, run_osmose
 
@@ -46,22 +46,9 @@ SUBMISSIONS = 100
 
 @pytest.fixture(scope="module")
 def cluster(kafka_bootstrap: str, topic_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("growth")
-    (root / "logs").mkdir()
-    prefix = f"{topic_prefix}-growth"
-    cluster = Cluster(bootstrap=kafka_bootstrap, prefix=prefix, data_dir=root / "data", log_dir=root / "logs")
-    try:
-        # Topics made and led before the processes start (a fresh broker elects leaders for a while).
-        config = BusConfig(bootstrap=kafka_bootstrap, prefix=prefix)
-        ensure_topics(config, declare_topics(prefix))
-        wait_for_leaders(kafka_bootstrap, [t.name for t in declare_topics(prefix)])
-        for stage in FAST_PLAN:
-            cluster.start(stage)
-        cluster.wait_serving(FAST_PLAN)
+    with running_cluster(kafka_bootstrap, f"{topic_prefix}-growth", tmp_path_factory.mktemp("growth"),
+                         FAST_PLAN) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
-        delete_topics(kafka_bootstrap, prefix)
 
 
 def _blobs(cluster: Cluster) -> Path:

@@ -21,14 +21,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from osmose.bus.jobs import is_terminal
-from osmose.bus.kafka_client import BusConfig, ensure_topics
-from osmose.bus.topics import declare_topics
 from osmose.hosts.service_client import ServiceClient
 from osmose.telemetry.overdue import GRACE_S, SCAN_INTERVAL_S
 from osmose.telemetry.slo.spec import load_spec
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
-from tests.e2e.cluster import Cluster, delete_topics, wait_for_leaders
+from tests.e2e.cluster import Cluster, running_cluster
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import run_osmose
 
@@ -42,21 +40,9 @@ COUNTERS = ("accepted", "replayed", "persisted", "failed", "cancelled")
 
 @pytest.fixture(scope="module")
 def cluster(kafka_bootstrap: str, topic_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("replay")
-    (root / "logs").mkdir()
-    prefix = f"{topic_prefix}-replay"
-    cluster = Cluster(bootstrap=kafka_bootstrap, prefix=prefix, data_dir=root / "data", log_dir=root / "logs")
-    try:
-        config = BusConfig(bootstrap=kafka_bootstrap, prefix=prefix)
-        ensure_topics(config, declare_topics(prefix))
-        wait_for_leaders(kafka_bootstrap, [t.name for t in declare_topics(prefix)])
-        for stage in FAST_PLAN:
-            cluster.start(stage)
-        cluster.wait_serving(FAST_PLAN)
+    with running_cluster(kafka_bootstrap, f"{topic_prefix}-replay", tmp_path_factory.mktemp("replay"),
+                         FAST_PLAN) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
-        delete_topics(kafka_bootstrap, prefix)
 
 
 def _samples(cluster: Cluster, stage: str, name: str, **labels: str) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from osmose.hosts.service import ServiceHost, ServiceOptions
 from osmose.hosts.service_client import ServiceClient
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
-from tests.e2e.cluster import delete_topics, free_ports, health_status
+from tests.e2e.cluster import delete_topics, free_ports, until_serving
 from tests.fixtures.builders import build_title_body_pptx
 from tests.fixtures.tagger import TEST_PIPELINE, mark
 
@@ -45,11 +44,7 @@ async def test_declared_stage_runs_in_the_service_host(kafka_bootstrap: str, top
 
     serving = asyncio.create_task(host.run())
     try:
-        deadline = time.monotonic() + 90
-        while await asyncio.to_thread(health_status, port) != 1:   # SERVING
-            assert not serving.done(), "the host stopped before serving"
-            assert time.monotonic() < deadline, "the host did not become ready"
-            await asyncio.sleep(0.2)
+        await until_serving(port, serving, timeout_s=90)
         async with ServiceClient(f"127.0.0.1:{port}") as client:
             response = await client.submit(deck, tenant="acme", tier=pb.TIER_FAST)
             job = await client.watch(response.job_id, timeout_s=90)

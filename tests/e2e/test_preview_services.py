@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,23 +19,11 @@ from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
-from tests.e2e.cluster import delete_topics, free_ports, health_status
+from tests.e2e.cluster import delete_topics, free_ports, job_when, until_serving
 from tests.unit.hosts.test_preview_inprocess import SENTENCE, TENANT, _same_vectors, _settings, _stores
 from tests.unit.models.test_models_pipeline import build_deck
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
-
-
-async def _until(client: ServiceClient, job_id: str, condition: Callable[[epb.Job], bool],
-                 timeout_s: float = 120) -> epb.Job:
-    """The job once `condition` holds (polled with a deadline)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = await client.get_job(job_id)
-        if condition(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} never got there: {job}"
-        await asyncio.sleep(0.1)
 
 
 async def test_preview_over_kafka_is_searchable_before_the_enrichment_and_ends_as_direct_deep(
@@ -51,15 +37,11 @@ async def test_preview_over_kafka_is_searchable_before_the_enrichment_and_ends_a
                            ServiceOptions(host="127.0.0.1", port=port, insecure=True, session_timeout_s=10))
         serving = asyncio.create_task(host.run())
         try:
-            deadline = time.monotonic() + 120
-            while await asyncio.to_thread(health_status, port) != 1:   # SERVING
-                assert not serving.done(), "the host stopped before serving"
-                assert time.monotonic() < deadline, "the host did not become ready"
-                await asyncio.sleep(0.2)
+            await until_serving(port, serving, timeout_s=120)
             llm.hold()   # the enrichment's model calls wait here until the search below has succeeded
             async with ServiceClient(f"127.0.0.1:{port}") as client:
                 job_id = (await client.submit(deck, tenant=TENANT, tier=pb.TIER_DEEP, preview=True)).job_id
-                searchable = await _until(client, job_id, lambda j: j.searchable_at_ms > 0)
+                searchable = await job_when(client, job_id, lambda j: j.searchable_at_ms > 0)
                 assert await asyncio.to_thread(llm.wait_held, 1, 60.0)   # the enrichment is on its first call
                 hits = await client.search(SENTENCE, tenant=TENANT, limit=3)
                 during = await client.get_job(job_id)

@@ -25,7 +25,7 @@ from osmose.hosts.service_client import ServiceClient
 from osmose.pipeline import PIPELINE
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import services_pb2 as spb
-from tests.e2e.cluster import STAGES, Cluster, delete_topics, first_stage_entering, health_status
+from tests.e2e.cluster import STAGES, Cluster, delete_topics, first_stage_entering, health_status, job_when
 from tests.fixtures.builders import build_title_body_pptx
 from tests.support import CliResult, run_osmose
 
@@ -93,15 +93,8 @@ async def _watch_all(target: str, job_ids: list[str], timeout_s: float = 300) ->
 
 async def _wait_for(target: str, job_id: str, condition: Callable[[epb.Job], bool], timeout_s: float = 120
                     ) -> epb.Job:
-    """The job once `condition` holds (the job table of the front door lags the broker a little)."""
-    deadline = time.monotonic() + timeout_s
     async with ServiceClient(target) as client:
-        while True:
-            job = await client.get_job(job_id)
-            if condition(job):
-                return job
-            assert time.monotonic() < deadline, f"job {job_id} never got there: {job}"
-            await asyncio.sleep(0.2)
+        return await job_when(client, job_id, condition, timeout_s)
 
 
 def test_every_process_is_healthy_and_lists_its_services_by_reflection(cluster: Cluster) -> None:

@@ -24,7 +24,7 @@ from osmose.pipeline import PIPELINE
 from osmose.telemetry import tracing
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
-from tests.e2e.cluster import delete_topics, free_ports, health_status
+from tests.e2e.cluster import delete_topics, free_ports, until_serving
 from tests.fixtures.builders import build_picture_pptx, build_title_body_pptx
 from tests.unit.models.backends import write_router
 
@@ -53,11 +53,7 @@ async def test_one_trace_per_document_with_every_stage_and_model_call(kafka_boot
                                           session_timeout_s=10))
         serving = asyncio.create_task(host.run())
         try:
-            deadline = time.monotonic() + 120
-            while await asyncio.to_thread(health_status, grpc_port) != 1:   # SERVING
-                assert not serving.done(), "the host stopped before serving"
-                assert time.monotonic() < deadline, "the host did not become ready"
-                await asyncio.sleep(0.2)
+            await until_serving(grpc_port, serving, timeout_s=120)
             jobs = {}
             async with ServiceClient(f"127.0.0.1:{grpc_port}") as client:
                 for tier, deck in decks.items():

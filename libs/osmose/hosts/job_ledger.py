@@ -47,8 +47,8 @@ _STATE = {
     epb.JOB_EVENT_ENTERED: epb.JOB_STATE_RUNNING, epb.JOB_EVENT_FINISHED: epb.JOB_STATE_RUNNING,
     epb.JOB_EVENT_RETRYING: epb.JOB_STATE_RUNNING, epb.JOB_EVENT_DONE: epb.JOB_STATE_SUCCEEDED,
     epb.JOB_EVENT_FAILED: epb.JOB_STATE_FAILED, epb.JOB_EVENT_CANCELLED: epb.JOB_STATE_CANCELLED,
+    epb.JOB_EVENT_SEARCHABLE: epb.JOB_STATE_RUNNING,
 }
-_STATE[epb.JOB_EVENT_SEARCHABLE] = epb.JOB_STATE_RUNNING
 _COUNTS = ("slides", "segments", "concepts", "relations", "chunks", "embedded")
 #: progress of a preview's "searchable" event; its enrichment pass counts from here (monotone)
 PROGRESS_SEARCHABLE = 100
