@@ -57,6 +57,7 @@ class KafkaRun:
     #: stage -> seconds jobs waited before it started (after the previous stage ended, or the submission)
     waited_s: dict[str, float] = field(default_factory=dict)
     submit_s: float = 0.0
+    started: float = 0.0  # perf_counter at the first submission
 
 
 def _cpu(procs: list[psutil.Process]) -> float:
@@ -98,7 +99,7 @@ class _Waits:
 
 
 async def _drive(front_door: str, files: list[Path], *, tier: pb.Tier, job_timeout_s: float,
-                 waits: _Waits) -> tuple[list[IngestReport], float, float]:
+                 waits: _Waits) -> tuple[list[IngestReport], float, float, float]:
     async with ServiceClient(front_door, connect_timeout_s=60) as client:
         watches: dict[int, asyncio.Task[epb.Job]] = {}
         t0 = time.perf_counter()
@@ -107,7 +108,7 @@ async def _drive(front_door: str, files: list[Path], *, tier: pb.Tier, job_timeo
             watches[i] = asyncio.create_task(client.watch(response.job_id, on_event=waits, timeout_s=job_timeout_s))
         submitted = time.perf_counter() - t0
         jobs = await asyncio.gather(*(watches[i] for i in range(len(files))))
-        return [_report(job) for job in jobs], time.perf_counter() - t0, submitted
+        return [_report(job) for job in jobs], time.perf_counter() - t0, submitted, t0
 
 
 def run_backlog(files: list[Path], *, tier: pb.Tier, llm_url: str, tei_url: str, router: Path,
@@ -133,7 +134,7 @@ def run_backlog(files: list[Path], *, tier: pb.Tier, llm_url: str, tei_url: str,
             procs = [psutil.Process(p.pid) for p in cluster.procs.values()]
             cpu0 = _cpu(procs)
             waits = _Waits()
-            reports, wall, submitted = asyncio.run(_drive(cluster.front_door, files, tier=tier,
+            reports, wall, submitted, started = asyncio.run(_drive(cluster.front_door, files, tier=tier,
                                                           job_timeout_s=job_timeout_s, waits=waits))
             cpu = _cpu(procs) - cpu0
             in_flight: dict[str, int] = {}
@@ -150,4 +151,5 @@ def run_backlog(files: list[Path], *, tier: pb.Tier, llm_url: str, tei_url: str,
             print("\n".join(cluster.log_tail(s) for s in failed_exits))
             raise SystemExit(f"bench-backends: stage processes exited with {failed_exits}")
     return KafkaRun(reports=reports, wall_s=wall, cpu_s=cpu, in_flight=in_flight,
-                    waited_s={s: round(v, 1) for s, v in waits.waited.items()}, submit_s=round(submitted, 2))
+                    waited_s={s: round(v, 1) for s, v in waits.waited.items()}, submit_s=round(submitted, 2),
+                    started=started)

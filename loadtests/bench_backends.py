@@ -77,12 +77,44 @@ def _router_file(directory: Path, slots: int) -> Path:
     return path
 
 
-async def _ingest(files: list[Path], settings: Settings, tier: str | None) -> tuple[list[Any], float]:
+async def _ingest(files: list[Path], settings: Settings, tier: str | None) -> tuple[list[Any], float, float]:
     async with InProcessPipeline(settings) as pipeline:
         pipeline.stages  # noqa: B018 - open stores and model clients before the clock starts
         t0 = time.perf_counter()
         reports = [r async for r in pipeline.ingest(files, tenant="bench", tier=tier_from_name(tier))]
-        return reports, time.perf_counter() - t0
+        return reports, time.perf_counter() - t0, t0
+
+
+def idle_breakdown(spans: list[tuple[float, float]], *, start: float, end: float, slots: int) -> dict[str, float]:
+    """Where the slots sat idle between `start` and `end` (slot-seconds): before the pool first
+    filled (the head: parsing, the first documents' calls not yet cut), while it had been full
+    (the middle: dips between waves) and after it was full for the last time (the tail: the
+    last documents' last calls decoding alone). Also when the first call started, when the pool
+    first filled and when it was full for the last time, in seconds from `start`."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running, t_prev, idle = 0, start, 0.0
+    first_full = last_full = None
+    idle_at_first_full = idle_at_last_full = 0.0
+    for t, step in events:
+        t = min(max(t, start), end)
+        idle += (slots - min(running, slots)) * (t - t_prev)
+        t_prev = t
+        running += step
+        if running >= slots:
+            if first_full is None:
+                first_full, idle_at_first_full = t, idle
+        elif step < 0 and running == slots - 1:
+            last_full, idle_at_last_full = t, idle  # a slot just freed after the pool was full
+    idle += (slots - min(running, slots)) * (end - t_prev)
+    if first_full is None:  # never full: all of it is "head"
+        return {"head": round(idle, 1), "middle": 0.0, "tail": 0.0,
+                "first_call_s": round(min((s for s, _ in spans), default=end) - start, 1),
+                "full_s": None, "last_full_s": None}
+    last_full = last_full if last_full is not None else first_full
+    return {"head": round(idle_at_first_full, 1), "middle": round(idle_at_last_full - idle_at_first_full, 1),
+            "tail": round(idle - idle_at_last_full, 1),
+            "first_call_s": round(min(s for s, _ in spans) - start, 1),
+            "full_s": round(first_full - start, 1), "last_full_s": round(last_full - start, 1)}
 
 
 def _cpu_seconds() -> float:
@@ -104,17 +136,19 @@ def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, 
         if kafka:
             run = run_backlog(files, tier=tier_from_name(tier), llm_url=llm.openai_url, tei_url=tei.url,
                               router=router)
-            reports, wall, cpu = run.reports, run.wall_s, run.cpu_s
+            reports, wall, cpu, started = run.reports, run.wall_s, run.cpu_s, run.started
             extra.update(in_flight=run.in_flight, waited_s=run.waited_s, submit_s=run.submit_s)
         else:
             settings = Settings.from_env().with_overrides(
                 data_dir=Path(tmp) / "data", llm_url=llm.openai_url, vision_url=llm.openai_url, tei_url=tei.url,
                 router_config=router)
             cpu0 = _cpu_seconds()
-            reports, wall = asyncio.run(_ingest(files, settings, tier))
+            reports, wall, started = asyncio.run(_ingest(files, settings, tier))
             cpu = _cpu_seconds() - cpu0
         chat, emb = llm.scrape(), tei.scrape()
         calls = Counter(_task_of(body) for body in llm.log)
+        assert llm.capacity is not None
+        idle = idle_breakdown(list(llm.capacity.spans), start=started, end=started + wall, slots=slots)
     busy = chat["fakeserver_busy_seconds_total"]
     floor = busy / slots
     tei_floor = emb["fakeserver_busy_seconds_total"] / tei_slots
@@ -130,7 +164,7 @@ def run_scenario(name: str, files: list[Path], *, tier: str | None, slots: int, 
         "prompt_tokens": int(chat.get("vllm:prompt_tokens_total", 0)),
         "output_tokens": int(chat.get("vllm:generation_tokens_total", 0)),
         "peak_running": int(chat.get("fakeserver_peak_requests_running", 0)),
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(cpu, 1), "idle_slot_s": idle,
         "concepts": sum(r.concepts for r in reports), "relations": sum(r.relations for r in reports),
         "chunks": sum(r.chunks for r in reports),
         "stage_s": {k: round(sum(r.seconds.get(k, 0.0) for r in reports), 1)
@@ -155,6 +189,10 @@ def _print_row(r: dict[str, Any]) -> None:
           f"{r['prompt_tokens']}/{r['output_tokens']} tok", flush=True)
     print("      stage seconds (summed over documents): "
           + ", ".join(f"{k} {v:g}" for k, v in r["stage_s"].items()), flush=True)
+    idle = r["idle_slot_s"]
+    print(f"      idle slot-seconds: {idle['head']:g} before the pool first filled (first call at {idle['first_call_s']:g} s, "
+          f"full at {idle['full_s']} s), {idle['middle']:g} in the middle, {idle['tail']:g} in the tail "
+          f"(full for the last time at {idle['last_full_s']} s)", flush=True)
     if r.get("host") == "kafka":
         print("      in flight per stage: " + ", ".join(f"{k} {v}" for k, v in r["in_flight"].items())
               + f"; submitting took {r['submit_s']:g} s; waited before each stage (summed): "

@@ -60,6 +60,8 @@ class Capacity:
         # busy / (wall x slots) the utilisation. Counted as requests finish.
         self.busy_seconds = 0.0
         self.served = 0
+        #: (start, end) of every request served, perf_counter seconds: where the slots sat idle
+        self.spans: list[tuple[float, float]] = []
 
     async def _acquire(self, priority: int) -> None:
         if self.running < self.slots and not self._queue:
@@ -101,7 +103,9 @@ class Capacity:
         try:
             yield
         finally:
-            self.busy_seconds += time.perf_counter() - started
+            ended = time.perf_counter()
+            self.busy_seconds += ended - started
+            self.spans.append((started, ended))
             self.served += 1
             self._release()
 

@@ -58,6 +58,8 @@ class ChatServer(BaseServer):
         self._prefixes: set[str] = set()
         self.priorities: Counter[int] = Counter()  # completions by vLLM's per-request `priority`
         self.log: list[dict[str, Any]] = []  # every chat request body received (tests inspect them)
+        #: (started running, ended, index in `log`, output tokens) of every request served
+        self.served: list[tuple[float, float, int, int]] = []
         self.started = time.time()
         self._gate = threading.Event()   # set: requests go through; cleared by hold()
         self._gate.set()
@@ -113,6 +115,7 @@ class ChatServer(BaseServer):
         self.requests.clear()
         self.completions = 0
         self.log.clear()
+        self.served.clear()
         if self.capacity is not None:
             self.call_in_loop(self.capacity.reset_peaks)
 
@@ -138,6 +141,7 @@ class ChatServer(BaseServer):
         except (ValueError, UnicodeDecodeError):
             return self._error(400, "request body is not JSON", "BadRequestError")
         self.log.append(body)
+        index = len(self.log) - 1
         model = str(body.get("model", ""))
         if model not in self.models:
             return self._error(404, f"The model `{model}` does not exist.", "NotFoundError")
@@ -179,8 +183,10 @@ class ChatServer(BaseServer):
         started = time.perf_counter()
         try:
             async with self.capacity.admit(priority):
+                running = time.perf_counter()
                 await asyncio.sleep(self.latency.seconds(prompt_tokens=prompt_tokens - cached,
                                                          output_tokens=output_tokens, slow_factor=slow))
+            self.served.append((running, time.perf_counter(), index, output_tokens))
         except QueueFull as exc:
             return self._error(503, f"server queue full: {exc}", "ServiceUnavailableError")
         self.latency_sum += time.perf_counter() - started

@@ -50,9 +50,14 @@ class TriageStage:
         without it documents are parsed in this process (tests, tools)."""
         self.config = config
         self.parser = parser
+        # A thread waits for each parse: no more of them than the parser has processes, so
+        # a backlog entering triage at once does not take every thread of the loop's default
+        # executor (the other stages' off-loop work — cache lookups, chunking — queues there).
+        self._threads = asyncio.Semaphore(parser.size if parser is not None else 1)
 
     async def process(self, item: ppb.WorkItem) -> ppb.WorkItem:
-        return await asyncio.to_thread(self.process_sync, item)
+        async with self._threads:
+            return await asyncio.to_thread(self.process_sync, item)
 
     def process_sync(self, item: ppb.WorkItem) -> ppb.WorkItem:
         if not item.document.slides:

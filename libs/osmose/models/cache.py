@@ -15,8 +15,10 @@ import asyncio
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from osmose.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, ContentCache, SqliteCache, cache_key, usage_marks
 from osmose.errors import ConfigurationError, OsmoseError
@@ -24,6 +26,10 @@ from osmose.errors import ConfigurationError, OsmoseError
 __all__ = ["ModelCache", "open_content_cache"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: threads of a ModelCache's own executor
+CACHE_THREADS = 4
 
 
 def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: str, ttl_s: float = DEFAULT_TTL_S,
@@ -41,23 +47,31 @@ def open_content_cache(*, cache_url: str | None, sqlite_path: Path, namespace: s
 
 
 class ModelCache:
-    """JSON values over a content cache, with hit/miss counters. Lookups run in a worker
-    thread so a Redis round trip never blocks the event loop. A cache that fails is
-    logged and treated as a miss: the model is asked instead."""
+    """JSON values over a content cache, with hit/miss counters. Lookups run in the cache's
+    own worker threads, so a Redis round trip never blocks the event loop and a lookup never
+    queues behind other off-loop work (parsing waits, chunking) in the loop's default
+    executor: a document's calls start as soon as its cache misses are known. A cache that
+    fails is logged and treated as a miss: the model is asked instead."""
 
     def __init__(self, store: ContentCache) -> None:
         self.store = store
         self.hits = 0
         self.misses = 0
         self.errors = 0
+        self._executor: ThreadPoolExecutor | None = None
 
     @staticmethod
     def key(*parts: str) -> str:
         return cache_key(*parts)
 
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=CACHE_THREADS, thread_name_prefix="osmose-model-cache")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     async def get(self, key: str) -> Any | None:
         try:
-            found = await asyncio.to_thread(self.store.get_many, [key])
+            found = await self._off_loop(self.store.get_many, [key])
         except (OsmoseError, sqlite3.Error) as exc:
             self.errors += 1
             logger.warning("model cache read failed: %s", exc)
@@ -75,7 +89,7 @@ class ModelCache:
         marks = usage_marks([key])   # the document erasing removes this answer too
         if marks:
             try:
-                await asyncio.to_thread(self.store.put_many, marks)
+                await self._off_loop(self.store.put_many, marks)
             except (OsmoseError, sqlite3.Error) as exc:
                 self.errors += 1
                 logger.warning("model cache write failed: %s", exc)
@@ -84,10 +98,13 @@ class ModelCache:
     async def put(self, key: str, value: Any) -> None:
         blob = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
-            await asyncio.to_thread(self.store.put_many, {key: blob, **usage_marks([key])})
+            await self._off_loop(self.store.put_many, {key: blob, **usage_marks([key])})
         except (OsmoseError, sqlite3.Error) as exc:
             self.errors += 1
             logger.warning("model cache write failed: %s", exc)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         self.store.close()

@@ -224,19 +224,29 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
 
 def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> int:
     """Segments per call for `units` segments, from the client's live view of the endpoint
-    that would serve them (its free slots: concurrency - in flight - queued).
+    that would serve them (free slots: concurrency - in flight - queued).
 
     Up to ``CALLS_PER_FREE_SLOT`` segments per free slot: one segment per call (the answers
     decode in parallel, and many short calls balance over the slots, where a few long ones
     leave slots idle while the last decodes). More segments than that: packed so each
-    free slot gets about that many calls. None free (a queue is building): ``batch_size``,
-    the route's packing, since any extra call would only wait and pay its own overhead."""
+    free slot gets about that many calls.
+
+    None free: a queue. Packing saves each extra call's overhead and prefill, but the packed
+    answers decode one after the other in one sequence: k segments hold one slot about k
+    times as long. That pays only while the queue outlasts the packed call, so the size
+    follows the queue's depth in waves (calls waiting ÷ concurrency): one segment per call
+    under two waves (the queue drains within about one call's time, and a long call would
+    end up decoding alone at the end of a backlog), one more per further wave, up to
+    ``batch_size``."""
     if units <= 0 or batch_size <= 1:
         return 1
-    free = next((backend.limits.free for _target, backend in session.runtime.targets(task)
-                 if backend.breaker.allows()), 0)
-    if free <= 0:
+    limits = next((backend.limits for _target, backend in session.runtime.targets(task)
+                   if backend.breaker.allows()), None)
+    if limits is None:
         return batch_size
+    free = limits.free
+    if free <= 0:
+        return max(1, min(batch_size, limits.waiting // max(1, limits.concurrency)))
     return max(1, min(batch_size, units // (free * CALLS_PER_FREE_SLOT)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,19 @@ from osmose.services.extractor.llm_extract import TASK
 from tests.unit.models.backends import router, runtime
 
 pytestmark = pytest.mark.anyio
+
+async def _wait_for_slot(limits: BackendLimits) -> None:
+    async with limits.slot():
+        pass
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
 
 UNITS = [SegmentBlock(f"seg-{i}", f"[slide {i}] Topic {i} Platform uses Secure Gateway {i}") for i in range(8)]
 
@@ -70,7 +84,16 @@ async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_gro
         held = [limits.slot() for _ in range(8)]
         for slot in held:
             await slot.__aenter__()
-        assert call_size(session, TASK.name, 8, 4) == 4  # none free: the route's packing
+        assert call_size(session, TASK.name, 8, 4) == 1  # none free, nobody waiting: drains within a call
+        queued: list[asyncio.Task[None]] = []
+        for waves, expected in ((1, 1), (2, 2), (3, 3), (5, 4)):   # packed with the queue's depth in waves
+            queued += [asyncio.create_task(_wait_for_slot(limits)) for _ in range(8 * waves - len(queued))]
+            want = len(queued)
+            await _until(lambda want=want: limits.waiting == want)
+            assert call_size(session, TASK.name, 8, 4) == expected, waves
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
         for slot in held:
             await slot.__aexit__(None, None, None)
 
@@ -86,9 +109,13 @@ async def test_answers_do_not_depend_on_how_segments_were_packed(chat: ChatServe
     single = runtime(router(llm=chat.openai_url, batch_size=4, concurrency=16, packing="load"), tmp_path / "single")
     try:
         limits = packed.backends["llm"].limits
-        async with limits.slot():  # the only slot busy: the queue decides, calls are packed
-            session = packed.session()
-            assert call_size(session, TASK.name, len(UNITS), 4) == 4
+        async with limits.slot():  # the only slot busy and 4 waves queued: calls are packed
+            queued = [asyncio.create_task(_wait_for_slot(limits)) for _ in range(4)]
+            await _until(lambda: limits.waiting == 4)
+            assert call_size(packed.session(), TASK.name, len(UNITS), 4) == 4
+            for task in queued:
+                task.cancel()
+            await asyncio.gather(*queued, return_exceptions=True)
         by_packing = await ask_segments(packed.session(), TASK, UNITS)
         by_segment = await ask_segments(single.session(), TASK, UNITS)
         assert by_packing.answers == by_segment.answers and by_segment.answers
