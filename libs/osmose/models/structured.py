@@ -10,7 +10,8 @@ every such task shares:
 2. pack: the other segments, consecutive, at most ``batch_size`` per call and about
    ``max_input_chars`` of text (the route's settings) — sized to the backend's load
    (:func:`call_size`): one segment per call while the endpoint has free slots for all of
-   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows
+   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows — this
+   process's queue, or the server's when the endpoint reads its ``/metrics``
    (prefill and per-call overhead saved where slots are the bottleneck);
 3. gather: every call of the document in flight at once, the longest first (the backends'
    limits bound them; long calls started last would leave slots idle at the end);
@@ -223,8 +224,10 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
 
 
 def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> int:
-    """Segments per call for `units` segments, from the client's live view of the endpoint
-    that would serve them (its free slots: concurrency - in flight - queued).
+    """Segments per call for `units` segments, from the live view of the endpoint that would
+    serve them (its free slots: concurrency - in flight - queued; with ``load_source: metrics``
+    in flight and queued include the server's other clients, see
+    :attr:`osmose.models.backend.Backend.free`).
 
     Up to ``CALLS_PER_FREE_SLOT`` segments per free slot: one segment per call (the answers
     decode in parallel, and many short calls balance over the slots, where a few long ones
@@ -233,7 +236,7 @@ def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> 
     the route's packing, since any extra call would only wait and pay its own overhead."""
     if units <= 0 or batch_size <= 1:
         return 1
-    free = next((backend.limits.free for _target, backend in session.runtime.targets(task)
+    free = next((backend.free for _target, backend in session.runtime.targets(task)
                  if backend.breaker.allows()), 0)
     if free <= 0:
         return batch_size

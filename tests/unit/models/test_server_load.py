@@ -1,0 +1,211 @@
+"""Calls sized from the server's live load (``load_source: metrics``): other clients' requests count.
+
+Against the local vLLM-protocol server: another client (raw HTTP, like another pod) fills its
+slots and queues requests; a runtime reading the server's ``/metrics`` then packs its
+segments, where one seeing only its own calls sends one segment per call. A scrape that fails
+leaves the client's view, and calls go on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtests.fakeservers import ChatServer, Fault, LatencyModel
+from osmose.models import ModelRuntime, ask_segments
+from osmose.models.config import parse_router_config
+from osmose.models.exceptions import RouterConfigError
+from osmose.models.server_load import LoadProbe, metrics_url_of, parse_server_load
+from osmose.models.structured import call_size
+from osmose.services.extractor.llm_extract import TASK
+from tests.unit.models.backends import (
+    LLM_MODEL,
+    VISION_MODEL,
+    FakeClock,
+    closed_port_url,
+    router_dict,
+    runtime,
+)
+from tests.unit.models.test_models_load import UNITS
+
+pytestmark = pytest.mark.anyio
+
+#: /metrics of a vLLM V1 server (data parallel, two engines) as it prints them, trimmed
+VLLM_METRICS = """\
+# HELP python_gc_objects_collected_total Objects collected during gc
+# TYPE python_gc_objects_collected_total counter
+python_gc_objects_collected_total{generation="0"} 12345.0
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 16.0
+vllm:num_requests_running{engine="1",model_name="Qwen/Qwen2.5-7B-Instruct"} 14.0
+vllm:num_requests_running{engine="0",model_name="other/model"} 3.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 7.0
+vllm:num_requests_waiting{engine="1",model_name="Qwen/Qwen2.5-7B-Instruct"} 2.0
+vllm:num_requests_waiting{engine="0",model_name="other/model"} 40.0
+# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:gpu_cache_usage_perc gauge
+vllm:gpu_cache_usage_perc{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.83
+# HELP vllm:request_success_total Count of successfully processed requests.
+# TYPE vllm:request_success_total counter
+vllm:request_success_total{engine="0",finished_reason="stop",model_name="Qwen/Qwen2.5-7B-Instruct"} 1523.0
+vllm:request_success_total{engine="0",finished_reason="length",model_name="Qwen/Qwen2.5-7B-Instruct"} 12.0
+# HELP vllm:e2e_request_latency_seconds Histogram of e2e request latency in seconds.
+# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{engine="0",le="0.3",model_name="Qwen/Qwen2.5-7B-Instruct"} 0.0
+vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="Qwen/Qwen2.5-7B-Instruct"} 1535.0
+vllm:e2e_request_latency_seconds_count{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 1535.0
+vllm:e2e_request_latency_seconds_sum{engine="0",model_name="Qwen/Qwen2.5-7B-Instruct"} 9876.5
+"""
+
+TEI_METRICS = """\
+# TYPE te_queue_size gauge
+te_queue_size 37
+# TYPE te_batch_current_size gauge
+te_batch_current_size 64
+# TYPE te_request_count counter
+te_request_count{method="batch"} 120
+"""
+
+
+def test_the_parser_reads_vllm_v1_metrics_summed_over_engines_of_the_endpoints_models() -> None:
+    assert parse_server_load(VLLM_METRICS, protocol="openai", models={LLM_MODEL}) == (30, 9)
+    # the endpoint's models not named (another name served): every label set counts
+    assert parse_server_load(VLLM_METRICS, protocol="openai", models={"unknown"}) == (33, 49)
+    assert parse_server_load(VLLM_METRICS, protocol="openai") == (33, 49)
+    assert parse_server_load(TEI_METRICS, protocol="tei") == (0, 37)
+    with pytest.raises(ValueError, match="vllm:num_requests_running"):
+        parse_server_load(TEI_METRICS, protocol="openai")
+    with pytest.raises(ValueError):
+        parse_server_load("<html>not metrics</html>", protocol="openai")
+
+
+def test_the_metrics_url_is_the_server_root_unless_given() -> None:
+    assert metrics_url_of("http://vllm:8000/v1", "openai") == "http://vllm:8000/metrics"
+    assert metrics_url_of("http://tei:80", "tei") == "http://tei:80/metrics"
+
+    def endpoint(**more: Any) -> dict[str, Any]:
+        raw = router_dict(llm="http://vllm:8000/v1")
+        raw["endpoints"]["llm"].update(more)
+        return raw
+
+    config = parse_router_config(endpoint(load_source="metrics", metrics_url="http://gw:9090/vllm/metrics",
+                                          metrics_interval=0.5), urls={})
+    assert config.endpoints["llm"].metrics_url == "http://gw:9090/vllm/metrics"
+    assert parse_router_config(router_dict(llm="http://vllm:8000/v1"), urls={}).endpoints["llm"].load_source == "client"
+    for bad, message in [({"load_source": "gpu"}, "load_source"),
+                         ({"metrics_url": "http://gw/metrics"}, "only read with load_source: metrics"),
+                         ({"load_source": "metrics", "metrics_url": "gw/metrics"}, "metrics_url must start"),
+                         ({"load_source": "metrics", "metrics_interval": 0}, "metrics_interval")]:
+        with pytest.raises(RouterConfigError, match=message):
+            parse_router_config(endpoint(**bad), urls={})
+
+
+async def test_a_reading_older_than_three_intervals_is_not_used(chat: ChatServer) -> None:
+    clock = FakeClock()
+    probe = LoadProbe(f"{chat.url}/metrics", protocol="openai", interval=1.0, clock=clock)
+    try:
+        assert probe.current() is None
+        load = await probe.scrape()
+        assert load is not None and (load.running, load.waiting) == (0, 0)
+        clock.advance(2.9)
+        assert probe.current() == load
+        clock.advance(0.1)
+        assert probe.current() is None
+    finally:
+        await probe.aclose()
+
+
+def _metrics_runtime(url: str, cache: Path, **endpoint: Any) -> ModelRuntime:
+    raw = router_dict(llm=url, concurrency=4, batch_size=4, packing="load")
+    raw["endpoints"]["llm"].update({"load_source": "metrics", "metrics_interval": 0.1, **endpoint})
+    return runtime(parse_router_config(raw, urls={}), cache)
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp_path: Path) -> None:
+    # Two slots; the vision model's answers decode for ~hours (another pod's long calls),
+    # ours at once.
+    latency = LatencyModel(base_s=0.0, prefill_tps=1e12, decode_tps=1e9)
+    hog = Fault(kind="slow", factor=1e12, route="chat", model=VISION_MODEL)
+    with ChatServer(slots=2, latency=latency, faults=[hog]) as chat:
+        seeing = _metrics_runtime(chat.openai_url, tmp_path / "metrics")
+        blind = runtime(parse_router_config(router_dict(llm=chat.openai_url, concurrency=4, batch_size=4,
+                                                        packing="load"), urls={}), tmp_path / "client")
+        other = httpx.AsyncClient(base_url=chat.openai_url, timeout=None)
+        body = {"model": VISION_MODEL, "messages": [{"role": "user", "content": "Describe the slide."}],
+                "max_tokens": 64}
+        hogs = [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(6)]
+        try:
+            await _until(lambda: (chat.scrape()["vllm:num_requests_running"],
+                                  chat.scrape()["vllm:num_requests_waiting"]) == (2, 4), "2 running, 4 waiting")
+            backend = seeing.backends["llm"]
+            await _until(lambda: (load := backend.server_load()) is not None and load.waiting == 4,
+                         "the probe reads the server's queue")
+            assert backend.free == 4 - 2 - 4 and blind.backends["llm"].free == 4
+            # 8 segments: the client's view would send one per call; the server's queue says pack
+            assert call_size(blind.session(), TASK.name, len(UNITS), 4) == 1
+            assert call_size(seeing.session(), TASK.name, len(UNITS), 4) == 4
+
+            packed = asyncio.create_task(ask_segments(seeing.session(), TASK, UNITS))
+            single = asyncio.create_task(ask_segments(blind.session(), TASK, UNITS))
+            await _until(lambda: backend.limits.in_flight == 2 and blind.backends["llm"].limits.in_flight == 4,
+                         "both runtimes' calls at the server")
+            for task in hogs:  # the other pod goes away: its slots free up
+                task.cancel()
+            got_packed, got_single = await asyncio.wait_for(asyncio.gather(packed, single), 30)
+            assert not got_packed.failed and not got_single.failed
+            assert got_packed.answers == got_single.answers and len(got_packed.answers) == len(UNITS)
+            assert backend.requests == 2 and blind.backends["llm"].requests == 8
+            assert sum(1 for b in chat.log if b["model"] == LLM_MODEL) == 10
+
+            # the queue gone, the same runtime goes back to one segment per call
+            await _until(lambda: (load := backend.server_load()) is not None and (load.running, load.waiting) == (0, 0),
+                         "the probe reads an idle server")
+            assert backend.free == 4
+            assert call_size(seeing.session(), TASK.name, len(UNITS), 4) == 1
+        finally:
+            for task in hogs:
+                task.cancel()
+            await asyncio.gather(*hogs, return_exceptions=True)
+            await other.aclose()
+            await seeing.aclose()
+            await blind.aclose()
+        assert backend.probe is not None and backend.probe._task is None  # stopped with the runtime
+
+
+@pytest.mark.parametrize("where", ["404", "down"])
+async def test_a_failing_scrape_falls_back_to_the_clients_view_and_calls_go_on(
+        chat: ChatServer, tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"{chat.url}/no-metrics-here" if where == "404" else closed_port_url("/metrics")
+    models = _metrics_runtime(chat.openai_url, tmp_path, metrics_url=url)
+    backend = models.backends["llm"]
+    assert backend.probe is not None
+    try:
+        with caplog.at_level(logging.INFO, logger="osmose.models.server_load"):
+            assert backend.server_load() is None  # starts the probe
+            await _until(lambda: backend.probe is not None and backend.probe.failures >= 3, "three failed scrapes")
+            assert backend.server_load() is None and backend.free == backend.limits.free == 4
+            assert call_size(models.session(), TASK.name, len(UNITS), 4) == 1
+            got = await ask_segments(models.session(), TASK, UNITS)
+        assert not got.failed and len(got.answers) == len(UNITS)
+        assert backend.requests == len(UNITS)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and url in warnings[0].getMessage()  # once, not per scrape
+    finally:
+        await models.aclose()
