@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtests.fakeservers import ChatServer, Fault, LatencyModel
+from loadtests.fakeservers import ChatServer, Fault, LatencyModel, TeiServer
 from osmose.models import ModelRuntime, ask_segments
 from osmose.models.config import parse_router_config
 from osmose.models.exceptions import RouterConfigError
@@ -35,6 +35,8 @@ from tests.unit.models.backends import (
 from tests.unit.models.test_models_load import UNITS
 
 pytestmark = pytest.mark.anyio
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "metrics"
 
 #: /metrics of a vLLM V1 server (data parallel, two engines) as it prints them, trimmed
 VLLM_METRICS = """\
@@ -82,6 +84,9 @@ def test_the_parser_reads_vllm_v1_metrics_summed_over_engines_of_the_endpoints_m
     assert parse_server_load(VLLM_METRICS, protocol="openai", models={"unknown"}) == (33, 49)
     assert parse_server_load(VLLM_METRICS, protocol="openai") == (33, 49)
     assert parse_server_load(TEI_METRICS, protocol="tei") == (0, 37)
+    # the hand-written fixtures of the metric contract test (tests/fixtures/metrics/README.md)
+    assert parse_server_load((FIXTURES / "vllm.prom").read_text(), protocol="openai", models={LLM_MODEL}) == (3, 1)
+    assert parse_server_load((FIXTURES / "tei.prom").read_text(), protocol="tei") == (0, 4)
     with pytest.raises(ValueError, match="vllm:num_requests_running"):
         parse_server_load(TEI_METRICS, protocol="openai")
     with pytest.raises(ValueError):
@@ -209,3 +214,51 @@ async def test_a_failing_scrape_falls_back_to_the_clients_view_and_calls_go_on(
         assert len(warnings) == 1 and url in warnings[0].getMessage()  # once, not per scrape
     finally:
         await models.aclose()
+
+
+async def test_embeddings_pack_when_teis_queue_holds_other_clients_inputs(tmp_path: Path) -> None:
+    # One slot; the next 4 requests (another client's, 8 texts each) take ~hours, ours no time.
+    latency = LatencyModel(base_s=0.0, prefill_tps=1e12, decode_tps=1.0)
+    hog = Fault(kind="slow", count=4, factor=1e15, route="embed")
+    with TeiServer(slots=1, latency=latency, faults=[hog], max_client_batch_size=8) as tei:
+
+        def tei_runtime(cache: Path, **endpoint: Any) -> ModelRuntime:
+            raw = router_dict(tei=tei.url, concurrency=4)
+            raw["endpoints"]["tei"].update(endpoint)
+            return runtime(parse_router_config(raw, urls={}), cache)
+
+        seeing = tei_runtime(tmp_path / "metrics", load_source="metrics", metrics_interval=0.1)
+        blind = tei_runtime(tmp_path / "client")
+        other = httpx.AsyncClient(base_url=tei.url, timeout=None)
+        hogs = [asyncio.create_task(other.post("/embed", json={"inputs": [f"other pod text {i}-{j}" for j in range(8)]}))
+                for i in range(4)]
+        try:
+            await _until(lambda: tei.scrape()["te_queue_size"] == 24, "3 requests of 8 inputs queued")
+            backend = seeing.backends["tei"]
+            embeddings, plain = seeing.embeddings, blind.embeddings
+            assert embeddings is not None and plain is not None
+            await embeddings.info()
+            await plain.info()
+            await _until(lambda: (load := backend.server_load()) is not None and load.waiting == 24,
+                         "the probe reads TEI's queue")
+            # three requests' worth queued at TEI: one of our four slots left
+            assert embeddings._packer.limit(8) == 1 and plain._packer.limit(8) == 4
+
+            texts = [f"segment {i} about zero trust" for i in range(6)]
+            packed = asyncio.gather(*(embeddings.embed([t]) for t in texts))
+            single = asyncio.gather(*(plain.embed([t]) for t in texts))
+            await _until(lambda: tei.scrape()["te_queue_size"] == 24 + 1 + 4, "our first requests queued at TEI")
+            for task in hogs:
+                task.cancel()
+            got_packed, got_single = await asyncio.wait_for(asyncio.gather(packed, single), 30)
+            assert all((a == b).all() for a, b in zip(got_packed, got_single, strict=True))
+            # metrics: 1 request, then the 5 texts queued here in one; client view: 4 alone, then 2
+            assert sorted(tei.batch_sizes) == [1, 1, 1, 1, 1, 2, 5]
+            assert backend.requests == 1 + 2 and blind.backends["tei"].requests == 1 + 5
+        finally:
+            for task in hogs:
+                task.cancel()
+            await asyncio.gather(*hogs, return_exceptions=True)
+            await other.aclose()
+            await seeing.aclose()
+            await blind.aclose()
