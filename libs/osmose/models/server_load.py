@@ -110,13 +110,16 @@ class LoadProbe:
         return last
 
     def start(self) -> None:
-        """Starts polling (idempotent); a no-op outside an event loop."""
-        if self._task is not None and not self._task.done():
-            return
+        """Starts polling (idempotent); a no-op outside an event loop. A probe left on a loop
+        that is gone (the runtime reused by a later ``asyncio.run``) starts again on this one."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        if self._task is not None and not self._task.done() and self._task.get_loop() is loop:
+            return
+        if self._task is not None and self._task.get_loop() is not loop:
+            self._http = None  # bound to the old loop's connections
         self._task = loop.create_task(self._poll(), name=f"load-probe {self.endpoint}")
 
     async def _poll(self) -> None:
@@ -152,11 +155,13 @@ class LoadProbe:
         return self.last
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+                await task
+        elif task is not None:
+            self._http = None  # its loop is gone, and its connections with it
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -262,3 +262,21 @@ async def test_embeddings_pack_when_teis_queue_holds_other_clients_inputs(tmp_pa
             await other.aclose()
             await seeing.aclose()
             await blind.aclose()
+
+
+def test_a_probe_reused_on_a_later_event_loop_reads_again(chat: ChatServer) -> None:
+    probe = LoadProbe(f"{chat.url}/metrics", protocol="openai", interval=0.1)
+
+    async def read(more_than: int) -> None:
+        probe.start()
+        await _until(lambda: probe.scrapes > more_than and probe.current() is not None, "a fresh reading")
+
+    asyncio.run(read(0))  # the loop ends, and its connections with it
+    first = probe.scrapes
+    asyncio.run(read(first))
+    assert probe.failures == 0
+
+    async def close() -> None:
+        await probe.aclose()
+
+    asyncio.run(close())
