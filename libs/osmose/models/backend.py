@@ -90,15 +90,20 @@ class Backend:
 
     @property
     def free(self) -> int:
-        """Free slots as call sizing sees them: concurrency - in flight - queued, where in flight
-        and queued are the larger of this process's count and the server's (which includes
-        every other client's) while the server's reading is fresh; the client's view alone
-        otherwise. Negative when a queue builds."""
+        """Free slots as call sizing sees them (negative: a queue). The client's view:
+        concurrency - in flight - queued here. While the server's reading is fresh, also no more
+        than the server's: a server that queues (any client's requests) has no free slot, its
+        queue is ahead of ours; one that does not has ``server_slots`` (default: concurrency)
+        minus the larger of its running count and ours."""
         limits = self.limits
         load = self.server_load()
         if load is None:
             return limits.free
-        return limits.concurrency - max(limits.in_flight, load.running) - max(limits.waiting, load.waiting)
+        if load.waiting > 0:
+            server = -load.waiting
+        else:
+            server = (self.config.server_slots or limits.concurrency) - max(limits.in_flight, load.running)
+        return min(limits.free, server)
 
     def timeout(self, task: str) -> AdaptiveTimeout:
         tracker = self._timeouts.get(task)

@@ -30,6 +30,8 @@ Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
                                    # server's /metrics (vLLM running/waiting, TEI te_queue_size), all clients
         metrics_url: ""            # load_source metrics: "" = the server root + /metrics
         metrics_interval: 1.0      # load_source metrics: seconds between scrapes (older than 3 = not used)
+        server_slots: 0            # load_source metrics: sequences the server runs at once, all clients
+                                   # (vLLM --max-num-seqs); 0 = concurrency
         model: ...                 # tei only: the model TEI serves (part of cache keys)
         dim: 384                   # tei only: vector size
         timeout: {connect, initial, min, max, percentile, multiplier, samples}
@@ -160,6 +162,7 @@ class EndpointConfig(_Section):
     load_source: Literal["client", "metrics"] = "client"
     metrics_url: str = ""  # "" = derived from url (server root + /metrics)
     metrics_interval: float = Field(1.0, ge=0.1, le=60)
+    server_slots: int = Field(0, ge=0)  # 0 = concurrency
     timeout: TimeoutConfig = TimeoutConfig()
     retries: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
@@ -201,8 +204,9 @@ class EndpointConfig(_Section):
     def _consistent(self) -> EndpointConfig:
         if self.protocol == "tei" and (not self.model or self.dim < 1):
             raise ValueError("a tei endpoint needs model and dim")
-        if self.metrics_url and self.load_source != "metrics":
-            raise ValueError("metrics_url is only read with load_source: metrics")
+        for key in ("metrics_url", "server_slots"):
+            if getattr(self, key) and self.load_source != "metrics":
+                raise ValueError(f"{key} is only read with load_source: metrics")
         self.timeout.check_bounds()
         return self
 

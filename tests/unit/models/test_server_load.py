@@ -108,6 +108,7 @@ def test_the_metrics_url_is_the_server_root_unless_given() -> None:
     assert parse_router_config(router_dict(llm="http://vllm:8000/v1"), urls={}).endpoints["llm"].load_source == "client"
     for bad, message in [({"load_source": "gpu"}, "load_source"),
                          ({"metrics_url": "http://gw/metrics"}, "only read with load_source: metrics"),
+                         ({"server_slots": 64}, "server_slots is only read"),
                          ({"load_source": "metrics", "metrics_url": "gw/metrics"}, "metrics_url must start"),
                          ({"load_source": "metrics", "metrics_interval": 0}, "metrics_interval")]:
         with pytest.raises(RouterConfigError, match=message):
@@ -162,7 +163,7 @@ async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp
             backend = seeing.backends["llm"]
             await _until(lambda: (load := backend.server_load()) is not None and load.waiting == 4,
                          "the probe reads the server's queue")
-            assert backend.free == 4 - 2 - 4 and blind.backends["llm"].free == 4
+            assert backend.free == -4 and blind.backends["llm"].free == 4  # the server's queue is ahead
             # 8 segments: the client's view would send one per call; the server's queue says pack
             assert call_size(blind.session(), TASK.name, len(UNITS), 4) == 1
             assert call_size(seeing.session(), TASK.name, len(UNITS), 4) == 4
@@ -192,6 +193,41 @@ async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp
             await seeing.aclose()
             await blind.aclose()
         assert backend.probe is not None and backend.probe._task is None  # stopped with the runtime
+
+
+async def test_a_busy_server_that_does_not_queue_leaves_its_free_slots(tmp_path: Path) -> None:
+    latency = LatencyModel(base_s=0.0, prefill_tps=1e12, decode_tps=1e9)
+    hog = Fault(kind="slow", factor=1e12, route="chat", model=VISION_MODEL)
+    with ChatServer(slots=4, latency=latency, faults=[hog]) as chat:
+        # concurrency 4 each; the server said to run 4 (default), 3, or 64 sequences at once
+        runtimes = {slots: _metrics_runtime(chat.openai_url, tmp_path / str(slots), **extra)
+                    for slots, extra in [(4, {}), (3, {"server_slots": 3}), (64, {"server_slots": 64})]}
+        other = httpx.AsyncClient(base_url=chat.openai_url, timeout=None)
+        body = {"model": VISION_MODEL, "messages": [{"role": "user", "content": "Describe the slide."}],
+                "max_tokens": 64}
+        hogs: list[asyncio.Task[httpx.Response]] = []
+
+        def reads(running: int, waiting: int) -> Callable[[], bool]:
+            return lambda: all((load := m.backends["llm"].server_load()) is not None
+                               and (load.running, load.waiting) == (running, waiting) for m in runtimes.values())
+
+        try:
+            hogs += [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(3)]
+            await _until(reads(3, 0), "3 running, none waiting")
+            free = {slots: m.backends["llm"].free for slots, m in runtimes.items()}
+            assert free == {4: 1, 3: 0, 64: 4}  # 64: only this process's own 4 bound it
+            sizes = {slots: call_size(m.session(), TASK.name, len(UNITS), 4) for slots, m in runtimes.items()}
+            assert sizes == {4: 4, 3: 4, 64: 1}
+            hogs += [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(3)]
+            await _until(reads(4, 2), "4 running, 2 waiting")
+            assert {slots: m.backends["llm"].free for slots, m in runtimes.items()} == {4: -2, 3: -2, 64: -2}
+        finally:
+            for task in hogs:
+                task.cancel()
+            await asyncio.gather(*hogs, return_exceptions=True)
+            await other.aclose()
+            for m in runtimes.values():
+                await m.aclose()
 
 
 @pytest.mark.parametrize("where", ["404", "down"])
