@@ -79,6 +79,7 @@ class TeiServer(BaseServer):
         #: the texts of each answered request, in the order the server admitted them
         self.inputs: list[list[str]] = []
         self.next_batch_size = 0
+        self.queued_inputs = 0  # texts of the requests waiting for a slot (te_queue_size)
 
     def on_start(self) -> None:
         self.capacity = Capacity(self.slots)
@@ -142,8 +143,16 @@ class TeiServer(BaseServer):
         tokens = sum(min(n, self.max_input_length) for n in lengths)
         slow = fault.factor if fault is not None else 1.0
         self.next_batch_size = len(texts)
-        async with self.capacity.admit():
-            await asyncio.sleep(self.latency.seconds(prompt_tokens=tokens, output_tokens=0) * slow)
+        self.queued_inputs += len(texts)  # TEI queues each input, not each request
+        admitted = False
+        try:
+            async with self.capacity.admit():
+                admitted = True
+                self.queued_inputs -= len(texts)
+                await asyncio.sleep(self.latency.seconds(prompt_tokens=tokens, output_tokens=0) * slow)
+        finally:
+            if not admitted:
+                self.queued_inputs -= len(texts)
         vectors = [hashed_embedding(t, self.dim, normalize=body.get("normalize", True)).tolist() for t in texts]
         self.requests[200] += 1
         self.embedded += len(texts)
@@ -178,7 +187,7 @@ class TeiServer(BaseServer):
             ("te_request_failure", "counter", "Failed requests.",
              [({"err": k}, n) for k, n in sorted(failures.items())]),
             ("te_embed_count", "counter", "Texts embedded.", [({}, self.embedded)]),
-            ("te_queue_size", "gauge", "Requests waiting in the queue.", [({}, cap.waiting if cap else 0)]),
+            ("te_queue_size", "gauge", "Inputs waiting in the queue.", [({}, self.queued_inputs)]),
             ("te_batch_next_size", "gauge", "Size of the next batch.", [({}, self.next_batch_size)]),
             ("fakeserver_slots", "gauge", "Concurrent slots of the capacity model.", [({}, self.slots)]),
             ("fakeserver_busy_seconds_total", "counter", "Slot-seconds spent serving requests (not waiting).",

@@ -126,12 +126,12 @@ class _RelationLookahead:
         self.task: asyncio.Task[ppb.ModelUsage] | None = None
         models = host.resources.models
         targets = models.targets("relation_typing") if models is not None else []
-        self.limits = targets[0][1].limits if targets else None
+        self.backend = targets[0][1] if targets else None
 
     def __call__(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int) -> None:
-        if self.task is not None or task != self.EXTRACTION or self.limits is None or pending == 0:
+        if self.task is not None or task != self.EXTRACTION or self.backend is None or pending == 0:
             return
-        if len(answers) < pending or pending > self.limits.free:
+        if len(answers) < pending or pending > self.backend.free:
             return  # most of the document still to come, or no idle slots to fill
         snapshot = {segment: list(items) for segment, items in answers.items()}
         self.task = asyncio.create_task(self._run(snapshot))

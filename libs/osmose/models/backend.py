@@ -11,6 +11,10 @@ circuit breaker protect the server from the whole process, not per document.
         3. the request under asyncio.timeout(adaptive deadline)
         4. outcome -> breaker (5xx/timeout/connection = failure; 429 = neither: back-pressure
            is not ill health) and, on success, the latency -> adaptive timeout
+
+:attr:`Backend.free` is what call sizing reads: the client's view of free slots, or, with
+``load_source: metrics``, that view corrected by the server's own (:mod:`osmose.models.server_load`).
+The slot limit itself stays the client's: the server's load sizes calls, it never admits more.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 import httpx
@@ -34,6 +38,7 @@ from osmose.models.exceptions import (
 from osmose.models.http import make_client, translate
 from osmose.models.limits import BackendLimits
 from osmose.models.retry import RetryBudget, retrying
+from osmose.models.server_load import LoadProbe, ServerLoad, metrics_url_of, same_origin
 from osmose.models.timeouts import AdaptiveTimeout
 from osmose.models.usage import TaskUsage
 from osmose.telemetry import models as telemetry
@@ -48,11 +53,20 @@ Operation = Callable[[httpx.AsyncClient, float], Awaitable[T]]
 
 
 class Backend:
-    def __init__(self, config: EndpointConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: EndpointConfig, *, clock: Callable[[], float] = time.monotonic,
+                 models: Collection[str] = ()) -> None:
+        """`models`: the model names the router sends to this endpoint (they pick the
+        label sets of the server's metrics)."""
         self.config = config
         self.name = config.name
         self.breaker = CircuitBreaker(config.breaker, name=config.name, clock=clock)
         self.limits = BackendLimits(config)
+        self.probe: LoadProbe | None = None
+        if config.load_source == "metrics":
+            url = config.metrics_url or metrics_url_of(config.url, config.protocol)
+            key = config.api_key.get_secret_value() if same_origin(url, config.url) else ""
+            self.probe = LoadProbe(url, protocol=config.protocol, interval=config.metrics_interval,
+                                   models=models, api_key=key, endpoint=config.name, clock=clock)
         self._timeouts: dict[str, AdaptiveTimeout] = {}
         self._http: httpx.AsyncClient | None = None
         self.requests = 0
@@ -65,6 +79,31 @@ class Backend:
                                      connect_timeout=self.config.timeout.connect,
                                      api_key=self.config.api_key.get_secret_value())
         return self._http
+
+    def server_load(self) -> ServerLoad | None:
+        """The server's fresh reading (all its clients), or None: no probe, not read yet,
+        failing or stale. Starts the probe on first use."""
+        if self.probe is None:
+            return None
+        self.probe.start()
+        return self.probe.current()
+
+    @property
+    def free(self) -> int:
+        """Free slots as call sizing sees them (negative: a queue). The client's view:
+        concurrency - in flight - queued here. While the server's reading is fresh, also no more
+        than the server's: a server that queues (any client's requests) has no free slot, its
+        queue is ahead of ours; one that does not has ``server_slots`` (default: concurrency)
+        minus the larger of its running count and ours."""
+        limits = self.limits
+        load = self.server_load()
+        if load is None:
+            return limits.free
+        if load.waiting > 0:
+            server = -load.waiting
+        else:
+            server = (self.config.server_slots or limits.concurrency) - max(limits.in_flight, load.running)
+        return min(limits.free, server)
 
     def timeout(self, task: str) -> AdaptiveTimeout:
         tracker = self._timeouts.get(task)
@@ -91,6 +130,8 @@ class Backend:
     async def _attempt(self, op: Operation[T], *, task: str, usage: TaskUsage, tokens: int, priority: int = 0,
                        order: int = 0) -> T:
         self.breaker.acquire()
+        if self.probe is not None:
+            self.probe.start()
         recorded = False
         try:
             waited = time.perf_counter()
@@ -139,6 +180,8 @@ class Backend:
                 self.breaker.release()
 
     async def aclose(self) -> None:
+        if self.probe is not None:
+            await self.probe.aclose()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -146,5 +189,5 @@ class Backend:
     def snapshot(self) -> dict[str, object]:
         return {"endpoint": self.name, "url": self.config.url, "breaker": self.breaker.snapshot(),
                 "requests": self.requests, "errors": self.errors, "in_flight": self.limits.in_flight,
-                "peak_in_flight": self.limits.peak_in_flight,
+                "peak_in_flight": self.limits.peak_in_flight, "free": self.free,
                 "deadlines": {task: round(t.current(), 3) for task, t in sorted(self._timeouts.items())}}

@@ -26,6 +26,12 @@ Format (every key but ``endpoints.*.url`` and ``tasks.*.chain`` optional)::
                                    # --scheduling-policy priority; premium documents' calls go first)
         requests_per_second: 0     # 0 = unlimited
         tokens_per_minute: 0       # prompt + max output tokens (estimated), 0 = unlimited
+        load_source: client        # client: size calls from this process's own calls; metrics: also from the
+                                   # server's /metrics (vLLM running/waiting, TEI te_queue_size), all clients
+        metrics_url: ""            # load_source metrics: "" = the server root + /metrics
+        metrics_interval: 1.0      # load_source metrics: seconds between scrapes (older than 3 = not used)
+        server_slots: 0            # load_source metrics: sequences the server runs at once, all clients
+                                   # (vLLM --max-num-seqs); 0 = concurrency
         model: ...                 # tei only: the model TEI serves (part of cache keys)
         dim: 384                   # tei only: vector size
         timeout: {connect, initial, min, max, percentile, multiplier, samples}
@@ -152,11 +158,16 @@ class EndpointConfig(_Section):
     tokens_per_minute: float = Field(0.0, ge=0)
     model: str = ""  # tei: the served model (its name goes into cache keys)
     dim: int = 384  # tei: vector size
+    # client: call sizing sees this process's calls only; metrics: also the server's (osmose.models.server_load)
+    load_source: Literal["client", "metrics"] = "client"
+    metrics_url: str = ""  # "" = derived from url (server root + /metrics)
+    metrics_interval: float = Field(1.0, ge=0.1, le=60)
+    server_slots: int = Field(0, ge=0)  # 0 = concurrency
     timeout: TimeoutConfig = TimeoutConfig()
     retries: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
 
-    @field_validator("url", mode="before")
+    @field_validator("url", "metrics_url", mode="before")
     @classmethod
     def _expand(cls, url: object, info: ValidationInfo) -> object:
         if url is None:
@@ -173,7 +184,7 @@ class EndpointConfig(_Section):
 
         expanded = _PLACEHOLDER.sub(value, url).rstrip("/")
         if expanded and not expanded.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {expanded!r}")
+            raise ValueError(f"{info.field_name} must start with http:// or https://, got {expanded!r}")
         return expanded
 
     @field_validator("api_key", mode="before")
@@ -193,6 +204,9 @@ class EndpointConfig(_Section):
     def _consistent(self) -> EndpointConfig:
         if self.protocol == "tei" and (not self.model or self.dim < 1):
             raise ValueError("a tei endpoint needs model and dim")
+        for key in ("metrics_url", "server_slots"):
+            if getattr(self, key) and self.load_source != "metrics":
+                raise ValueError(f"{key} is only read with load_source: metrics")
         self.timeout.check_bounds()
         return self
 

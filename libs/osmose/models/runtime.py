@@ -77,8 +77,11 @@ class ModelRuntime:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.cache = cache
+        served = {name: {t.model for route in config.tasks.values() for t in route.chain if t.endpoint == name}
+                  for name in config.endpoints}
         self.backends: dict[str, Backend] = {
-            name: Backend(endpoint, clock=clock) for name, endpoint in config.endpoints.items() if endpoint.enabled}
+            name: Backend(endpoint, clock=clock, models=served[name])
+            for name, endpoint in config.endpoints.items() if endpoint.enabled}
         self._embeddings: TeiEmbeddings | None = None
         telemetry.track_runtime(self)
 

@@ -10,7 +10,8 @@ every such task shares:
 2. pack: the other segments, consecutive, at most ``batch_size`` per call and about
    ``max_input_chars`` of text (the route's settings) — sized to the backend's load
    (:func:`call_size`): one segment per call while the endpoint has free slots for all of
-   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows
+   them (answers decode in parallel), packed up to ``batch_size`` as its queue grows — this
+   process's queue, or the server's when the endpoint reads its ``/metrics``
    (prefill and per-call overhead saved where slots are the bottleneck);
 3. gather: every call of the document in flight at once, the longest first (the backends'
    limits bound them; long calls started last would leave slots idle at the end);
@@ -223,8 +224,10 @@ async def ask_segments(session: ModelSession, task: SegmentTask, units: Sequence
 
 
 def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> int:
-    """Segments per call for `units` segments, from the client's live view of the endpoint
-    that would serve them (free slots: concurrency - in flight - queued).
+    """Segments per call for `units` segments, from the live view of the endpoint that would
+    serve them (its free slots: concurrency - in flight - queued; with ``load_source: metrics``
+    in flight and queued include the server's other clients, see
+    :attr:`osmose.models.backend.Backend.free`).
 
     Up to ``CALLS_PER_FREE_SLOT`` segments per free slot: one segment per call (the answers
     decode in parallel, and many short calls balance over the slots, where a few long ones
@@ -234,19 +237,19 @@ def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> 
     None free: a queue. Packing saves each extra call's overhead and prefill, but the packed
     answers decode one after the other in one sequence: k segments hold one slot about k
     times as long. That pays only while the queue outlasts the packed call, so the size
-    follows the queue's depth in waves (calls waiting ÷ concurrency): one segment per call
+    follows the queue's depth in waves (calls queued ÷ concurrency): one segment per call
     under two waves (the queue drains within about one call's time, and a long call would
     end up decoding alone at the end of a backlog), one more per further wave, up to
     ``batch_size``."""
     if units <= 0 or batch_size <= 1:
         return 1
-    limits = next((backend.limits for _target, backend in session.runtime.targets(task)
-                   if backend.breaker.allows()), None)
-    if limits is None:
+    backend = next((backend for _target, backend in session.runtime.targets(task) if backend.breaker.allows()),
+                   None)
+    if backend is None:
         return batch_size
-    free = limits.free
-    if free <= 0:
-        return max(1, min(batch_size, limits.waiting // max(1, limits.concurrency)))
+    free = backend.free
+    if free <= 0:   # -free calls queued (here, or at the server with load_source: metrics)
+        return max(1, min(batch_size, -free // max(1, backend.limits.concurrency)))
     return max(1, min(batch_size, units // (free * CALLS_PER_FREE_SLOT)))
 
 

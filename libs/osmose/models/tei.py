@@ -105,7 +105,11 @@ class TeiEmbeddings:
         self._info: TeiInfo | None = None
         self._info_lock: asyncio.Lock | None = None
         # Texts of every document of the process, packed into requests (osmose.models.tei_packing).
-        self._packer = RequestPacker(self._send, slots=config.concurrency)
+        self._packer = RequestPacker(self._send, slots=config.concurrency, server_queue=self._server_queue)
+
+    def _server_queue(self) -> int:
+        load = self.backend.server_load()
+        return load.waiting if load is not None else 0
 
     async def info(self) -> TeiInfo:
         """The server's limits (``/info``), asked once."""

@@ -8,7 +8,10 @@ from the head of the queue up to ``max_client_batch_size`` texts and ``max_batch
 (estimated) tokens (TEI's ``/info``). So while the server has free slots a document's
 texts leave at once, alone (no added latency); while every slot is busy the texts of the
 documents behind queue, and the next request packs them together — fewer, fuller requests
-exactly when the server is saturated.
+exactly when the server is saturated. When the endpoint reads TEI's ``/metrics``
+(``load_source: metrics``), inputs waiting in TEI's own queue (``te_queue_size``, every
+client's) take slots too: each ``max_client_batch_size`` of them, one request's worth, leaves
+one slot fewer (at least one request stays out), so texts pack here rather than queue there.
 
 Accounting (a request can carry several documents' texts): the request is counted once —
 its calls and retries for the document whose texts lead it, whose retry budget it spends and
@@ -24,6 +27,7 @@ import asyncio
 import contextvars
 import heapq
 import itertools
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,9 +79,11 @@ class _Piece:
 class RequestPacker:
     """Packs the texts of every caller into requests, at most `slots` out at once."""
 
-    def __init__(self, send: Send, *, slots: int) -> None:
+    def __init__(self, send: Send, *, slots: int, server_queue: Callable[[], int] | None = None) -> None:
+        """`server_queue`: inputs waiting in the server's queue now (0 when unknown)."""
         self._send = send
         self.slots = max(1, slots)
+        self._server_queue = server_queue
         self._queue: list[tuple[int, int, int, _Piece]] = []
         self._arrivals = itertools.count()
         self._out = 0
@@ -118,8 +124,16 @@ class RequestPacker:
             used += cost
         return batch, priority, order
 
+    def limit(self, max_items: int) -> int:
+        """Requests out at once now: the slots, less one per request's worth of the server's queue."""
+        queued = self._server_queue() if self._server_queue is not None else 0
+        if queued <= 0:
+            return self.slots
+        return max(1, self.slots - math.ceil(queued / max(1, max_items)))
+
     def _pump(self, *, max_items: int, max_tokens: int) -> None:
-        while self._out < self.slots:
+        limit = self.limit(max_items)
+        while self._out < limit:
             batch, priority, order = self._take(max_items=max_items, max_tokens=max_tokens)
             if not batch:
                 return

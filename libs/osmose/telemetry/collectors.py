@@ -6,7 +6,7 @@
   age of the oldest, and how many are older than their tier's objective, per tier and stage.
   A stuck backlog shows here long before it drains into the SLI histogram.
 * :class:`ModelRuntimeCollector` reads the model backends of the process: breaker state,
-  concurrency in use and its limit.
+  concurrency in use and its limit, and the free slots call sizing sees.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ class ModelRuntimeCollector(Collector):
                                    labels=["endpoint"])
         limit = GaugeMetricFamily("osmose_model_concurrency_limit", "Concurrent requests allowed to a model "
                                   "endpoint.", labels=["endpoint"])
+        free = GaugeMetricFamily("osmose_model_free_slots", "Free slots of a model endpoint as call sizing sees "
+                                 "them (negative: a queue); with load_source metrics, the server's other "
+                                 "clients included.", labels=["endpoint"])
         seen: set[str] = set()
         for runtime in list(self._runtimes):
             for name, backend in sorted(runtime.backends.items()):
@@ -90,7 +93,8 @@ class ModelRuntimeCollector(Collector):
                 state.add_metric([name], BREAKER_STATES[backend.breaker.state.value])
                 in_use.add_metric([name], backend.limits.in_flight)
                 limit.add_metric([name], backend.limits.concurrency)
-        yield from (state, in_use, limit)
+                free.add_metric([name], backend.free)
+        yield from (state, in_use, limit, free)
 
     def describe(self) -> list:
         return []

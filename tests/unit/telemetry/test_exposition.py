@@ -38,7 +38,8 @@ FAMILIES = (
     "osmose_stage_messages_total", "osmose_stage_in_flight_messages", "osmose_stage_kafka_wait_seconds",
     "osmose_gen_ai_client_operation_duration_seconds", "osmose_gen_ai_client_token_usage",
     "osmose_model_queue_wait_seconds", "osmose_model_cache_requests_total", "osmose_model_breaker_state",
-    "osmose_model_concurrency_in_use", "osmose_model_concurrency_limit", "osmose_documents_in_flight",
+    "osmose_model_concurrency_in_use", "osmose_model_concurrency_limit", "osmose_model_free_slots",
+    "osmose_documents_in_flight",
     "osmose_documents_in_flight_oldest_age_seconds", "osmose_documents_overdue",
 )
 
