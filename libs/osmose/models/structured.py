@@ -237,10 +237,10 @@ def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> 
     None free: a queue. Packing saves each extra call's overhead and prefill, but the packed
     answers decode one after the other in one sequence: k segments hold one slot about k
     times as long. That pays only while the queue outlasts the packed call, so the size
-    follows the queue's depth in waves (calls queued ÷ concurrency): one segment per call
-    under two waves (the queue drains within about one call's time, and a long call would
-    end up decoding alone at the end of a backlog), one more per further wave, up to
-    ``batch_size``."""
+    follows the queue's depth in waves — (calls queued + these segments) ÷ concurrency: one
+    segment per call under two waves (the queue drains within about one call's time, and a
+    long call would end up decoding alone at the end of a backlog), one more per further
+    wave, up to ``batch_size``."""
     if units <= 0 or batch_size <= 1:
         return 1
     backend = next((backend for _target, backend in session.runtime.targets(task) if backend.breaker.allows()),
@@ -248,8 +248,8 @@ def call_size(session: ModelSession, task: str, units: int, batch_size: int) -> 
     if backend is None:
         return batch_size
     free = backend.free
-    if free <= 0:   # -free calls queued (here, or at the server with load_source: metrics)
-        return max(1, min(batch_size, -free // max(1, backend.limits.concurrency)))
+    if free <= 0:   # -free calls queued (here, or at the server with load_source: metrics), plus ours
+        return max(1, min(batch_size, (units - free) // max(1, backend.limits.concurrency)))
     return max(1, min(batch_size, units // (free * CALLS_PER_FREE_SLOT)))
 
 

@@ -84,13 +84,14 @@ async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_gro
         held = [limits.slot() for _ in range(8)]
         for slot in held:
             await slot.__aenter__()
-        assert call_size(session, TASK.name, 8, 4) == 1  # none free, nobody waiting: drains within a call
+        assert call_size(session, TASK.name, 7, 4) == 1  # none free, under a wave: drains within a call
         queued: list[asyncio.Task[None]] = []
-        for waves, expected in ((1, 1), (2, 2), (3, 3), (5, 4)):   # packed with the queue's depth in waves
-            queued += [asyncio.create_task(_wait_for_slot(limits)) for _ in range(8 * waves - len(queued))]
+        # packed with the queue's depth in waves: (queued + these 8 segments) / 8 slots
+        for waiting, expected in ((8, 2), (16, 3), (40, 4)):
+            queued += [asyncio.create_task(_wait_for_slot(limits)) for _ in range(waiting - len(queued))]
             want = len(queued)
             await _until(lambda want=want: limits.waiting == want)
-            assert call_size(session, TASK.name, 8, 4) == expected, waves
+            assert call_size(session, TASK.name, 8, 4) == expected, waiting
         for task in queued:
             task.cancel()
         await asyncio.gather(*queued, return_exceptions=True)
