@@ -218,7 +218,7 @@ class ServiceHost:
             for name in self.stages:
                 decl = self.pipeline[name]
                 worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.retry,
-                                     exclusive=decl.role == "writer")
+                                     exclusive=decl.role == "writer", lookahead=self.settings.lookahead)
                 workers[name] = worker
                 self.in_flight[name] = self.in_flight_of(decl, resources)
                 add_stage_services(listeners, decl, worker, resources)
