@@ -515,7 +515,7 @@ class StageWorker:
     async def _warm_up(self, envelope: epb.Envelope, log: dict[str, str]) -> None:
         """A look-ahead: the stage on its item, for the model answers it leaves in the caches; the
         result is discarded and nothing is published (no job event, no dead letter)."""
-        decl = self.bus.pipeline[self.name] if self.name in self.bus.pipeline else None
+        decl = next((s for s in self.bus.pipeline.stages if s.name == self.name), None)
         if decl is None or decl.role != "worker":
             logger.warning("%s: dropping a look-ahead for job %s: a %s takes none", self.name, envelope.job_id,
                            decl.role if decl else "stage outside the pipeline", extra=log)

@@ -29,7 +29,7 @@ from osmose.v1 import pipeline_pb2 as ppb
 
 if TYPE_CHECKING:
     from osmose.models import ModelRuntime
-    from osmose.models.limits import SlotLimiter
+    from osmose.models.limits import BackendLimits
 
 __all__ = ["EXTRACTION", "SIDE_STAGES", "RelationTrigger", "merge_side", "merge_usage", "miner_item",
            "relation_lookahead_wanted", "side_copy", "side_stage_of"]
@@ -105,7 +105,7 @@ class RelationTrigger:
 
     def __init__(self, models: ModelRuntime) -> None:
         targets = models.targets("relation_typing")
-        self.limits: SlotLimiter | None = targets[0][1].limits if targets else None
+        self.limits: BackendLimits | None = targets[0][1].limits if targets else None
         self.fired = False
 
     def fire(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int

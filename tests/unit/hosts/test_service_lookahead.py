@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from osmose.bus.consumer import Delivery
 from osmose.bus.envelope import decode, encode, now_ms, pack, unpack
 from osmose.errors import CorruptDocumentError, RetryableError
-from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.hosts.service_worker import ServiceBus, StageWorker
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
