@@ -70,7 +70,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
@@ -102,6 +102,7 @@ from osmose.hosts.streaming import (
     miner_item,
     relation_lookahead_wanted,
     side_copy,
+    side_lookahead_wanted,
     side_stage_of,
 )
 from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
@@ -111,6 +112,9 @@ from osmose.telemetry import stages as telemetry
 from osmose.telemetry.tracing import stage_span
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime
 
 __all__ = ["MAX_MESSAGE_BYTES", "DeliveryLimitError", "RetryPolicy", "ServiceBus", "StageTimeoutError",
            "StageWorker", "bounded_job", "bounded_letter", "call_order"]
@@ -305,13 +309,14 @@ class StageWorker:
     """Runs one stage for the messages of its consumer (and for direct Process calls)."""
 
     def __init__(self, *, stage: PipelineStage, bus: ServiceBus, retry: RetryPolicy = RetryPolicy(),
-                 exclusive: bool = False, lookahead: bool = False) -> None:
+                 exclusive: bool = False, lookahead: bool = False, models: ModelRuntime | None = None) -> None:
         self.stage = stage
         self.name = stage.name
         self.bus = bus
         self.retry = retry
         # Send look-aheads to the later stages (OSMOSE_LOOKAHEAD); their publishes run in the background.
         self.lookahead = lookahead
+        self.models = models   # the process's model backends: which look-aheads are worth sending
         self._background: set[asyncio.Task[None]] = set()
         # The persister is the stores' only writer; local stores take one write at a time.
         self._lock = asyncio.Lock() if exclusive else None
@@ -629,10 +634,10 @@ class _Lookaheads:
         self.base = side_copy(item)   # the stage's input, accumulators cleared
         self.tasks: list[asyncio.Task[None]] = []
         pipeline = worker.bus.pipeline
+        models = worker.models
         side = side_stage_of(pipeline, worker.name, item.plan.tier)
-        if side is not None:
+        if side is not None and side_lookahead_wanted(side.name, models):
             self._start(self._send(side.name, self.base))
-        models = getattr(worker.stage, "models", None)
         self.relations = (RelationTrigger(models) if worker.name == "extractor" and models is not None
                           and relation_lookahead_wanted(pipeline, models, item) else None)
 

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from osmose.models import ModelRuntime
     from osmose.models.limits import BackendLimits
 
-__all__ = ["EXTRACTION", "SIDE_STAGES", "RelationTrigger", "merge_side", "merge_usage", "miner_item",
-           "relation_lookahead_wanted", "side_copy", "side_stage_of"]
+__all__ = ["EXTRACTION", "LOOKAHEAD_SENDERS", "SIDE_STAGES", "RelationTrigger", "merge_side", "merge_usage", "miner_item",
+           "relation_lookahead_wanted", "side_copy", "side_lookahead_wanted", "side_stage_of"]
 
 #: stage -> the stage it runs alongside (started together, both done before the next stage);
 #: the side stage reads nothing the other writes, and writes only the fields merged back
@@ -41,6 +41,8 @@ SIDE_STAGES: dict[str, str] = {"embedder": "extractor"}
 
 #: the structured task whose answers feed the relation look-ahead
 EXTRACTION = "concept_extraction"
+#: the stages that send look-aheads in the service host (side stages' hosts; the extractor, to the miner)
+LOOKAHEAD_SENDERS = frozenset({*SIDE_STAGES.values(), "extractor"})
 
 
 def side_stage_of(pipeline: Pipeline, stage: str, tier: int) -> Stage | None:
@@ -50,6 +52,14 @@ def side_stage_of(pipeline: Pipeline, stage: str, tier: int) -> Stage | None:
     if following is not None and SIDE_STAGES.get(following.name) == stage and following.role == "worker":
         return following
     return None
+
+
+def side_lookahead_wanted(stage: str, models: ModelRuntime | None) -> bool:
+    """Whether the service host sends a look-ahead to side stage `stage`: only when it keeps a
+    remote model backend busy — for the embedder, a TEI endpoint. With the local embedding model
+    there is no pool to fill, and the job's counters stay exactly the staged run's (``embedded``
+    counts the texts the real embedder computed, which after a look-ahead is none)."""
+    return stage == "embedder" and models is not None and models.config.embedding_endpoint is not None
 
 
 def merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:

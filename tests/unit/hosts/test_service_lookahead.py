@@ -18,6 +18,7 @@ from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 from tests.unit.hosts.test_service_worker import FakeProducer, FlakyStage, _jobs
 from tests.unit.hosts.test_service_worker import _setup as _worker_setup
+from tests.unit.models.backends import router, runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -90,6 +91,7 @@ async def test_writers_and_ended_jobs_drop_lookaheads(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lookahead", [True, False])
 async def test_the_extractor_sends_its_input_ahead_to_the_embedder(tmp_path: Path, lookahead: bool) -> None:
     worker, stage, producer, bus = _setup(tmp_path, [], stage="extractor", lookahead=lookahead)
+    models = worker.models = runtime(router(tei="http://127.0.0.1:9"), tmp_path)   # embeddings from TEI: a pool to fill
     sent = _counted("extractor", "published")
     await worker.handle(_delivery(bus, stage="extractor", tier=pb.TIER_STANDARD))
     assert stage.calls == 1
@@ -109,3 +111,15 @@ async def test_the_extractor_sends_its_input_ahead_to_the_embedder(tmp_path: Pat
     worker, _, producer, bus = _setup(tmp_path / "fast", [], stage="embedder", lookahead=lookahead)
     await worker.handle(_delivery(bus, stage="embedder", tier=pb.TIER_FAST))
     assert not any(decode(v).lookahead for t, v in producer.sent if not t.endswith(".jobs"))
+    await models.aclose()
+
+
+async def test_with_local_embeddings_the_embedder_gets_no_lookahead(tmp_path: Path) -> None:
+    """No TEI: nothing to keep busy, and the job's counters stay the staged run's."""
+    for models in (None, runtime(router(llm="http://127.0.0.1:9"), tmp_path)):
+        worker, _, producer, bus = _setup(tmp_path, [], stage="extractor")
+        worker.models = models
+        await worker.handle(_delivery(bus, stage="extractor", tier=pb.TIER_STANDARD))
+        assert [decode(v).lookahead for v in producer.on(".embedder.bulk")] == [False]
+        if models is not None:
+            await models.aclose()
