@@ -388,7 +388,7 @@ class StageWorker:
         log = {"job_id": envelope.job_id, "tenant": envelope.tenant, "doc_id": envelope.doc_id,
                "trace_id": trace.trace_id}
         if envelope.lookahead:   # a warm-up: run for the caches, output discarded (module docstring)
-            scope.outcome = "lookahead"
+            scope.mark_lookahead()
             await self._warm_up(envelope, log)
             return
         if ledger.ended(envelope):                                         # 2.

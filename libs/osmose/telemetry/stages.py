@@ -47,6 +47,15 @@ class MessageScope:
             metrics.STAGE_KAFKA_WAIT.labels(self.stage, tier, labels.lane).observe(waited)
 
 
+    def mark_lookahead(self) -> None:
+        """The message is a look-ahead (:mod:`osmose.hosts.streaming`): counted with outcome
+        ``lookahead``, and its span (in the job's trace) says so."""
+        self.outcome = "lookahead"
+        span = self.span
+        if getattr(span, "is_recording", lambda: False)():
+            span.set_attribute("osmose.lookahead", True)  # type: ignore[attr-defined]
+
+
 @contextmanager
 def message_scope(stage: str, group: str, delivery: Delivery) -> Iterator[MessageScope]:
     with tracing.consumer_span(topic=delivery.topic, group=group, partition=delivery.partition,
