@@ -126,6 +126,8 @@ def run_backlog(files: list[Path], *, tier: pb.Tier, llm_url: str, tei_url: str,
                "OSMOSE_ROUTER_CONFIG": str(router)}
         if os.environ.get("BENCH_MAX_IN_FLIGHT"):  # the fixed number, to compare with the derived one
             env["OSMOSE_MAX_IN_FLIGHT"] = os.environ["BENCH_MAX_IN_FLIGHT"]
+        if os.environ.get("BENCH_LOOKAHEAD"):  # "false": the staged service run, to compare with look-aheads
+            env["OSMOSE_LOOKAHEAD"] = os.environ["BENCH_LOOKAHEAD"]
         cluster = Cluster(bootstrap=broker, prefix=prefix, data_dir=root / "data", log_dir=root / "logs",
                           extra_env=env, claim_check_bytes=256 * 1024)
         cluster.start_all()

@@ -16,7 +16,8 @@ output token; (b) a backlog of real documents from the corpus, triage choosing t
 16 slots, in-process (b40, b10) and through the six `osmose serve` processes over a
 real Kafka broker (k40, k10: ``loadtests/backends_kafka.py``; the broker of
 ``dev/kafka.sh``, which `make bench-backends` starts on ``KAFKA_PORT``), with the
-ratio Kafka wall / in-process wall when both ran; (c) the same backlog with 64 slots.
+ratio Kafka wall / in-process wall when both ran; (c) the same backlog with 64 slots; ka40, ka10: the
+(a) deck through the six services (``BENCH_LOOKAHEAD=false``: without look-aheads, the staged service run).
 ``--only`` (env ``BENCH_ONLY``) picks scenarios. The client's router config gets the
 server's slot count as the endpoint's ``concurrency`` (what an operator writes for
 vLLM's ``max_num_seqs``). Results go to bench-results/backends.json.
@@ -227,7 +228,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=26, help="backlog size (scenarios b and c)")
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY") or "a10,a40,b40,k40,b10,c40",
                         help="comma-separated: a10,a40,b40,b10,c40,c10, and k40,k10 (the b backlog through the "
-                             "six services over Kafka) [env BENCH_ONLY]")
+                             "six services over Kafka), ka40,ka10 (the a deck over Kafka) [env BENCH_ONLY]")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -239,6 +240,9 @@ def main() -> None:
             if f"a{ms}" in wanted:
                 results.append(run_scenario(f"(a) {args.slides}-slide deck DEEP", [deck], tier="deep", slots=16,
                                             ms_per_token=ms))
+            if f"ka{ms}" in wanted:   # the same deck through the six services (look-aheads: BENCH_LOOKAHEAD)
+                results.append(run_scenario(f"(a) {args.slides}-slide deck over Kafka", [deck], tier="deep",
+                                            slots=16, ms_per_token=ms, kafka=True))
     files = backlog(args.corpus, args.documents)
     if files:
         for key, slots, ms in (("b40", 16, 40), ("k40", 16, 40), ("b10", 16, 10), ("k10", 16, 10),

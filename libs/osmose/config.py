@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     outage_retry_cap_s: Annotated[float, Field(gt=0)] = 30.0
     outage_max_s: Annotated[float, Field(gt=0)] = 3600.0
     publish_retry_s: Annotated[float, Field(ge=0)] = 300.0
+    # Look-aheads (`osmose serve`): the extractor sends copies of its work item ahead to the embedder
+    # and (DEEP) the miner, whose model answers land in the caches the real messages recall (README,
+    # "How the service host keeps the pool busy"); false = every stage after the previous one (staged).
+    lookahead: bool = True
     # Work items above this size travel through the blob store, not inside the Kafka message.
     claim_check_bytes: Annotated[int, Field(ge=1024, le=900 * 1024)] = 256 * 1024
     # -- bounds on growth (see the README, "Bounded resources") ---------------------------------

@@ -218,12 +218,14 @@ async def first_stage_entering(target: str, job_ids: list[str], wanted: Callable
 
 
 @contextlib.contextmanager
-def running_cluster(bootstrap: str, prefix: str, root: Path, stages: list[str]) -> Iterator[Cluster]:
+def running_cluster(bootstrap: str, prefix: str, root: Path, stages: list[str], *,
+                    extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """`stages` as `osmose serve` processes on the broker under `prefix`, serving; topics made and
     led before the processes start (a fresh broker elects leaders for a while); everything stopped
-    and the topics deleted at exit."""
+    and the topics deleted at exit. `extra_env`: OSMOSE_* settings of every process."""
     (root / "logs").mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(bootstrap=bootstrap, prefix=prefix, data_dir=root / "data", log_dir=root / "logs")
+    cluster = Cluster(bootstrap=bootstrap, prefix=prefix, data_dir=root / "data", log_dir=root / "logs",
+                      extra_env=extra_env)
     try:
         ensure_topics(BusConfig(bootstrap=bootstrap, prefix=prefix), declare_topics(prefix))
         wait_for_leaders(bootstrap, [t.name for t in declare_topics(prefix)])

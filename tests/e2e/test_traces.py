@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -72,7 +72,7 @@ async def test_one_trace_per_document_with_every_stage_and_model_call(kafka_boot
             delete_topics(kafka_bootstrap, prefix)
     spans = exporter.get_finished_spans()
     provider.shutdown()
-    model_spans_seen = 0
+    model_spans_seen = lookaheads_seen = 0
     for job_id, job in jobs.items():
         assert job.state == epb.JOB_STATE_SUCCEEDED, job.error
         traces = {s.context.trace_id for s in spans if s.attributes.get("osmose.job_id") == job_id}
@@ -86,16 +86,33 @@ async def test_one_trace_per_document_with_every_stage_and_model_call(kafka_boot
         report = json.loads(job.report_json)
         ran = [stage for stage in report["seconds"] if stage != "total"]
         assert ran == [s.name for s in PIPELINE.plan(job.tier)]
+        # Look-aheads (osmose.hosts.streaming) are in the job's trace too, marked, each a subtree of its
+        # own; the report counts the real messages' calls only.
+        by_id = {s.context.span_id: s for s in mine}
+
+        def in_lookahead(span: ReadableSpan, by_id: dict[int, ReadableSpan] = by_id) -> bool:
+            current: ReadableSpan | None = span
+            while current is not None:
+                if current.attributes.get("osmose.lookahead"):
+                    return True
+                current = by_id.get(current.parent.span_id) if current.parent is not None else None
+            return False
+
+        ahead = [s for s in mine if s.kind == SpanKind.CONSUMER and s.attributes.get("osmose.lookahead")]
+        assert {s.attributes["osmose.stage"] for s in ahead} <= {"embedder", "miner"}
+        lookaheads_seen += len(ahead)
+        real = [s for s in mine if not in_lookahead(s)]
         for stage in ran:
-            consumer = [s for s in mine if s.kind == SpanKind.CONSUMER and s.attributes["osmose.stage"] == stage]
+            consumer = [s for s in real if s.kind == SpanKind.CONSUMER and s.attributes["osmose.stage"] == stage]
             assert len(consumer) == 1, (stage, [s.name for s in mine])
             assert consumer[0].attributes["messaging.system"] == "kafka"
             assert consumer[0].attributes["messaging.consumer.group.name"] == f"{prefix}.{stage}"
-            assert sum(1 for s in mine if s.name == f"stage {stage}") == 1, stage
-        model = [s for s in mine if s.kind == SpanKind.CLIENT and "gen_ai.operation.name" in s.attributes]
+            assert sum(1 for s in real if s.name == f"stage {stage}") == 1, stage
+        model = [s for s in real if s.kind == SpanKind.CLIENT and "gen_ai.operation.name" in s.attributes]
         calls = report["model"]["calls"] - report["model"]["retries"]
         assert len(model) == calls and calls > 0, (len(model), report["model"])
         model_spans_seen += len(model)
         for span in model:
             assert span.attributes["gen_ai.request.model"] and span.attributes["server.address"] == "127.0.0.1"
     assert model_spans_seen > 0
+    assert lookaheads_seen >= len(jobs)   # with TEI, each job's extractor sent its input to the embedder

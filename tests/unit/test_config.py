@@ -45,7 +45,7 @@ def test_defaults_work_offline() -> None:
     assert settings.graph_uri is None and settings.qdrant_url is None and settings.cache_url is None
     assert settings.limits == Limits() and settings.triage == TriagePolicy()
     assert settings.server == "127.0.0.1:50051" and settings.max_in_flight is None
-    assert settings.claim_check_bytes == 256 * 1024
+    assert settings.claim_check_bytes == 256 * 1024 and settings.lookahead is True
 
 
 def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
         "OSMOSE_ROUTER_CONFIG": "/etc/router.yaml", "OSMOSE_KAFKA_BOOTSTRAP": "k:9092",
         "OSMOSE_TOPIC_PREFIX": "staging", "OSMOSE_BLOB_DIR": "/shared/blobs", "OSMOSE_SERVER": "front:50051",
         "OSMOSE_MAX_IN_FLIGHT": "6", "OSMOSE_STAGE_TIMEOUT_S": "42", "OSMOSE_MAX_DELIVERIES": "3",
-        "OSMOSE_OUTAGE_RETRY_CAP_S": "4", "OSMOSE_OUTAGE_MAX_S": "600", "OSMOSE_PUBLISH_RETRY_S": "90", "OSMOSE_CLAIM_CHECK_BYTES": "4096", "OSMOSE_BLOB_URL": "s3://bucket/osmose",
+        "OSMOSE_OUTAGE_RETRY_CAP_S": "4", "OSMOSE_OUTAGE_MAX_S": "600", "OSMOSE_PUBLISH_RETRY_S": "90", "OSMOSE_LOOKAHEAD": "false", "OSMOSE_CLAIM_CHECK_BYTES": "4096", "OSMOSE_BLOB_URL": "s3://bucket/osmose",
         "OSMOSE_BLOB_S3_ENDPOINT": "http://s3:8333", "OSMOSE_BLOB_S3_REGION": "eu-west-1",
         "OSMOSE_BLOB_S3_ACCESS_KEY_ID": "AKIAOSMOSE", "OSMOSE_BLOB_S3_CA_BUNDLE": "/etc/ca.pem",
         "OSMOSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "OSMOSE_KAFKA_SSL_CAFILE": "/k/ca.pem",
@@ -96,6 +96,7 @@ def test_every_variable_lands_in_its_field(tmp_path: Path) -> None:
     assert (s.server, s.max_in_flight, s.claim_check_bytes) == ("front:50051", 6, 4096)
     assert (s.stage_timeout_s, s.max_deliveries, s.outage_retry_cap_s, s.outage_max_s, s.publish_retry_s) == (
         42, 3, 4, 600, 90)
+    assert s.lookahead is False
     assert (s.blob_url, s.blob_s3_endpoint, s.blob_s3_region, s.blob_s3_access_key_id, s.blob_s3_ca_bundle) == (
         "s3://bucket/osmose", "http://s3:8333", "eu-west-1", "AKIAOSMOSE", "/etc/ca.pem")
     assert s.otlp_endpoint == "http://otel:4317"

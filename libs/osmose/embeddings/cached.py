@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +28,8 @@ class CachedEmbeddings:
         self.cache = cache
         self.model_id = backend.model_id
         self.dim = backend.dim
+        #: cache key -> the vector of a text being embedded now (None if that call failed)
+        self._in_flight: dict[str, asyncio.Future[np.ndarray | None]] = {}
 
     def _key(self, text: str, scope: str) -> str:
         return scoped_key(scope, "embedding", self.model_id, text) if scope else cache_key(
@@ -45,16 +48,44 @@ class CachedEmbeddings:
                 vectors[text] = np.frombuffer(blob, dtype=np.float32)
         missing = [t for t in unique if t not in vectors]
         marks = usage_marks(keys.values())   # erasing the current document removes these entries
-        if missing:
-            computed = await self.backend.embed(missing)
-            self.cache.put_many({**{keys[t]: computed[i].astype(np.float32).tobytes() for i, t in enumerate(missing)},
-                                 **marks})
-            for i, text in enumerate(missing):
-                vectors[text] = computed[i]
-        elif marks:
+        # Texts another call of this process is embedding right now (a look-ahead and the real
+        # message of one document, two documents sharing slides): wait for its vectors, not a second call.
+        joined = {t: self._in_flight[keys[t]] for t in missing if keys[t] in self._in_flight}
+        first = [t for t in missing if t not in joined]
+        computed = await self._compute(first, keys, vectors, marks)
+        for text, future in joined.items():
+            vector = await asyncio.shield(future)
+            if vector is not None:
+                vectors[text] = vector
+        computed += await self._compute([t for t in joined if t not in vectors], keys, vectors, {})
+        if marks and not first:
             self.cache.put_many(marks)
         out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-        return EmbedResult(vectors=out, computed=len(missing), cache_hits=len(unique) - len(missing))
+        return EmbedResult(vectors=out, computed=computed, cache_hits=len(unique) - computed)
+
+    async def _compute(self, texts: list[str], keys: dict[str, str], vectors: dict[str, np.ndarray],
+                       marks: dict[str, bytes]) -> int:
+        """Embeds `texts` (announced as in flight meanwhile), caches them with `marks`, fills `vectors`."""
+        if not texts:
+            return 0
+        loop = asyncio.get_running_loop()
+        mine = {t: loop.create_future() for t in texts}
+        for text, future in mine.items():
+            self._in_flight[keys[text]] = future
+        try:
+            computed = await self.backend.embed(texts)
+            self.cache.put_many({**{keys[t]: computed[i].astype(np.float32).tobytes() for i, t in enumerate(texts)},
+                                 **marks})
+            for i, text in enumerate(texts):
+                vectors[text] = computed[i]
+                mine[text].set_result(computed[i])
+        finally:
+            for text, future in mine.items():
+                if self._in_flight.get(keys[text]) is future:
+                    del self._in_flight[keys[text]]
+                if not future.done():   # failed: whoever waited embeds it itself
+                    future.set_result(None)
+        return len(texts)
 
     async def embed(self, texts: Sequence[str], *, scope: str = "") -> np.ndarray:
         return (await self.embed_texts(texts, scope=scope)).vectors

@@ -46,6 +46,15 @@ from osmose.cache import document_scope
 from osmose.config import Settings
 from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
+from osmose.hosts.streaming import (
+    RelationTrigger,
+    merge_side,
+    merge_usage,
+    miner_item,
+    relation_lookahead_wanted,
+    side_copy,
+    side_stage_of,
+)
 from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
 from osmose.pipeline import PIPELINE, Pipeline, Stage, begin_enrichment
 from osmose.stage import PipelineStage
@@ -54,6 +63,7 @@ from osmose.v1 import pipeline_pb2 as ppb
 from osmose.v1 import services_pb2 as spb
 
 if TYPE_CHECKING:  # built lazily, with the stores and models
+    from osmose.models import ModelRuntime
     from osmose.query import Searcher
 
 __all__ = ["InProcessPipeline", "ProgressCallback"]
@@ -64,12 +74,6 @@ logger = logging.getLogger(__name__)
 #: a preview's FAST pass is persisted, and (index, "done") at the end
 ProgressCallback = Callable[[int, str], None]
 
-#: stage -> the stage it runs alongside (started together, both done before the next stage);
-#: the side stage reads nothing the other writes, and writes only the fields merged back
-#: by :func:`_merge_side` (chunks, counters, model usage, warnings)
-SIDE_STAGES: dict[str, str] = {"embedder": "extractor"}
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -77,76 +81,23 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:
-    def add(dst: ppb.TaskUsage, src: ppb.TaskUsage) -> None:
-        dst.calls += src.calls
-        dst.cache_hits += src.cache_hits
-        dst.prompt_tokens += src.prompt_tokens
-        dst.output_tokens += src.output_tokens
-        dst.backend_seconds = round(dst.backend_seconds + src.backend_seconds, 6)
-        dst.retries += src.retries
-        dst.failures += src.failures
-        dst.fallbacks += src.fallbacks
-
-    for name in sorted(extra.by_task):
-        add(into.by_task[name], extra.by_task[name])
-    add(into.total, extra.total)
-
-
-def _side_copy(item: ppb.WorkItem) -> ppb.WorkItem:
-    """The item as the side stage sees it, with empty accumulators (so what it adds is known)."""
-    copy = ppb.WorkItem()
-    copy.CopyFrom(item)
-    copy.ClearField("model_usage")
-    copy.ClearField("counters")
-    del copy.warnings[:]
-    return copy
-
-
-def _merge_side(item: ppb.WorkItem, side: ppb.WorkItem) -> None:
-    del item.chunks[:]
-    item.chunks.extend(side.chunks)
-    item.counters.embedded += side.counters.embedded
-    item.counters.embed_cache_hits += side.counters.embed_cache_hits
-    item.counters.ocr_pages += side.counters.ocr_pages
-    item.counters.rendered_pages += side.counters.rendered_pages
-    _merge_usage(item.model_usage, side.model_usage)
-    item.warnings.extend(w for w in side.warnings if w not in item.warnings)
-
-
 class _RelationLookahead:
     """Starts the miner on the concepts answered so far while the extraction's last calls decode
     (see the module docstring). Told by :func:`osmose.models.structured.ask_segments` after each call."""
 
-    EXTRACTION = "concept_extraction"
-
-    def __init__(self, host: InProcessPipeline, item: ppb.WorkItem) -> None:
+    def __init__(self, host: InProcessPipeline, item: ppb.WorkItem, models: ModelRuntime) -> None:
         self.host = host
-        self.item = _side_copy(item)
+        self.item = side_copy(item)
         self.task: asyncio.Task[ppb.ModelUsage] | None = None
-        models = host.resources.models
-        targets = models.targets("relation_typing") if models is not None else []
-        self.backend = targets[0][1] if targets else None
+        self.trigger = RelationTrigger(models)
 
     def __call__(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int) -> None:
-        if self.task is not None or task != self.EXTRACTION or self.backend is None or pending == 0:
-            return
-        if len(answers) < pending or pending > self.backend.free:
-            return  # most of the document still to come, or no idle slots to fill
-        snapshot = {segment: list(items) for segment, items in answers.items()}
-        self.task = asyncio.create_task(self._run(snapshot))
+        snapshot = self.trigger.fire(task, answers, pending)
+        if snapshot is not None:
+            self.task = asyncio.create_task(self._run(snapshot))
 
     async def _run(self, answers: dict[str, list[Mapping[str, Any]]]) -> ppb.ModelUsage:
-        from osmose.services.extractor.llm_extract import concepts_from_answers
-        from osmose.services.extractor.segment_text import segment_texts
-
-        item = self.item
-        extractor = self.host.stages["extractor"]
-        segs = [s for s in segment_texts(item.document, item.segments) if s.slides]
-        concepts = concepts_from_answers(segs, answers, language=item.plan.language or item.document.language,
-                                         limits=getattr(extractor, "limits", None))
-        del item.concepts[:]
-        item.concepts.extend(concepts)
+        item = miner_item(self.item, answers, self.host.stages["extractor"])
         item = await self.host.stages["miner"].process(item)
         return item.model_usage
 
@@ -159,7 +110,7 @@ class _RelationLookahead:
         except Exception as exc:  # a guess that failed costs nothing but its calls
             logger.info("relation look-ahead failed: %s", exc)
             return
-        _merge_usage(item.model_usage, usage)
+        merge_usage(item.model_usage, usage)
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -271,10 +222,9 @@ class InProcessPipeline:
             while decl is not None:
                 if progress:
                     progress(index, decl.name)
-                following = self.pipeline.next_stage(decl.name, item.plan.tier)
-                if (self.streaming and following is not None and SIDE_STAGES.get(following.name) == decl.name
-                        and decl.role != "writer"):
-                    side = asyncio.create_task(self._timed(following, _side_copy(item)))
+                following = side_stage_of(self.pipeline, decl.name, item.plan.tier) if self.streaming else None
+                if following is not None and decl.role != "writer":
+                    side = asyncio.create_task(self._timed(following, side_copy(item)))
                 lookahead = self._lookahead(decl, item)
                 t0 = time.perf_counter()
                 try:
@@ -290,7 +240,7 @@ class InProcessPipeline:
                 report.seconds[decl.name] = round(time.perf_counter() - t0, 3)
                 if side is not None:
                     side_item, seconds = await side
-                    _merge_side(item, side_item)
+                    merge_side(item, side_item)
                     assert following is not None
                     report.seconds[following.name] = seconds
                     side, decl = None, following  # done alongside: go on after it
@@ -315,14 +265,12 @@ class InProcessPipeline:
 
     def _lookahead(self, decl: Stage, item: ppb.WorkItem) -> _RelationLookahead | None:
         """A relation look-ahead for the extractor of a DEEP document whose miner types relations."""
-        if not self.streaming or decl.name != "extractor" or item.plan.tier != pb.TIER_DEEP:
-            return None
-        if "miner" not in {s.name for s in self.pipeline.plan(item.plan.tier)}:
-            return None
         models = self.resources.models
-        if models is None or not models.serves("relation_typing") or not models.serves("concept_extraction"):
+        if not self.streaming or decl.name != "extractor" or models is None:
             return None
-        return _RelationLookahead(self, item)
+        if not relation_lookahead_wanted(self.pipeline, models, item):
+            return None
+        return _RelationLookahead(self, item, models)
 
     async def _timed(self, decl: Stage, item: ppb.WorkItem) -> tuple[ppb.WorkItem, float]:
         t0 = time.perf_counter()

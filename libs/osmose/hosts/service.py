@@ -63,6 +63,7 @@ from osmose.hosts.service_frontdoor import IngestionServicer
 from osmose.hosts.service_listeners import Listeners
 from osmose.hosts.service_rpc import add_stage_services
 from osmose.hosts.service_worker import RetryPolicy, ServiceBus, StageWorker
+from osmose.hosts.streaming import LOOKAHEAD_SENDERS
 from osmose.pipeline import PIPELINE, Pipeline, Stage
 from osmose.security.quotas import QuotaBook
 from osmose.telemetry.overdue import OverdueCounter
@@ -218,7 +219,8 @@ class ServiceHost:
             for name in self.stages:
                 decl = self.pipeline[name]
                 worker = StageWorker(stage=build_stage(decl, resources), bus=bus, retry=self.retry,
-                                     exclusive=decl.role == "writer")
+                                     exclusive=decl.role == "writer", lookahead=self.settings.lookahead,
+                                     models=resources.models if name in LOOKAHEAD_SENDERS else None)
                 workers[name] = worker
                 self.in_flight[name] = self.in_flight_of(decl, resources)
                 add_stage_services(listeners, decl, worker, resources)

@@ -22,6 +22,15 @@ transition is published by the job ledger, :mod:`osmose.hosts.job_ledger`):
    Osmose's (a bug, or a dependency error nobody mapped) is dead-lettered at once as
    ``internal``: retrying a bug only hides it.
 
+Look-aheads (``OSMOSE_LOOKAHEAD``, :mod:`osmose.hosts.streaming`; README, "How the service host keeps
+the pool busy"): when the extractor starts on a job it publishes a copy of its input to the embedder
+(which reads nothing the extractor writes), and in DEEP, once most segments are answered and slots are
+free, a copy with the concepts answered so far to the miner; both are envelopes marked ``lookahead``
+on the job's lane topic and key. A stage runs a look-ahead like a real message (the job's document
+scope and call order) for its model answers only, which land in the caches the real message recalls,
+and discards the result: no job event, nothing published, no dead letter (a failure is logged and
+costs only its calls). Writers and the front door drop look-aheads.
+
 Each publish waits for the broker's acknowledgement, and the status is published
 before the next stage's envelope so job events keep their order. Every step is safe
 to repeat: ids come from content and stores upsert, so a redelivered message changes
@@ -59,9 +68,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
@@ -88,13 +97,24 @@ from osmose.cache import document_scope
 from osmose.errors import BackendUnavailableError, DocumentError, OsmoseError, RetryableError
 from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
-from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order
+from osmose.hosts.streaming import (
+    RelationTrigger,
+    miner_item,
+    relation_lookahead_wanted,
+    side_copy,
+    side_lookahead_wanted,
+    side_stage_of,
+)
+from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
 from osmose.pipeline import PIPELINE, Pipeline, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.telemetry import stages as telemetry
 from osmose.telemetry.tracing import stage_span
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
+
+if TYPE_CHECKING:
+    from osmose.models import ModelRuntime
 
 __all__ = ["MAX_MESSAGE_BYTES", "DeliveryLimitError", "RetryPolicy", "ServiceBus", "StageTimeoutError",
            "StageWorker", "bounded_job", "bounded_letter", "call_order"]
@@ -289,11 +309,15 @@ class StageWorker:
     """Runs one stage for the messages of its consumer (and for direct Process calls)."""
 
     def __init__(self, *, stage: PipelineStage, bus: ServiceBus, retry: RetryPolicy = RetryPolicy(),
-                 exclusive: bool = False) -> None:
+                 exclusive: bool = False, lookahead: bool = False, models: ModelRuntime | None = None) -> None:
         self.stage = stage
         self.name = stage.name
         self.bus = bus
         self.retry = retry
+        # Send look-aheads to the later stages (OSMOSE_LOOKAHEAD); their publishes run in the background.
+        self.lookahead = lookahead
+        self.models = models   # the process's model backends: which look-aheads are worth sending
+        self._background: set[asyncio.Task[None]] = set()
         # The persister is the stores' only writer; local stores take one write at a time.
         self._lock = asyncio.Lock() if exclusive else None
         # Documents waiting for a dependency (job id -> what is down): the stage takes no new work.
@@ -363,6 +387,10 @@ class StageWorker:
         scope.bind(envelope, produced_ms=delivery.timestamp_ms)
         log = {"job_id": envelope.job_id, "tenant": envelope.tenant, "doc_id": envelope.doc_id,
                "trace_id": trace.trace_id}
+        if envelope.lookahead:   # a warm-up: run for the caches, output discarded (module docstring)
+            scope.mark_lookahead()
+            await self._warm_up(envelope, log)
+            return
         if ledger.ended(envelope):                                         # 2.
             logger.info("%s: skipping job %s, it already ended", self.name, envelope.job_id, extra=log)
             scope.outcome = "skipped"
@@ -413,6 +441,7 @@ class StageWorker:
             await ledger.retrying(envelope, self.name, item, exc or RetryableError("retry"), trace)
 
         started = time.perf_counter()
+        ahead = _Lookaheads(self, envelope, item, trace) if self.lookahead else None
 
         async def attempt_all() -> ppb.WorkItem | None:
             nonlocal started
@@ -423,13 +452,17 @@ class StageWorker:
                     work = ppb.WorkItem()
                     work.CopyFrom(item)
                     started = time.perf_counter()
-                    with bind_call_order(call_order(envelope)):
+                    with bind_call_order(call_order(envelope)), bind_segment_listener(ahead):
                         return await self.run_stage(work)
             raise AssertionError("unreachable: tenacity reraises")
 
         try:                                                               # 4.
             out = await self._outlast_outages(envelope, log, attempt_all, item=item, trace=trace)
+            if ahead is not None:   # published before the next stage's envelope: it comes first
+                await ahead.settle()
         except asyncio.CancelledError:
+            if ahead is not None:
+                ahead.cancel()
             raise
         except RetryableError as exc:                                      # 6. out of attempts
             scope.outcome = "failed"
@@ -483,6 +516,34 @@ class StageWorker:
         else:
             await ledger.finished(envelope, self.name, out, trace)
         await self._outlast_outages(envelope, log, lambda: self.bus.publish_work(following_envelope, out, trace))
+
+    async def _warm_up(self, envelope: epb.Envelope, log: dict[str, str]) -> None:
+        """A look-ahead: the stage on its item, for the model answers it leaves in the caches; the
+        result is discarded and nothing is published (no job event, no dead letter)."""
+        decl = next((s for s in self.bus.pipeline.stages if s.name == self.name), None)
+        if decl is None or decl.role != "worker":
+            logger.warning("%s: dropping a look-ahead for job %s: a %s takes none", self.name, envelope.job_id,
+                           decl.role if decl else "stage outside the pipeline", extra=log)
+            telemetry.observe_lookahead(self.name, "dropped")
+            return
+        if self.bus.ledger.ended(envelope) or self.bus.ledger.cancelled(envelope):
+            telemetry.observe_lookahead(self.name, "dropped")
+            return
+        started = time.perf_counter()
+        try:
+            item = await self._unpack(envelope)
+            with bind_call_order(call_order(envelope)):
+                await self.run_stage(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:   # a warm-up that fails costs its calls, nothing else
+            logger.info("%s: look-ahead for job %s failed (the real message will do the work): %s: %s", self.name,
+                        envelope.job_id, type(exc).__name__, exc, extra=log)
+            telemetry.observe_lookahead(self.name, "failed")
+            return
+        telemetry.observe_lookahead(self.name, "ok")
+        logger.info("%s: look-ahead for job %s run in %.2f s", self.name, envelope.job_id,
+                    time.perf_counter() - started, extra=log)
 
     async def _unpack(self, envelope: epb.Envelope) -> ppb.WorkItem:
         return await asyncio.to_thread(unpack, envelope, self.bus.blobs)   # a blob read + parse: off the loop
@@ -556,6 +617,67 @@ class StageWorker:
         letter.envelope.CopyFrom(envelope)
         letter.envelope.attempt = attempts
         await self.bus.publish_dead_letter(letter, trace)
+
+
+class _Lookaheads:
+    """The look-aheads one message of a stage sends (module docstring): to its side stage when it
+    starts, and, from the extractor of a DEEP job, to the miner when :class:`RelationTrigger` fires
+    (bound as the segment listener of the stage's calls). Publishing runs in the background;
+    :meth:`settle` waits for it before the real next envelope is published, so on the job's
+    partition a look-ahead always comes before the real message."""
+
+    def __init__(self, worker: StageWorker, envelope: epb.Envelope, item: ppb.WorkItem,
+                 trace: TraceContext) -> None:
+        self.worker = worker
+        self.envelope = envelope
+        self.trace = trace
+        self.base = side_copy(item)   # the stage's input, accumulators cleared
+        self.tasks: list[asyncio.Task[None]] = []
+        pipeline = worker.bus.pipeline
+        models = worker.models
+        side = side_stage_of(pipeline, worker.name, item.plan.tier)
+        if side is not None and side_lookahead_wanted(side.name, models):
+            self._start(self._send(side.name, self.base))
+        self.relations = (RelationTrigger(models) if worker.name == "extractor" and models is not None
+                          and relation_lookahead_wanted(pipeline, models, item) else None)
+
+    def __call__(self, task: str, answers: Mapping[str, Sequence[Mapping[str, Any]]], pending: int) -> None:
+        snapshot = self.relations.fire(task, answers, pending) if self.relations is not None else None
+        if snapshot is not None:
+            self._start(self._send_miner(snapshot))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.append(task)
+        self.worker._background.add(task)   # referenced until done, whatever happens to this message
+        task.add_done_callback(self.worker._background.discard)
+
+    async def _send_miner(self, answers: dict[str, list[Mapping[str, Any]]]) -> None:
+        base = ppb.WorkItem()
+        base.CopyFrom(self.base)
+        await self._send("miner", miner_item(base, answers, self.worker.stage))
+
+    async def _send(self, stage: str, item: ppb.WorkItem) -> None:
+        envelope = forward(self.envelope, stage=stage, tier=item.plan.tier or self.envelope.tier)
+        envelope.lookahead = True
+        try:
+            await self.worker.bus.publish_work(envelope, item, self.trace)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:   # BusUnavailableError included: the real message carries the work
+            logger.warning("%s: look-ahead to %s for job %s not sent: %s", self.worker.name, stage,
+                           self.envelope.job_id, exc)
+            telemetry.observe_lookahead(self.worker.name, "publish-failed")
+            return
+        telemetry.observe_lookahead(self.worker.name, "published")
+
+    async def settle(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
 
 
 def telemetry_waiting(stage: str, waiting: bool) -> None:

@@ -14,6 +14,7 @@ tokens and seconds to the document and spends the document's retry budget.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -41,7 +42,7 @@ from osmose.models.openai_chat import (
 )
 from osmose.models.retry import RetryBudget
 from osmose.models.tei import TeiEmbeddings
-from osmose.models.usage import UsageRecorder, add_to_proto
+from osmose.models.usage import TaskUsage, UsageRecorder, add_to_proto
 from osmose.telemetry import models as telemetry
 from osmose.telemetry.tracing import model_span
 from osmose.text.budget import CHAT_CHARS_PER_TOKEN, approx_tokens
@@ -83,6 +84,8 @@ class ModelRuntime:
             name: Backend(endpoint, clock=clock, models=served[name])
             for name, endpoint in config.endpoints.items() if endpoint.enabled}
         self._embeddings: TeiEmbeddings | None = None
+        #: cache key -> the answer of an identical chat call in flight in this process (None: it failed)
+        self.in_flight: dict[str, asyncio.Future[ChatResponse | None]] = {}
         telemetry.track_runtime(self)
 
     @classmethod
@@ -207,6 +210,13 @@ class ModelSession:
         for target, backend in targets:
             key = self._key("chat", key_material(target.model, target.params, request))
             hit = await cache.get(key)
+            shared = self.runtime.in_flight.get(key) if hit is None else None
+            if shared is not None:
+                # The same question is being asked in this process now (a look-ahead and the real
+                # message of one document): its answer, not a second call; if it fails, ask ourselves.
+                joined = await asyncio.shield(shared)
+                if joined is not None:
+                    hit = joined.to_json()
             telemetry.observe_cache(task=task, hit=hit is not None)
             if hit is not None:
                 usage.cache_hits += 1
@@ -215,42 +225,58 @@ class ModelSession:
             if not backend.breaker.allows():
                 errors.append(CircuitOpenError(f"circuit open for {backend.name}", endpoint=backend.name))
                 continue
-            payload = await build_payload(target.model, target.params, request)
-            if backend.config.priority_scheduling and self.call_order.priority:
-                payload["priority"] = self.call_order.priority  # not in the cache key: same answer
-            expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
-            prompt_estimate = _estimate_tokens(request.system) + _estimate_tokens(request.user)
-            name = backend.name
-
-            def op(http: httpx.AsyncClient, _timeout: float, p: dict[str, Any] = payload,
-                   n: str = name) -> Awaitable[ChatResponse]:
-                return chat_completion(http, p, endpoint=n)
-
+            mine: asyncio.Future[ChatResponse | None] = asyncio.get_running_loop().create_future()
+            self.runtime.in_flight.setdefault(key, mine)   # unless another started while we waited
+            answer: ChatAnswer | None = None
             try:
-                with model_span(operation="chat", model=target.model, endpoint=name, task=task,
-                                server=backend.config.url) as span:
-                    response = await backend.call(op, task=task, usage=usage, budget=self.budget,
-                                                  tokens=prompt_estimate + expected,
-                                                  priority=self.call_order.priority, order=self.call_order.order)
-                    prompt_tokens = response.prompt_tokens or prompt_estimate
-                    output_tokens = response.output_tokens or _estimate_tokens(response.text)
-                    span.set_attributes({"gen_ai.usage.input_tokens": prompt_tokens,
-                                         "gen_ai.usage.output_tokens": output_tokens})
-            except (ModelUnavailableError, ModelRequestError) as exc:
-                usage.failures += 1
-                errors.append(exc)
-                logger.warning("%s: %s on %s failed: %s", self.label or "model call", task, target.label, exc)
-                continue
-            usage.prompt_tokens += prompt_tokens
-            usage.output_tokens += output_tokens
-            telemetry.observe_tokens(operation="chat", task=task, input_tokens=prompt_tokens,
-                                     output_tokens=output_tokens)
-            await cache.put(key, response.to_json())
-            return ChatAnswer(text=response.text, target=target, cached=False, response=response)
+                answer = await self._call(task, target, backend, request, key, usage, errors)
+            finally:
+                if self.runtime.in_flight.get(key) is mine:
+                    del self.runtime.in_flight[key]
+                mine.set_result(answer.response if answer is not None else None)
+            if answer is not None:
+                return answer
         summary = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
         if errors and all(isinstance(e, ModelRequestError) for e in errors):
             raise ModelRequestError(f"{task}: every endpoint rejected the request: {summary}") from errors[-1]
         raise ModelUnavailableError(f"{task}: no endpoint answered: {summary}") from (errors[-1] if errors else None)
+
+    async def _call(self, task: str, target: Target, backend: Backend, request: ChatRequest, key: str,
+                    usage: TaskUsage, errors: list[Exception]) -> ChatAnswer | None:
+        """One link's call (the cache missed); None when it failed (the error is in `errors`)."""
+        cache = self.runtime.cache
+        payload = await build_payload(target.model, target.params, request)
+        if backend.config.priority_scheduling and self.call_order.priority:
+            payload["priority"] = self.call_order.priority  # not in the cache key: same answer
+        expected = request.expected_output_tokens or int(target.params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
+        prompt_estimate = _estimate_tokens(request.system) + _estimate_tokens(request.user)
+        name = backend.name
+
+        def op(http: httpx.AsyncClient, _timeout: float, p: dict[str, Any] = payload,
+               n: str = name) -> Awaitable[ChatResponse]:
+            return chat_completion(http, p, endpoint=n)
+
+        try:
+            with model_span(operation="chat", model=target.model, endpoint=name, task=task,
+                            server=backend.config.url) as span:
+                response = await backend.call(op, task=task, usage=usage, budget=self.budget,
+                                              tokens=prompt_estimate + expected,
+                                              priority=self.call_order.priority, order=self.call_order.order)
+                prompt_tokens = response.prompt_tokens or prompt_estimate
+                output_tokens = response.output_tokens or _estimate_tokens(response.text)
+                span.set_attributes({"gen_ai.usage.input_tokens": prompt_tokens,
+                                     "gen_ai.usage.output_tokens": output_tokens})
+        except (ModelUnavailableError, ModelRequestError) as exc:
+            usage.failures += 1
+            errors.append(exc)
+            logger.warning("%s: %s on %s failed: %s", self.label or "model call", task, target.label, exc)
+            return None
+        usage.prompt_tokens += prompt_tokens
+        usage.output_tokens += output_tokens
+        telemetry.observe_tokens(operation="chat", task=task, input_tokens=prompt_tokens,
+                                 output_tokens=output_tokens)
+        await cache.put(key, response.to_json())
+        return ChatAnswer(text=response.text, target=target, cached=False, response=response)
 
     # -- results of one unit of work (a segment), whatever call produced them ---------------------------
 

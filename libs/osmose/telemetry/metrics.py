@@ -28,7 +28,7 @@ __all__ = [
     "DEAD_LETTERS", "DOCUMENTS_ACCEPTED", "DOCUMENTS_CANCELLED", "DOCUMENTS_FAILED", "DOCUMENTS_LATE",
     "DOCUMENTS_PERSISTED", "DOCUMENTS_REPLAYED",
     "DOCUMENT_E2E", "GEN_AI_DURATION", "GEN_AI_TOKENS", "GRPC_HANDLED", "GRPC_HANDLING", "KAFKA_LAG_MESSAGES",
-    "KAFKA_LAG_SECONDS", "MODEL_CACHE", "MODEL_QUEUE_WAIT", "MODEL_RETRIES", "STAGE_DURATION", "STAGE_IN_FLIGHT",
+    "KAFKA_LAG_SECONDS", "LOOKAHEAD_ITEMS", "MODEL_CACHE", "MODEL_QUEUE_WAIT", "MODEL_RETRIES", "STAGE_DURATION", "STAGE_IN_FLIGHT",
     "STAGE_KAFKA_WAIT", "STAGE_MESSAGES", "STAGE_RETRIES", "sli_buckets",
 ]
 
@@ -87,8 +87,12 @@ DEAD_LETTERS = Counter(
 STAGE_DURATION = Histogram(
     "osmose_stage_duration_seconds", "Service time of one stage on one document (the successful or last attempt).",
     ["stage", "tier", "outcome"], buckets=_STAGE_BUCKETS)
+LOOKAHEAD_ITEMS = Counter(
+    "osmose_lookahead_items_total", "Look-ahead work items (osmose.hosts.streaming): published by the stage "
+    "in front (outcome published, publish-failed) and run by the stage they warm up (ok, failed, dropped).",
+    ["stage", "outcome"])
 STAGE_MESSAGES = Counter(
-    "osmose_stage_messages_total", "Messages a stage handled, by outcome (ok, failed, skipped).",
+    "osmose_stage_messages_total", "Messages a stage handled, by outcome (ok, failed, skipped, lookahead).",
     ["stage", "lane", "outcome"])
 STAGE_IN_FLIGHT = Gauge(
     "osmose_stage_in_flight_messages", "Messages a stage is working on now.", ["stage", "lane"])

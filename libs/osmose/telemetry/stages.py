@@ -3,7 +3,7 @@
 It opens the message's CONSUMER span (parented on the producer's context), counts the
 message in flight, and once the envelope is known (:meth:`MessageScope.bind`) labels the
 work with the document's tier, tenant class and lane (for the model metrics), records the
-Kafka wait and puts the ids on the span. The outcome (``ok``, ``failed``, ``skipped``)
+Kafka wait and puts the ids on the span. The outcome (``ok``, ``failed``, ``skipped``, ``lookahead``)
 is counted when the scope closes.
 """
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from osmose.bus.consumer import Delivery
     from osmose.v1 import envelope_pb2 as epb
 
-__all__ = ["MessageScope", "declare_stage", "message_scope", "observe_dead_letter", "observe_retry", "observe_stage_time"]
+__all__ = ["MessageScope", "declare_stage", "message_scope", "observe_dead_letter", "observe_lookahead", "observe_retry", "observe_stage_time"]
 
 
 @dataclass
@@ -45,6 +45,15 @@ class MessageScope:
         if produced_ms > 0:
             waited = max(0.0, time.time() - produced_ms / 1000)
             metrics.STAGE_KAFKA_WAIT.labels(self.stage, tier, labels.lane).observe(waited)
+
+
+    def mark_lookahead(self) -> None:
+        """The message is a look-ahead (:mod:`osmose.hosts.streaming`): counted with outcome
+        ``lookahead``, and its span (in the job's trace) says so."""
+        self.outcome = "lookahead"
+        span = self.span
+        if getattr(span, "is_recording", lambda: False)():
+            span.set_attribute("osmose.lookahead", True)  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -74,6 +83,10 @@ def declare_stage(stage: str) -> None:
 
 def observe_stage_time(stage: str, *, tier: int, outcome: str, seconds: float) -> None:
     metrics.STAGE_DURATION.labels(stage, tier_label(tier), outcome).observe(seconds)
+
+
+def observe_lookahead(stage: str, outcome: str) -> None:
+    metrics.LOOKAHEAD_ITEMS.labels(stage, outcome).inc()
 
 
 def observe_retry(stage: str) -> None:
