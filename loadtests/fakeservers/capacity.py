@@ -75,7 +75,7 @@ class Capacity:
         except BaseException:
             if future.done() and not future.cancelled():
                 self._release()  # got the slot just as we were cancelled: pass it on
-            else:
+            elif entry in self._queue:   # (release() may already have dropped it, cancelled)
                 self._queue.remove(entry)
                 heapq.heapify(self._queue)
             raise

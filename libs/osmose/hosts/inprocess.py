@@ -35,6 +35,9 @@ searchable first and is enriched behind it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import time
 import uuid
@@ -55,7 +58,13 @@ from osmose.hosts.streaming import (
     side_copy,
     side_stage_of,
 )
-from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order, bind_segment_listener
+from osmose.models.context import (
+    PREMIUM_PRIORITY,
+    CallOrder,
+    bind_call_order,
+    bind_segment_listener,
+    current_call_order,
+)
 from osmose.pipeline import PIPELINE, Pipeline, Stage, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
@@ -115,6 +124,53 @@ class _RelationLookahead:
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+#: LLM passes over a document's segments by tier (extraction; relation typing in DEEP)
+_LLM_PASSES = {pb.TIER_STANDARD: 1, pb.TIER_DEEP: 2}
+
+
+def model_work(item: ppb.WorkItem) -> int:
+    """A triaged document's model calls before packing (triage's estimate: one vision call per
+    flagged slide, one call per segment and LLM pass): what admission to the pool orders by."""
+    tier = item.plan.enrich_tier or item.plan.tier
+    passes = _LLM_PASSES.get(tier, 0)
+    return (item.plan.vision_slides if passes else 0) + passes * len(item.segments)
+
+
+class _WorkGate:
+    """Documents in flight (a semaphore) whose waiters are admitted by the most model work
+    first, then the earlier start: longest-first over what is known (the parsed documents)."""
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, work: int, rank: int) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (-work, rank, next(self._arrivals), future)
+        heapq.heappush(self._waiters, entry)
+        try:
+            await future   # release() hands the slot over
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release()
+            elif entry in self._waiters:   # (release() may already have dropped it, cancelled)
+                self._waiters.remove(entry)
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            future = heapq.heappop(self._waiters)[-1]
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
 
 
 class InProcessPipeline:
@@ -187,14 +243,16 @@ class InProcessPipeline:
     async def ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier = pb.TIER_UNSPECIFIED, index: int = 0,
                          progress: ProgressCallback | None = None, premium: bool = False,
                          order: int | None = None, preview: bool = False,
-                         on_searchable: Callable[[], Awaitable[None]] | None = None) -> IngestReport:
+                         on_searchable: Callable[[], Awaitable[None]] | None = None,
+                         admit: Callable[[ppb.WorkItem], Awaitable[int]] | None = None) -> IngestReport:
         """One document; `order` (default `index`) is its place in the queue for backend slots.
         `preview`: searchable at FAST first, then enriched to its tier (module docstring);
-        `on_searchable` is awaited between the two passes."""
+        `on_searchable` is awaited between the two passes. `admit`, awaited with the triaged
+        item, returns when the document may go on, with its place in the queue (a backlog's)."""
         call_order = CallOrder(priority=PREMIUM_PRIORITY if premium else 0, order=index if order is None else order)
         with bind_call_order(call_order):
             return await self._ingest_one(path, tenant=tenant, tier=tier, index=index, progress=progress,
-                                          preview=preview, on_searchable=on_searchable)
+                                          preview=preview, on_searchable=on_searchable, admit=admit)
 
     async def _run_stage(self, decl: Stage, item: ppb.WorkItem) -> ppb.WorkItem:
         stage = self.stages[decl.name]
@@ -207,8 +265,11 @@ class InProcessPipeline:
 
     async def _ingest_one(self, path: Path, *, tenant: str, tier: pb.Tier, index: int,
                           progress: ProgressCallback | None, preview: bool = False,
-                          on_searchable: Callable[[], Awaitable[None]] | None = None) -> IngestReport:
+                          on_searchable: Callable[[], Awaitable[None]] | None = None,
+                          admit: Callable[[ppb.WorkItem], Awaitable[int]] | None = None) -> IngestReport:
         report = IngestReport(file=str(path))
+        admitted = contextlib.ExitStack()
+        waited = 0.0
         item = ppb.WorkItem(job_id=str(uuid.uuid4()), tenant=tenant, source_uri=str(path))
         item.document.file_name = path.name
         item.plan.tier = tier
@@ -244,6 +305,12 @@ class InProcessPipeline:
                     assert following is not None
                     report.seconds[following.name] = seconds
                     side, decl = None, following  # done alongside: go on after it
+                if admit is not None and decl is self.pipeline.front_door:
+                    t0 = time.perf_counter()
+                    order = await admit(item)   # parsed: wait for a document slot
+                    waited = time.perf_counter() - t0
+                    admitted.enter_context(bind_call_order(CallOrder(priority=current_call_order().priority,
+                                                                     order=order)))
                 after = self.pipeline.next_stage(decl.name, item.plan.tier)
                 if after is None and item.plan.enrich_tier:   # the preview pass is persisted
                     report.seconds["searchable"] = round(time.perf_counter() - started, 3)
@@ -257,7 +324,9 @@ class InProcessPipeline:
             if not isinstance(exc, OsmoseError):
                 logger.exception("unexpected failure on %s", path)
             report.status, report.error = "error", describe_error(exc)[1]
-        report.seconds["total"] = round(time.perf_counter() - started, 3)
+        finally:
+            admitted.close()
+        report.seconds["total"] = round(time.perf_counter() - started - waited, 3)
         fill_report(report, item)
         if progress:
             progress(index, "done")
@@ -283,13 +352,26 @@ class InProcessPipeline:
         """Reports in input order, each as soon as it and all before it are done. `premium`:
         the documents' model calls go before other work's, in this process and (with
         ``priority_scheduling`` on the endpoint) in vLLM's queue. `preview`: see :meth:`ingest_one`."""
-        gate = asyncio.Semaphore(self.max_in_flight)
+        # Documents are parsed ahead of the pool (at most as many as are in flight) and admitted
+        # by the most model work first (triage's estimate), so the end of a backlog is the
+        # documents with the least work left: small ones that fill the pool's last slots, not
+        # one long chain decoding alone. Parsing ahead also takes it off the next document's path.
+        ahead = asyncio.Semaphore(self.max_in_flight)
+        gate = _WorkGate(self.max_in_flight)
         # With previews, a searchable document hands its slot to the next document's preview pass
         # and takes one of as many enrichment slots: a backlog is searchable first, enriched after.
         enriching = asyncio.Semaphore(self.max_in_flight)
+        admissions = itertools.count()
 
         async def run(i: int, path: Path, rank: int) -> IngestReport:
-            held: list[asyncio.Semaphore] = []
+            held: list[asyncio.Semaphore | _WorkGate] = []
+
+            async def admit(item: ppb.WorkItem) -> int:
+                held.remove(ahead)
+                ahead.release()
+                await gate.acquire(model_work(item), rank)
+                held.append(gate)
+                return next(admissions)
 
             async def hand_over() -> None:
                 await enriching.acquire()
@@ -297,18 +379,17 @@ class InProcessPipeline:
                 held.remove(gate)
                 gate.release()
 
-            await gate.acquire()
-            held.append(gate)
+            await ahead.acquire()
+            held.append(ahead)
             try:
                 return await self.ingest_one(path, tenant=tenant, tier=tier, index=i, progress=progress,
-                                             premium=premium, order=rank, preview=preview, on_searchable=hand_over)
+                                             premium=premium, order=rank, preview=preview, on_searchable=hand_over,
+                                             admit=admit)
             finally:
-                for semaphore in held:
-                    semaphore.release()
+                for slot in held:
+                    slot.release()
 
-        # Started largest first (file size: the work is not known before parsing), so the end of
-        # a backlog is small documents that fill the pool's last slots rather than one big
-        # document decoding alone; reports still come in input order.
+        # Started (parsed) largest file first; reports still come in input order.
         tasks: list[asyncio.Task[IngestReport]] = [None] * len(paths)  # type: ignore[list-item]
         for rank, i in enumerate(sorted(range(len(paths)), key=lambda i: -_size(paths[i]))):
             tasks[i] = asyncio.create_task(run(i, paths[i], rank))

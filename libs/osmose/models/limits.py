@@ -58,7 +58,7 @@ class BackendLimits:
         except BaseException:
             if future.done() and not future.cancelled():
                 self._release()  # given the slot as it was cancelled: pass it on
-            else:
+            elif entry in self._queue:   # (release() may already have dropped it, cancelled)
                 self._queue.remove(entry)
                 heapq.heapify(self._queue)
             raise

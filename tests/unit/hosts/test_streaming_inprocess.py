@@ -77,3 +77,43 @@ async def test_documents_in_flight_follow_the_backends_slots(tmp_path: Path) -> 
     assert slots >= 4 and online.max_in_flight == max(2, -(-slots // 2))  # documents_per_slot 0.5
     assert InProcessPipeline(Settings(data_dir=tmp_path / "fixed"), max_in_flight=5).max_in_flight == 5
     await online.close()
+
+
+async def test_parsed_documents_are_admitted_by_the_most_model_work_first() -> None:
+    import asyncio
+
+    from osmose.hosts.inprocess import _WorkGate
+
+    gate = _WorkGate(1)
+    await gate.acquire(work=5, rank=0)   # a free slot: taken at once
+    admitted: list[str] = []
+
+    async def document(name: str, work: int, rank: int) -> None:
+        await gate.acquire(work, rank)
+        admitted.append(name)
+        gate.release()
+
+    waiting = [asyncio.create_task(document(name, work, rank)) for name, work, rank in
+               [("light", 2, 1), ("heavy", 40, 3), ("medium", 10, 2), ("medium-later", 10, 4)]]
+    cancelled = asyncio.create_task(document("gone", 99, 5))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    cancelled.cancel()   # a document that failed while waiting gives its turn away
+    gate.release()
+    await asyncio.gather(*waiting)
+    assert admitted == ["heavy", "medium", "medium-later", "light"]
+    assert gate.free == 1
+
+
+def test_model_work_is_triages_estimate_of_calls_by_tier() -> None:
+    from osmose.hosts.inprocess import model_work
+
+    item = ppb.WorkItem()
+    item.segments.add(segment_id="a")
+    item.segments.add(segment_id="b")
+    item.plan.vision_slides = 3
+    for tier, calls in ((pb.TIER_FAST, 0), (pb.TIER_STANDARD, 3 + 2), (pb.TIER_DEEP, 3 + 4)):
+        item.plan.tier = tier
+        assert model_work(item) == calls, tier
+    item.plan.tier, item.plan.enrich_tier = pb.TIER_FAST, pb.TIER_DEEP   # a preview: its enrichment's work
+    assert model_work(item) == 7

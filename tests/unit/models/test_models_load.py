@@ -143,3 +143,18 @@ async def test_premium_calls_carry_vllms_priority_only_when_the_endpoint_schedul
     finally:
         await plain.aclose()
         await prioritised.aclose()
+
+
+async def test_a_waiter_cancelled_just_before_the_slot_frees_passes_it_on() -> None:
+    limits = BackendLimits(EndpointConfig(name="llm", url="http://x", concurrency=1))
+    holder = limits.slot()
+    await holder.__aenter__()
+    gone = asyncio.create_task(_wait_for_slot(limits))
+    kept = asyncio.create_task(_wait_for_slot(limits))
+    await _until(lambda: limits.waiting == 2)
+    gone.cancel()                      # its future is cancelled now; the task sees it later
+    await holder.__aexit__(None, None, None)   # the release skips it and hands the slot on
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert (limits.in_flight, limits.waiting, limits.free) == (0, 0, 1)
