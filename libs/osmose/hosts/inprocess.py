@@ -51,6 +51,7 @@ from osmose.errors import DocumentError, OsmoseError
 from osmose.hosts.report import IngestReport, describe_error, fill_report
 from osmose.hosts.streaming import (
     RelationTrigger,
+    extraction_ahead_of_vision,
     merge_side,
     merge_usage,
     miner_item,
@@ -280,6 +281,7 @@ class InProcessPipeline:
                 raise DocumentError(f"no such file: {path}", reason="not-found")
             decl: Stage | None = self.pipeline.front_door        # it decides the tier, so the plan is known after it
             side: asyncio.Task[tuple[ppb.WorkItem, float]] | None = None
+            extraction_ahead: asyncio.Task[ppb.ModelUsage] | None = None
             while decl is not None:
                 if progress:
                     progress(index, decl.name)
@@ -287,14 +289,21 @@ class InProcessPipeline:
                 if following is not None and decl.role != "writer":
                     side = asyncio.create_task(self._timed(following, side_copy(item)))
                 lookahead = self._lookahead(decl, item)
+                if self.streaming and extraction_ahead is None:
+                    ahead_item = extraction_ahead_of_vision(self.pipeline, self.resources.models, decl.name, item)
+                    if ahead_item is not None:   # the segments vision does not touch: extracted meanwhile
+                        extraction_ahead = asyncio.create_task(self._ahead("extractor", ahead_item))
                 t0 = time.perf_counter()
                 try:
                     with bind_segment_listener(lookahead):
                         item = await self._run_stage(decl, item)
                     if lookahead is not None:
                         await lookahead.settle(item)
+                    if decl.name == "extractor" and extraction_ahead is not None:
+                        merge_usage(item.model_usage, await extraction_ahead)   # its calls are charged
+                        extraction_ahead = None
                 except BaseException:
-                    for task in (side, lookahead):
+                    for task in (side, lookahead, extraction_ahead):
                         if task is not None:
                             task.cancel()
                     raise
@@ -340,6 +349,14 @@ class InProcessPipeline:
         if not relation_lookahead_wanted(self.pipeline, models, item):
             return None
         return _RelationLookahead(self, item, models)
+
+    async def _ahead(self, stage: str, item: ppb.WorkItem) -> ppb.ModelUsage:
+        """`stage` on a look-ahead copy: only its model calls count (the caches keep the answers)."""
+        try:
+            return (await self._run_stage(self.pipeline[stage], item)).model_usage
+        except Exception as exc:  # a look-ahead that failed costs nothing but its calls
+            logger.info("%s look-ahead failed: %s", stage, exc)
+            return ppb.ModelUsage()
 
     async def _timed(self, decl: Stage, item: ppb.WorkItem) -> tuple[ppb.WorkItem, float]:
         t0 = time.perf_counter()

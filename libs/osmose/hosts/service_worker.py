@@ -99,6 +99,7 @@ from osmose.hosts.job_ledger import JobLedger
 from osmose.hosts.report import describe_error
 from osmose.hosts.streaming import (
     RelationTrigger,
+    extraction_ahead_of_vision,
     miner_item,
     relation_lookahead_wanted,
     side_copy,
@@ -638,6 +639,9 @@ class _Lookaheads:
         side = side_stage_of(pipeline, worker.name, item.plan.tier)
         if side is not None and side_lookahead_wanted(side.name, models):
             self._start(self._send(side.name, self.base))
+        ahead = extraction_ahead_of_vision(pipeline, models, worker.name, item)
+        if ahead is not None:   # the segments vision does not touch, to the extractor now
+            self._start(self._send("extractor", ahead))
         self.relations = (RelationTrigger(models) if worker.name == "extractor" and models is not None
                           and relation_lookahead_wanted(pipeline, models, item) else None)
 

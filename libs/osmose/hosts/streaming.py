@@ -8,6 +8,10 @@ staged run's results by construction:
   alongside and merges its fields back (:func:`merge_side`); the service host publishes the copy
   to the side stage's topic as a look-ahead when the predecessor starts, and the real message
   that follows finds every answer in the caches;
+* **extraction ahead of vision** (:func:`extraction_ahead_of_vision`): while the vision stage
+  summarises a document's flagged slides, the extractor runs on a copy holding only the segments
+  with no flagged slide — their prompts do not depend on vision's summaries, so the real extractor,
+  run after vision as before, recalls their answers and asks only about the segments vision changed;
 * **relation look-ahead** (:class:`RelationTrigger`): while the extraction's last calls decode and
   slots are free, the miner runs on a copy of the item with the concepts answered so far
   (:func:`miner_item`). Its answers are remembered per segment under their content, so the real
@@ -31,8 +35,9 @@ if TYPE_CHECKING:
     from osmose.models import ModelRuntime
     from osmose.models.backend import Backend
 
-__all__ = ["EXTRACTION", "LOOKAHEAD_SENDERS", "SIDE_STAGES", "RelationTrigger", "merge_side", "merge_usage", "miner_item",
-           "relation_lookahead_wanted", "side_copy", "side_lookahead_wanted", "side_stage_of"]
+__all__ = ["EXTRACTION", "LOOKAHEAD_SENDERS", "SIDE_STAGES", "RelationTrigger", "extraction_ahead_of_vision",
+           "merge_side", "merge_usage", "miner_item", "relation_lookahead_wanted", "side_copy", "side_lookahead_wanted",
+           "side_stage_of"]
 
 #: stage -> the stage it runs alongside (started together, both done before the next stage);
 #: the side stage reads nothing the other writes, and writes only the fields merged back
@@ -42,7 +47,7 @@ SIDE_STAGES: dict[str, str] = {"embedder": "extractor"}
 #: the structured task whose answers feed the relation look-ahead
 EXTRACTION = "concept_extraction"
 #: the stages that send look-aheads in the service host (side stages' hosts; the extractor, to the miner)
-LOOKAHEAD_SENDERS = frozenset({*SIDE_STAGES.values(), "extractor"})
+LOOKAHEAD_SENDERS = frozenset({*SIDE_STAGES.values(), "extractor", "vision"})
 
 
 def side_stage_of(pipeline: Pipeline, stage: str, tier: int) -> Stage | None:
@@ -60,6 +65,30 @@ def side_lookahead_wanted(stage: str, models: ModelRuntime | None) -> bool:
     there is no pool to fill, and the job's counters stay exactly the staged run's (``embedded``
     counts the texts the real embedder computed, which after a look-ahead is none)."""
     return stage == "embedder" and models is not None and models.config.embedding_endpoint is not None
+
+
+def extraction_ahead_of_vision(pipeline: Pipeline, models: ModelRuntime | None, stage: str,
+                               item: ppb.WorkItem) -> ppb.WorkItem | None:
+    """For the vision stage of a document with slides flagged for vision whose plan extracts with a
+    model: a :func:`side_copy` of its input holding only the segments without a flagged slide (what
+    the extractor can ask now), or None when there is nothing to start ahead. Only on routes that
+    size calls to the load (``packing: load``): splitting a document's segments in two askings may
+    cost a call more."""
+    if stage != "vision" or not item.plan.vision_slides or models is None or not models.serves(EXTRACTION):
+        return None
+    route = models.route(EXTRACTION)
+    if route is None or route.packing != "load":   # `full`: fewest prompt tokens, so no extra calls
+        return None
+    if "extractor" not in {s.name for s in pipeline.plan(item.plan.tier)}:
+        return None
+    flagged = {slide.number for slide in item.document.slides if slide.vision_decision.needed}
+    ready = [segment for segment in item.segments if not flagged.intersection(segment.slide_numbers)]
+    if not ready or len(ready) == len(item.segments):
+        return None
+    copy = side_copy(item)
+    del copy.segments[:]
+    copy.segments.extend(ready)
+    return copy
 
 
 def merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:

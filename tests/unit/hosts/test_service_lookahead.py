@@ -123,3 +123,30 @@ async def test_with_local_embeddings_the_embedder_gets_no_lookahead(tmp_path: Pa
         assert [decode(v).lookahead for v in producer.on(".embedder.bulk")] == [False]
         if models is not None:
             await models.aclose()
+
+
+@pytest.mark.parametrize("packing", ["load", "full"])
+async def test_vision_sends_the_segments_it_does_not_touch_ahead_to_the_extractor(tmp_path: Path,
+                                                                                   packing: str) -> None:
+    worker, stage, producer, bus = _setup(tmp_path, [], stage="vision")
+    models = worker.models = runtime(router(llm="http://127.0.0.1:9", packing=packing), tmp_path)
+    item = _item(pb.TIER_STANDARD)
+    item.document.slides.add(number=2, title="Diagram").vision_decision.needed = True
+    item.plan.vision_slides = 1
+    item.segments.add(segment_id="s1", index=0, slide_numbers=[1])
+    item.segments.add(segment_id="s2", index=1, slide_numbers=[2])
+    env = pack(epb.Envelope(job_id="job-1", doc_id="d" * 32, tenant="acme", tier=pb.TIER_STANDARD, stage="vision",
+                            created_at_ms=now_ms(), file="deck.pptx"), item, bus.blobs)
+    await worker.handle(Delivery(topic="p.vision.bulk", partition=0, offset=3, key=b"k", value=encode(env),
+                                 headers=[], priority="bulk"))
+    assert stage.calls == 1
+    envelopes = [decode(v) for v in producer.on(".extractor.bulk")]
+    if packing == "full":   # fewest prompt tokens asked for: no extra asking
+        assert [e.lookahead for e in envelopes] == [False]
+    else:
+        assert [e.lookahead for e in envelopes] == [True, False]   # ahead first, on the job's partition
+        ahead = unpack(envelopes[0], bus.blobs)
+        assert [s.segment_id for s in ahead.segments] == ["s1"]    # only the segment vision leaves alone
+        assert len(ahead.document.slides) == 2 and not ahead.HasField("model_usage")
+        assert [s.segment_id for s in unpack(envelopes[1], bus.blobs).segments] == ["s1", "s2"]
+    await models.aclose()

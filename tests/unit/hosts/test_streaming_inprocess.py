@@ -117,3 +117,45 @@ def test_model_work_is_triages_estimate_of_calls_by_tier() -> None:
         assert model_work(item) == calls, tier
     item.plan.tier, item.plan.enrich_tier = pb.TIER_FAST, pb.TIER_DEEP   # a preview: its enrichment's work
     assert model_work(item) == 7
+
+
+async def test_segments_vision_does_not_touch_are_extracted_while_vision_runs(tmp_path: Path) -> None:
+    import shutil
+
+    from osmose.services.extractor.llm_extract import SYSTEM as EXTRACTION_SYSTEM
+    from tests.unit.models.test_models_pipeline import build_deck
+
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice renders the deck's diagram for vision (make setup installs it)")
+    deck = build_deck(tmp_path / "deck.pptx")   # 4 segments, one of them with a diagram flagged for vision
+    with ChatServer(latency=LatencyModel(time_scale=0)) as llm, TeiServer(latency=LatencyModel(time_scale=0)) as tei:
+        def settings(name: str) -> Settings:
+            return Settings(data_dir=tmp_path / name, llm_url=llm.openai_url, vision_url=llm.openai_url,
+                            tei_url=tei.url, router_config=write_router(tmp_path / f"{name}.yaml", llm="${llm_url}",
+                                                                         packing="load", vision="${vision_url}",
+                                                                         tei="${tei_url}"))
+
+        def asked() -> list[str]:   # "vision" or the segments of an extraction call, in arrival order
+            out = []
+            for body in llm.log:
+                system = body["messages"][0]["content"]
+                if system == EXTRACTION_SYSTEM:
+                    out.append(f"extraction x{body['messages'][1]['content'].count('SEGMENT ')}")
+                elif any(isinstance(m.get("content"), list) for m in body["messages"]):
+                    out.append("vision")
+            return out
+
+        staged, _ = await _written(settings("staged"), deck, streaming=False)
+        staged_order = asked()
+        llm.reset_counters()
+        streamed, _ = await _written(settings("streamed"), deck, streaming=True)
+        streamed_order = asked()
+
+    assert staged.plan.vision_slides == 1 and len(staged.segments) == 4
+    assert staged_order[0] == "vision"                       # staged: extraction waits for vision
+    assert streamed_order[0].startswith("extraction")        # streamed: the 3 untouched segments first
+    assert sum(int(x.rsplit(" x", 1)[1]) for x in streamed_order if x.startswith("extraction")) == 4  # none asked twice
+    for field in ("concepts", "relations", "merges", "chunks", "segments", "counters"):
+        assert getattr(streamed, field) == getattr(staged, field), field
+    assert (streamed.model_usage.by_task["concept_extraction"].calls
+            == sum(1 for x in streamed_order if x.startswith("extraction")))   # the look-ahead's calls are charged
