@@ -42,7 +42,8 @@ def _lookaheads(port: int) -> dict[tuple[str, str], float]:
 
 
 async def _ingest(bootstrap: str, prefix: str, root: Path, deck: Path, llm: ChatServer, tei: TeiServer, *,
-                  lookahead: bool) -> tuple[dict[str, Any], dict[str, Any], Any, dict[tuple[str, str], float]]:
+                  lookahead: bool, stages: tuple[str, ...] = ("extractor", "embedder", "miner", "persister")
+                  ) -> tuple[dict[str, Any], dict[str, Any], Any, dict[tuple[str, str], float]]:
     root.mkdir(parents=True, exist_ok=True)
     router = write_router(root / "router.yaml", llm="${llm_url}", vision="${vision_url}", tei="${tei_url}",
                           packing="load", timeout_initial=60.0)
@@ -53,7 +54,7 @@ async def _ingest(bootstrap: str, prefix: str, root: Path, deck: Path, llm: Chat
             submitted = await client.submit(deck, tenant=TENANT, tier=pb.TIER_DEEP)
             job = await client.watch(submitted.job_id, timeout_s=600)
         counts: dict[tuple[str, str], float] = {}
-        for stage in ("extractor", "embedder", "miner", "persister"):
+        for stage in stages:
             counts.update(_lookaheads(cluster.metrics_ports[stage]))
     assert job.state == epb.JOB_STATE_SUCCEEDED, job.error
     report = json.loads(job.report_json)
@@ -99,3 +100,30 @@ async def test_lookaheads_write_the_staged_runs_graph_and_vectors_from_the_cache
     assert staged_usage["relation_typing"]["calls"] > 0
     assert usage["relation_typing"]["cache_hits"] > 0
     assert usage["relation_typing"]["calls"] < staged_usage["relation_typing"]["calls"]
+
+
+async def test_vision_sends_the_segments_it_does_not_touch_to_the_extractor_ahead(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    """A deck with one diagram flagged for vision: the vision stage sends the other segments ahead to
+    the extractor, whose real message recalls them; results are the staged run's."""
+    from tests.unit.models.test_models_pipeline import build_deck
+
+    deck = build_deck(tmp_path / "deck.pptx")   # 4 segments, the diagram's flagged for vision
+    latency = LatencyModel(base_s=0.05, decode_tps=400.0)
+    with ChatServer(latency=latency, slots=16) as llm, TeiServer(latency=latency) as tei:
+        staged, staged_graph, staged_vectors, staged_counts = await _ingest(
+            kafka_bootstrap, f"{topic_prefix}-vstaged", tmp_path / "staged", deck, llm, tei, lookahead=False)
+        ahead, ahead_graph, ahead_vectors, ahead_counts = await _ingest(
+            kafka_bootstrap, f"{topic_prefix}-vahead", tmp_path / "ahead", deck, llm, tei, lookahead=True,
+            stages=("vision", "extractor", "embedder", "miner", "persister"))
+
+    assert staged["segments"] == ahead["segments"] == 4
+    assert staged["model"]["by_task"]["vision_summary"]["calls"] == 1   # the diagram, rendered and summarised
+    assert ahead_graph == staged_graph and staged_graph["concepts"]
+    _same_vectors(ahead_vectors, staged_vectors)
+    assert not staged_counts.get(("vision", "published"))
+    assert ahead_counts.get(("vision", "published")) == 1 and ahead_counts.get(("extractor", "ok")) == 1, ahead_counts
+    # the real extraction message recalled the untouched segments and asked about the diagram's only
+    extraction = ahead["model"]["by_task"]["concept_extraction"]
+    assert extraction["cache_hits"] >= 3 and extraction["calls"] >= 1
+    assert staged["model"]["by_task"]["concept_extraction"]["cache_hits"] == 0
