@@ -295,13 +295,15 @@ class InProcessPipeline:
                         extraction_ahead = asyncio.create_task(self._ahead("extractor", ahead_item))
                 t0 = time.perf_counter()
                 try:
+                    if decl.name == "extractor" and extraction_ahead is not None:
+                        # Its answers first: the extractor then recalls them (asked while they are still
+                        # in flight, differently packed, they would be asked twice); its calls are charged.
+                        merge_usage(item.model_usage, await extraction_ahead)
+                        extraction_ahead = None
                     with bind_segment_listener(lookahead):
                         item = await self._run_stage(decl, item)
                     if lookahead is not None:
                         await lookahead.settle(item)
-                    if decl.name == "extractor" and extraction_ahead is not None:
-                        merge_usage(item.model_usage, await extraction_ahead)   # its calls are charged
-                        extraction_ahead = None
                 except BaseException:
                     for task in (side, lookahead, extraction_ahead):
                         if task is not None:
