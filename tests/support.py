@@ -1,12 +1,15 @@
-"""Test helpers importable from any test: the CLI as a subprocess, the shared corpus."""
+"""Test helpers importable from any test: the CLI as a subprocess, the shared corpus, waiting on a condition."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,3 +45,14 @@ def run_osmose(*args: str | Path, data_dir: Path | None = None, env: dict[str, s
 def load_manifest() -> dict[str, dict[str, str]]:
     with (CORPUS / "MANIFEST.tsv").open(newline="") as fh:
         return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+async def until(condition: Callable[[], bool], what: str = "the condition", timeout_s: float = 30.0, *,
+                interval_s: float = 0.02, blocking: bool = False) -> None:
+    """Wait until `condition()` holds (checked every `interval_s`; `blocking`: it does I/O, so it
+    runs in a thread); fail naming `what` after `timeout_s`. Tests wait on conditions, never on time."""
+    deadline = time.monotonic() + timeout_s
+    while not (await asyncio.to_thread(condition) if blocking else condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        await asyncio.sleep(interval_s)

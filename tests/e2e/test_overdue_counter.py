@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -25,6 +24,7 @@ from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from osmose.v1 import pipeline_pb2 as ppb
 from tests.e2e.cluster import delete_topics, wait_for_leaders
+from tests.support import until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
@@ -33,14 +33,6 @@ LABELS = {"tier": "fast", "tenant_class": "business", "lane": "high"}
 
 def _late() -> float:
     return REGISTRY.get_sample_value("osmose_documents_late_total", LABELS) or 0.0
-
-
-async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +75,7 @@ async def test_a_stuck_document_is_counted_late_once_across_front_doors_and_rest
         before = _late()
         await producer.publish(topic, key=b"stuck-1", value=queued.SerializeToString())
         async with front_door(config, producer) as (first, _), front_door(config, producer) as (second, _):
-            await _until(lambda: all((t.get("stuck-1") or epb.Job()).overdue_at_ms for t in (first, second)),
+            await until(lambda: all((t.get("stuck-1") or epb.Job()).overdue_at_ms for t in (first, second)),
                          "both front doors to see the flag")
             marked_by = first.get("stuck-1").overdue_by
             assert marked_by == second.get("stuck-1").overdue_by     # both agree on the first mark
@@ -93,7 +85,7 @@ async def test_a_stuck_document_is_counted_late_once_across_front_doors_and_rest
             entered = transition(queued, envelope, epb.JOB_EVENT_ENTERED, stage="triage", item=item)
             assert not entered.overdue_at_ms
             await producer.publish(topic, key=b"stuck-1", value=entered.SerializeToString())
-            await _until(lambda: all((t.get("stuck-1") or epb.Job()).event == epb.JOB_EVENT_ENTERED
+            await until(lambda: all((t.get("stuck-1") or epb.Job()).event == epb.JOB_EVENT_ENTERED
                                      for t in (first, second)), "the stage's snapshot")
             assert all(t.get("stuck-1").overdue_by == marked_by for t in (first, second))
         # a front door starting afresh reads the whole topic: the flag is there, nothing is marked again

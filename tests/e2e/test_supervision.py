@@ -5,7 +5,6 @@ dependency is not ready (its service and the overall status) but still live."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,11 @@ from osmose.v1 import document_pb2 as pb
 from osmose.v1 import envelope_pb2 as epb
 from tests.e2e.cluster import delete_topics, free_ports, health_status
 from tests.fixtures.builders import build_title_body_pptx
+from tests.support import until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def _until(predicate, timeout_s: float = 60.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(predicate):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 async def test_serve_all_restarts_a_failed_stage_and_readiness_follows_dependencies(
@@ -43,26 +36,27 @@ async def test_serve_all_restarts_a_failed_stage_and_readiness_follows_dependenc
     serving = asyncio.create_task(host.run())
     embedder = PIPELINE["embedder"].grpc_service
     try:
-        await _until(lambda: health_status(port) == SERVING, 120, "serving")
+        await until(lambda: health_status(port) == SERVING, "serving", 120, blocking=True, interval_s=0.2)
         assert not serving.done()
 
         # a stage waits for a dependency: not ready (overall and its service), still live
         host.workers["embedder"]._start_waiting("job-x", "TEI breaker open")
-        await _until(lambda: health_status(port) == NOT_SERVING, 10, "not ready")
+        await until(lambda: health_status(port) == NOT_SERVING, "not ready", 10, blocking=True, interval_s=0.2)
         # (in threads: the host runs on this event loop)
         assert await asyncio.to_thread(health_status, port, embedder) == NOT_SERVING
         assert await asyncio.to_thread(health_status, port, PIPELINE["miner"].grpc_service) == SERVING
         assert await asyncio.to_thread(health_status, port, LIVENESS) == SERVING
         host.workers["embedder"]._stop_waiting("job-x")
-        await _until(lambda: health_status(port) == SERVING, 10, "ready again")
+        await until(lambda: health_status(port) == SERVING, "ready again", 10, blocking=True, interval_s=0.2)
 
         # a stage's consumer fails: that consumer alone is replaced; the process keeps serving
         old = host.consumers["miner"]
         host._consumer_failed("miner", RuntimeError("the handler raised"))
-        await _until(lambda: host.consumers["miner"] is not old and host.consumers["miner"].ready.is_set(), 60,
-                     "the miner's consumer restarted")
+        await until(lambda: host.consumers["miner"] is not old and host.consumers["miner"].ready.is_set(),
+                    "the miner's consumer restarted", 60, interval_s=0.2)
         assert not serving.done() and host.restarts["miner"]
-        await _until(lambda: health_status(port) == SERVING, 30, "ready after the restart")
+        await until(lambda: health_status(port) == SERVING, "ready after the restart", 30, blocking=True,
+                    interval_s=0.2)
         deck = build_title_body_pptx(tmp_path, name="after-restart.pptx", title="After a restart",
                                      body=["The miner was restarted", "Work still flows"])
         async with ServiceClient(f"127.0.0.1:{port}") as client:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import logging
 import time
@@ -53,7 +52,6 @@ from osmose.hosts.streaming import (
     RelationTrigger,
     extraction_ahead_of_vision,
     merge_side,
-    merge_usage,
     miner_item,
     relation_lookahead_wanted,
     side_copy,
@@ -66,6 +64,8 @@ from osmose.models.context import (
     bind_segment_listener,
     current_call_order,
 )
+from osmose.models.limits import PriorityGate
+from osmose.models.usage import merge_usage
 from osmose.pipeline import PIPELINE, Pipeline, Stage, begin_enrichment
 from osmose.stage import PipelineStage
 from osmose.v1 import document_pb2 as pb
@@ -127,51 +127,13 @@ class _RelationLookahead:
             self.task.cancel()
 
 
-#: LLM passes over a document's segments by tier (extraction; relation typing in DEEP)
-_LLM_PASSES = {pb.TIER_STANDARD: 1, pb.TIER_DEEP: 2}
-
-
 def model_work(item: ppb.WorkItem) -> int:
-    """A triaged document's model calls before packing (triage's estimate: one vision call per
-    flagged slide, one call per segment and LLM pass): what admission to the pool orders by."""
-    tier = item.plan.enrich_tier or item.plan.tier
-    passes = _LLM_PASSES.get(tier, 0)
-    return (item.plan.vision_slides if passes else 0) + passes * len(item.segments)
+    """A triaged document's model calls before packing (triage's own estimate, by the tier it is
+    enriched to): what admission to the pool orders by."""
+    from osmose.services.triage.budget import WorkEstimate
 
-
-class _WorkGate:
-    """Documents in flight (a semaphore) whose waiters are admitted by the most model work
-    first, then the earlier start: longest-first over what is known (the parsed documents)."""
-
-    def __init__(self, slots: int) -> None:
-        self.free = slots
-        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []
-        self._arrivals = itertools.count()
-
-    async def acquire(self, work: int, rank: int) -> None:
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (-work, rank, next(self._arrivals), future)
-        heapq.heappush(self._waiters, entry)
-        try:
-            await future   # release() hands the slot over
-        except BaseException:
-            if future.done() and not future.cancelled():
-                self.release()
-            elif entry in self._waiters:   # (release() may already have dropped it, cancelled)
-                self._waiters.remove(entry)
-                heapq.heapify(self._waiters)
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            future = heapq.heappop(self._waiters)[-1]
-            if not future.done():
-                future.set_result(None)
-                return
-        self.free += 1
+    estimate = WorkEstimate(characters=0, vision_slides=item.plan.vision_slides, segments=len(item.segments))
+    return estimate.model_calls(item.plan.enrich_tier or item.plan.tier)
 
 
 class InProcessPipeline:
@@ -376,19 +338,19 @@ class InProcessPipeline:
         # documents with the least work left: small ones that fill the pool's last slots, not
         # one long chain decoding alone. Parsing ahead also takes it off the next document's path.
         ahead = asyncio.Semaphore(self.max_in_flight)
-        gate = _WorkGate(self.max_in_flight)
+        gate = PriorityGate(self.max_in_flight)   # the waiting document with the most model work first
         # With previews, a searchable document hands its slot to the next document's preview pass
         # and takes one of as many enrichment slots: a backlog is searchable first, enriched after.
         enriching = asyncio.Semaphore(self.max_in_flight)
         admissions = itertools.count()
 
         async def run(i: int, path: Path, rank: int) -> IngestReport:
-            held: list[asyncio.Semaphore | _WorkGate] = []
+            held: list[asyncio.Semaphore | PriorityGate] = []
 
             async def admit(item: ppb.WorkItem) -> int:
                 held.remove(ahead)
                 ahead.release()
-                await gate.acquire(model_work(item), rank)
+                await gate.acquire((-model_work(item), rank))
                 held.append(gate)
                 return next(admissions)
 

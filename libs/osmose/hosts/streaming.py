@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from osmose.models.usage import merge_usage
 from osmose.pipeline import Pipeline, Stage
 from osmose.v1 import document_pb2 as pb
 from osmose.v1 import pipeline_pb2 as ppb
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from osmose.models.backend import Backend
 
 __all__ = ["EXTRACTION", "LOOKAHEAD_SENDERS", "SIDE_STAGES", "RelationTrigger", "extraction_ahead_of_vision",
-           "merge_side", "merge_usage", "miner_item", "relation_lookahead_wanted", "side_copy", "side_lookahead_wanted",
+           "merge_side", "miner_item", "relation_lookahead_wanted", "side_copy", "side_lookahead_wanted",
            "side_stage_of"]
 
 #: stage -> the stage it runs alongside (started together, both done before the next stage);
@@ -89,22 +90,6 @@ def extraction_ahead_of_vision(pipeline: Pipeline, models: ModelRuntime | None, 
     del copy.segments[:]
     copy.segments.extend(ready)
     return copy
-
-
-def merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:
-    def add(dst: ppb.TaskUsage, src: ppb.TaskUsage) -> None:
-        dst.calls += src.calls
-        dst.cache_hits += src.cache_hits
-        dst.prompt_tokens += src.prompt_tokens
-        dst.output_tokens += src.output_tokens
-        dst.backend_seconds = round(dst.backend_seconds + src.backend_seconds, 6)
-        dst.retries += src.retries
-        dst.failures += src.failures
-        dst.fallbacks += src.fallbacks
-
-    for name in sorted(extra.by_task):
-        add(into.by_task[name], extra.by_task[name])
-    add(into.total, extra.total)
 
 
 def side_copy(item: ppb.WorkItem) -> ppb.WorkItem:

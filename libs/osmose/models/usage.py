@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 from osmose.v1 import pipeline_pb2 as ppb
 
-__all__ = ["TASKS", "TaskUsage", "UsageRecorder", "add_to_proto", "usage_dict"]
+__all__ = ["TASKS", "TaskUsage", "UsageRecorder", "add_to_proto", "merge_usage", "usage_dict"]
 
 #: task names used by the stages (the router may define more)
 TASKS = ("vision_summary", "concept_extraction", "relation_typing", "embedding")
@@ -55,7 +55,7 @@ class UsageRecorder:
         return total
 
 
-def _fill(message: ppb.TaskUsage, usage: TaskUsage) -> None:
+def _fill(message: ppb.TaskUsage, usage: TaskUsage | ppb.TaskUsage) -> None:
     message.calls += usage.calls
     message.cache_hits += usage.cache_hits
     message.prompt_tokens += usage.prompt_tokens
@@ -64,6 +64,13 @@ def _fill(message: ppb.TaskUsage, usage: TaskUsage) -> None:
     message.retries += usage.retries
     message.failures += usage.failures
     message.fallbacks += usage.fallbacks
+
+
+def merge_usage(into: ppb.ModelUsage, extra: ppb.ModelUsage) -> None:
+    """Adds another work item's ``model_usage`` (a side stage's, a look-ahead's) to `into`."""
+    for name in sorted(extra.by_task):
+        _fill(into.by_task[name], extra.by_task[name])
+    _fill(into.total, extra.total)
 
 
 def add_to_proto(item_usage: ppb.ModelUsage, recorder: UsageRecorder) -> None:

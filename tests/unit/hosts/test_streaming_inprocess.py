@@ -80,16 +80,17 @@ async def test_documents_in_flight_follow_the_backends_slots(tmp_path: Path) -> 
 
 
 async def test_parsed_documents_are_admitted_by_the_most_model_work_first() -> None:
+    """The in-process backlog's gate: PriorityGate keyed by (-model work, start rank)."""
     import asyncio
 
-    from osmose.hosts.inprocess import _WorkGate
+    from osmose.models.limits import PriorityGate
 
-    gate = _WorkGate(1)
-    await gate.acquire(work=5, rank=0)   # a free slot: taken at once
+    gate = PriorityGate(1)
+    await gate.acquire((-5, 0))   # a free slot: taken at once
     admitted: list[str] = []
 
     async def document(name: str, work: int, rank: int) -> None:
-        await gate.acquire(work, rank)
+        await gate.acquire((-work, rank))
         admitted.append(name)
         gate.release()
 
@@ -102,7 +103,7 @@ async def test_parsed_documents_are_admitted_by_the_most_model_work_first() -> N
     gate.release()
     await asyncio.gather(*waiting)
     assert admitted == ["heavy", "medium", "medium-later", "light"]
-    assert gate.free == 1
+    assert (gate.held, gate.waiting) == (0, 0)
 
 
 def test_model_work_is_triages_estimate_of_calls_by_tier() -> None:

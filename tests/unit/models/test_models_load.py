@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from osmose.models.context import PREMIUM_PRIORITY, CallOrder, bind_call_order
 from osmose.models.limits import BackendLimits
 from osmose.models.structured import call_size
 from osmose.services.extractor.llm_extract import TASK
+from tests.support import until
 from tests.unit.models.backends import router, runtime
 
 pytestmark = pytest.mark.anyio
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.anyio
 async def _wait_for_slot(limits: BackendLimits) -> None:
     async with limits.slot():
         pass
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 UNITS = [SegmentBlock(f"seg-{i}", f"[slide {i}] Topic {i} Platform uses Secure Gateway {i}") for i in range(8)]
@@ -90,7 +82,7 @@ async def test_one_segment_per_call_while_slots_are_free_packed_when_a_queue_gro
         for waiting, expected in ((8, 2), (16, 3), (40, 4)):
             queued += [asyncio.create_task(_wait_for_slot(limits)) for _ in range(waiting - len(queued))]
             want = len(queued)
-            await _until(lambda want=want: limits.waiting == want)
+            await until(lambda want=want: limits.waiting == want)
             assert call_size(session, TASK.name, 8, 4) == expected, waiting
         for task in queued:
             task.cancel()
@@ -112,7 +104,7 @@ async def test_answers_do_not_depend_on_how_segments_were_packed(chat: ChatServe
         limits = packed.backends["llm"].limits
         async with limits.slot():  # the only slot busy and 4 waves queued: calls are packed
             queued = [asyncio.create_task(_wait_for_slot(limits)) for _ in range(4)]
-            await _until(lambda: limits.waiting == 4)
+            await until(lambda: limits.waiting == 4)
             assert call_size(packed.session(), TASK.name, len(UNITS), 4) == 4
             for task in queued:
                 task.cancel()
@@ -151,7 +143,7 @@ async def test_a_waiter_cancelled_just_before_the_slot_frees_passes_it_on() -> N
     await holder.__aenter__()
     gone = asyncio.create_task(_wait_for_slot(limits))
     kept = asyncio.create_task(_wait_for_slot(limits))
-    await _until(lambda: limits.waiting == 2)
+    await until(lambda: limits.waiting == 2)
     gone.cancel()                      # its future is cancelled now; the task sees it later
     await holder.__aexit__(None, None, None)   # the release skips it and hands the slot on
     await kept

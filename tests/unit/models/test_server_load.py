@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from osmose.models.exceptions import RouterConfigError
 from osmose.models.server_load import LoadProbe, metrics_url_of, parse_server_load
 from osmose.models.structured import call_size
 from osmose.services.extractor.llm_extract import TASK
+from tests.support import until
 from tests.unit.models.backends import (
     LLM_MODEL,
     VISION_MODEL,
@@ -130,18 +130,19 @@ async def test_a_reading_older_than_three_intervals_is_not_used(chat: ChatServer
         await probe.aclose()
 
 
+async def _release(hogs: list[asyncio.Task[httpx.Response]], *closing: httpx.AsyncClient | ModelRuntime) -> None:
+    """The other client's held requests cancelled, then every client and runtime closed."""
+    for task in hogs:
+        task.cancel()
+    await asyncio.gather(*hogs, return_exceptions=True)
+    for thing in closing:
+        await thing.aclose()
+
+
 def _metrics_runtime(url: str, cache: Path, **endpoint: Any) -> ModelRuntime:
     raw = router_dict(llm=url, concurrency=4, batch_size=4, packing="load")
     raw["endpoints"]["llm"].update({"load_source": "metrics", "metrics_interval": 0.1, **endpoint})
     return runtime(parse_router_config(raw, urls={}), cache)
-
-
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp_path: Path) -> None:
@@ -158,10 +159,10 @@ async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp
                 "max_tokens": 64}
         hogs = [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(18)]
         try:
-            await _until(lambda: (chat.scrape()["vllm:num_requests_running"],
+            await until(lambda: (chat.scrape()["vllm:num_requests_running"],
                                   chat.scrape()["vllm:num_requests_waiting"]) == (2, 16), "2 running, 16 waiting")
             backend = seeing.backends["llm"]
-            await _until(lambda: (load := backend.server_load()) is not None and load.waiting == 16,
+            await until(lambda: (load := backend.server_load()) is not None and load.waiting == 16,
                          "the probe reads the server's queue")
             assert backend.free == -16 and blind.backends["llm"].free == 4  # the server's queue is ahead: 4 waves
             # 8 segments: the client's view would send one per call; the server's queue says pack
@@ -170,7 +171,7 @@ async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp
 
             packed = asyncio.create_task(ask_segments(seeing.session(), TASK, UNITS))
             single = asyncio.create_task(ask_segments(blind.session(), TASK, UNITS))
-            await _until(lambda: backend.limits.in_flight == 2 and blind.backends["llm"].limits.in_flight == 4,
+            await until(lambda: backend.limits.in_flight == 2 and blind.backends["llm"].limits.in_flight == 4,
                          "both runtimes' calls at the server")
             for task in hogs:  # the other pod goes away: its slots free up
                 task.cancel()
@@ -181,17 +182,12 @@ async def test_segments_are_packed_when_other_clients_fill_the_servers_slots(tmp
             assert sum(1 for b in chat.log if b["model"] == LLM_MODEL) == 10
 
             # the queue gone, the same runtime goes back to one segment per call
-            await _until(lambda: (load := backend.server_load()) is not None and (load.running, load.waiting) == (0, 0),
+            await until(lambda: (load := backend.server_load()) is not None and (load.running, load.waiting) == (0, 0),
                          "the probe reads an idle server")
             assert backend.free == 4
             assert call_size(seeing.session(), TASK.name, len(UNITS), 4) == 1
         finally:
-            for task in hogs:
-                task.cancel()
-            await asyncio.gather(*hogs, return_exceptions=True)
-            await other.aclose()
-            await seeing.aclose()
-            await blind.aclose()
+            await _release(hogs, other, seeing, blind)
         assert backend.probe is not None and backend.probe._task is None  # stopped with the runtime
 
 
@@ -213,21 +209,16 @@ async def test_a_busy_server_that_does_not_queue_leaves_its_free_slots(tmp_path:
 
         try:
             hogs += [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(3)]
-            await _until(reads(3, 0), "3 running, none waiting")
+            await until(reads(3, 0), "3 running, none waiting")
             free = {slots: m.backends["llm"].free for slots, m in runtimes.items()}
             assert free == {4: 1, 3: 0, 64: 4}  # 64: only this process's own 4 bound it
             sizes = {slots: call_size(m.session(), TASK.name, len(UNITS), 4) for slots, m in runtimes.items()}
             assert sizes == {4: 4, 3: 2, 64: 1}  # 3: full, the 8 segments alone are 2 waves of its 4 slots
             hogs += [asyncio.create_task(other.post("chat/completions", json=body)) for _ in range(3)]
-            await _until(reads(4, 2), "4 running, 2 waiting")
+            await until(reads(4, 2), "4 running, 2 waiting")
             assert {slots: m.backends["llm"].free for slots, m in runtimes.items()} == {4: -2, 3: -2, 64: -2}
         finally:
-            for task in hogs:
-                task.cancel()
-            await asyncio.gather(*hogs, return_exceptions=True)
-            await other.aclose()
-            for m in runtimes.values():
-                await m.aclose()
+            await _release(hogs, other, *runtimes.values())
 
 
 @pytest.mark.parametrize("where", ["404", "down"])
@@ -240,7 +231,7 @@ async def test_a_failing_scrape_falls_back_to_the_clients_view_and_calls_go_on(
     try:
         with caplog.at_level(logging.INFO, logger="osmose.models.server_load"):
             assert backend.server_load() is None  # starts the probe
-            await _until(lambda: backend.probe is not None and backend.probe.failures >= 3, "three failed scrapes")
+            await until(lambda: backend.probe is not None and backend.probe.failures >= 3, "three failed scrapes")
             assert backend.server_load() is None and backend.free == backend.limits.free == 4
             assert call_size(models.session(), TASK.name, len(UNITS), 4) == 1
             got = await ask_segments(models.session(), TASK, UNITS)
@@ -269,13 +260,13 @@ async def test_embeddings_pack_when_teis_queue_holds_other_clients_inputs(tmp_pa
         hogs = [asyncio.create_task(other.post("/embed", json={"inputs": [f"other pod text {i}-{j}" for j in range(8)]}))
                 for i in range(4)]
         try:
-            await _until(lambda: tei.scrape()["te_queue_size"] == 24, "3 requests of 8 inputs queued")
+            await until(lambda: tei.scrape()["te_queue_size"] == 24, "3 requests of 8 inputs queued")
             backend = seeing.backends["tei"]
             embeddings, plain = seeing.embeddings, blind.embeddings
             assert embeddings is not None and plain is not None
             await embeddings.info()
             await plain.info()
-            await _until(lambda: (load := backend.server_load()) is not None and load.waiting == 24,
+            await until(lambda: (load := backend.server_load()) is not None and load.waiting == 24,
                          "the probe reads TEI's queue")
             # three requests' worth queued at TEI: one of our four slots left
             assert embeddings._packer.limit(8) == 1 and plain._packer.limit(8) == 4
@@ -283,7 +274,7 @@ async def test_embeddings_pack_when_teis_queue_holds_other_clients_inputs(tmp_pa
             texts = [f"segment {i} about zero trust" for i in range(6)]
             packed = asyncio.gather(*(embeddings.embed([t]) for t in texts))
             single = asyncio.gather(*(plain.embed([t]) for t in texts))
-            await _until(lambda: tei.scrape()["te_queue_size"] == 24 + 1 + 4, "our first requests queued at TEI")
+            await until(lambda: tei.scrape()["te_queue_size"] == 24 + 1 + 4, "our first requests queued at TEI")
             for task in hogs:
                 task.cancel()
             got_packed, got_single = await asyncio.wait_for(asyncio.gather(packed, single), 30)
@@ -292,12 +283,7 @@ async def test_embeddings_pack_when_teis_queue_holds_other_clients_inputs(tmp_pa
             assert sorted(tei.batch_sizes) == [1, 1, 1, 1, 1, 2, 5]
             assert backend.requests == 1 + 2 and blind.backends["tei"].requests == 1 + 5
         finally:
-            for task in hogs:
-                task.cancel()
-            await asyncio.gather(*hogs, return_exceptions=True)
-            await other.aclose()
-            await seeing.aclose()
-            await blind.aclose()
+            await _release(hogs, other, seeing, blind)
 
 
 def test_a_probe_reused_on_a_later_event_loop_reads_again(chat: ChatServer) -> None:
@@ -305,7 +291,7 @@ def test_a_probe_reused_on_a_later_event_loop_reads_again(chat: ChatServer) -> N
 
     async def read(more_than: int) -> None:
         probe.start()
-        await _until(lambda: probe.scrapes > more_than and probe.current() is not None, "a fresh reading")
+        await until(lambda: probe.scrapes > more_than and probe.current() is not None, "a fresh reading")
 
     asyncio.run(read(0))  # the loop ends, and its connections with it
     first = probe.scrapes
